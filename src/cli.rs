@@ -1,0 +1,31 @@
+//! Command-line interface (clap). Each subcommand's arguments live beside its implementation
+//! in [`crate::commands`], so adding a command touches this enum and one module.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// pbal keeps an Interactive Brokers portfolio on target.
+#[derive(Debug, Parser)]
+#[command(name = "pbal", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file layered over `config/default.toml` (then `PBAL__SECTION__KEY` env vars).
+    #[arg(long, global = true, env = "PBAL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log output: `auto` (human on a terminal, no timestamps under systemd), `human` or `json`.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Offline planning from a CSV (the original tool's mode).
+    Plan(commands::plan::PlanArgs),
+    /// Run a Client Portal Gateway simulator over TLS.
+    Sim(commands::sim::SimArgs),
+}

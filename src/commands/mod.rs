@@ -1,0 +1,27 @@
+//! One function per subcommand. This is the only layer that uses `anyhow`: errors from the
+//! typed boundaries are reported here, once, with the exit code the user sees.
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub mod plan;
+pub mod sim;
+
+/// Entry point called by `main`: dispatches the parsed command and maps errors to exit codes.
+pub fn main(cli: Cli) -> ExitCode {
+    let log_format = cli.log_format.clone();
+    let result = match cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Sim(args) => {
+            crate::telemetry::init(log_format.as_deref(), None);
+            sim::run(args)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

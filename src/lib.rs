@@ -1,0 +1,36 @@
+//! pbal — keeps an Interactive Brokers portfolio on target without anyone watching.
+//!
+//! # Layout
+//! - [`strategy`]: pure, synchronous planning (positions + prices + targets + cash → plan).
+//!   Exact decimals, no I/O, no clock.
+//! - [`portfolio_csv`]: the offline input of `pbal plan` (IBKR Flex Query CSV, plain CSV).
+//! - [`report`]: rendering plans as a table or JSON.
+//! - [`ibkr`]: the Client Portal Gateway client (TLS trust, cookies, session state machine,
+//!   rate limits, typed endpoints, order reply flow). Knows nothing about strategies.
+//! - [`sim`]: a Client Portal Gateway simulator over TLS (`pbal sim`), the embedded default
+//!   for the demo and the target of end-to-end tests.
+//! - [`journal`]: the durable SQLite journal (runs, plans, staged plans, order intents, fills).
+//! - [`cycle`]: one rebalance cycle: account snapshot → plan → guards → dry-run/stage/submit.
+//! - [`scheduler`]: when runs are due (pure `*_at(now)` functions) and the driver that fires them.
+//! - [`daemon`]: `pbal run`, the long-running service wiring keeper, scheduler and shutdown.
+//! - [`service`]: systemd / launchd unit generation.
+//! - [`config`]: the layered, validated settings tree.
+//! - [`cli`] and [`commands`]: clap types and one function per subcommand; `main.rs` stays thin.
+//!
+//! Errors: each boundary has its own `thiserror` enum; `anyhow` is used only in `commands`.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod cycle;
+pub mod daemon;
+pub mod ibkr;
+pub mod journal;
+pub mod portfolio_csv;
+pub mod report;
+pub mod scheduler;
+pub mod service;
+pub mod sim;
+pub mod strategy;
+pub mod telemetry;
+pub mod util;

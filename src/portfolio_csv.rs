@@ -1,0 +1,1 @@
+//! CSV input for `pbal plan` (under construction).
