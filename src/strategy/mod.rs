@@ -48,7 +48,7 @@
 //! instead of floats), minus its bugs.
 use std::cmp::Ordering;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 mod increment;
 mod shares;
@@ -118,8 +118,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .collect(),
                 Strategy::NeverSell => waterfill::never_sell(&assets, budget),
             };
-            let continuous = waterfill::fix_dust(continuous, budget, &assets);
             if req.granularity == Granularity::Exact {
+                let continuous = waterfill::fix_dust(continuous, budget, &assets);
                 let spend = continuous
                     .iter()
                     .zip(&assets)
@@ -136,6 +136,12 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .iter()
                     .zip(&targets)
                     .map(|(a, t)| *t - a.value)
+                    .collect();
+                // Rounded down at 1e-10 dollars: identical assets keep identical references
+                // (division dust must not break ties), and Σ x stays ≤ the budget.
+                let continuous: Vec<Decimal> = continuous
+                    .into_iter()
+                    .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
                     .collect();
                 let sol = shares::solve(&assets, &deviations, &continuous, budget, only);
                 let spend = sol

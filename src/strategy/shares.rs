@@ -27,20 +27,22 @@ pub(crate) struct Solution {
     pub proven_optimal: bool,
 }
 
-/// Lexicographic cost (deviation from targets, distance from the continuous optimum).
+/// Lexicographic cost: (primary deviation, −spend, secondary deviation). The middle term
+/// prefers investing idle cash (or raising no more than needed) when the primary deviation
+/// is unchanged, e.g. one share that moves an asset from 50 below to 50 above its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-struct Cost(Decimal, Decimal);
+struct Cost(Decimal, Decimal, Decimal);
 
 impl std::ops::Add for Cost {
     type Output = Cost;
     fn add(self, o: Cost) -> Cost {
-        Cost(self.0 + o.0, self.1 + o.1)
+        Cost(self.0 + o.0, self.1 + o.1, self.2 + o.2)
     }
 }
 impl std::ops::Sub for Cost {
     type Output = Cost;
     fn sub(self, o: Cost) -> Cost {
-        Cost(self.0 - o.0, self.1 - o.1)
+        Cost(self.0 - o.0, self.1 - o.1, self.2 - o.2)
     }
 }
 
@@ -51,16 +53,22 @@ struct Item {
     price: Decimal,
     lo: Decimal,
     hi: Decimal,
-    /// Target deviation `T_i − p_i` (dollars).
+    /// Reference of the primary deviation (dollars): `T_i − p_i`, or `x_i` for withdrawals.
     d: Decimal,
-    /// Continuous optimum `x_i` (dollars).
+    /// Reference of the secondary deviation (dollars).
     x: Decimal,
+    /// Where the search starts: the continuous optimum `x_i`.
+    cont: Decimal,
+    /// Tie-break rank for "one step up" (lower first): buying the loser first, and for sales
+    /// selling one share fewer of the winner first (so losses are sold first).
+    up_rank: Decimal,
+    down_rank: Decimal,
 }
 
 impl Item {
     fn cost(&self, n: Decimal) -> Cost {
         let s = n * self.price;
-        Cost((self.d - s).abs(), (self.x - s).abs())
+        Cost((self.d - s).abs(), -s, (self.x - s).abs())
     }
     fn up(&self, n: Decimal) -> Option<Decimal> {
         let m = if n.fract().is_zero() {
@@ -94,7 +102,7 @@ impl Item {
     }
     /// The start point `⌊x/P⌋`, clamped (feasible: spends at most `x`).
     fn start(&self) -> Decimal {
-        self.clamp((self.x / self.price).floor())
+        self.clamp((self.cont / self.price).floor())
     }
     fn has_choice(&self) -> bool {
         self.lo != self.hi
@@ -137,12 +145,21 @@ pub(crate) fn solve(
                 Direction::SellOnly => Decimal::ZERO,
                 Direction::BuyOnly | Direction::Both => buy_cap,
             };
+            // Withdrawals: the deviation from the targets would reward selling more than asked,
+            // so the primary reference is the continuous (reverse water-fill) sale itself.
+            let (dp, ds) = match dir {
+                Direction::SellOnly => (x[i], d[i]),
+                Direction::BuyOnly | Direction::Both => (d[i], x[i]),
+            };
             Item {
                 price: a.price,
                 lo,
                 hi,
-                d: d[i],
-                x: x[i],
+                d: dp,
+                x: ds,
+                cont: x[i],
+                up_rank: a.pnl,
+                down_rank: -a.pnl,
             }
         })
         .collect();
@@ -151,18 +168,11 @@ pub(crate) fn solve(
     let spent: Decimal = n.iter().zip(&items).map(|(n, it)| *n * it.price).sum();
     let mut left = budget - spent;
     if left < Decimal::ZERO {
-        // Only possible through rounding dust in x; fall back to the most conservative start.
-        n = items
-            .iter()
-            .map(|it| it.lo.max(Decimal::ZERO).min(it.hi))
-            .collect();
-        left = budget
-            - n.iter()
-                .zip(&items)
-                .map(|(n, it)| *n * it.price)
-                .sum::<Decimal>();
+        // Unreachable while Σ x ≤ budget; stay safe anyway: start from the least spending.
+        n = items.iter().map(|it| it.lo).collect();
+        left = budget - n.iter().zip(&items).map(|(n, it)| *n * it.price).sum::<Decimal>();
     }
-    greedy(&items, assets, &mut n, &mut left);
+    greedy(&items, &mut n, &mut left);
 
     let proven = branch_and_bound(&items, &mut n, budget);
     Solution {
@@ -174,7 +184,7 @@ pub(crate) fn solve(
 #[derive(PartialEq, Eq)]
 struct Step {
     delta: Cost,
-    pnl: Decimal,
+    rank: Decimal,
     idx: usize,
     to: Decimal,
 }
@@ -182,7 +192,7 @@ impl Ord for Step {
     fn cmp(&self, o: &Self) -> Ordering {
         self.delta
             .cmp(&o.delta)
-            .then_with(|| self.pnl.cmp(&o.pnl))
+            .then_with(|| self.rank.cmp(&o.rank))
             .then_with(|| self.idx.cmp(&o.idx))
     }
 }
@@ -196,14 +206,20 @@ impl PartialOrd for Step {
 /// then symbol). A step's gain only shrinks as an asset grows (each cost term is convex), and
 /// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
 /// never reconsidered: O((n + k) log n) for k steps.
-fn greedy(items: &[Item], assets: &[Asset], n: &mut [Decimal], left: &mut Decimal) {
+fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     let next = |i: usize, cur: Decimal| -> Option<Step> {
         let it = &items[i];
         let to = it.up(cur)?;
         let delta = it.cost(to) - it.cost(cur);
+        // A step up on a sale sells one share fewer: give it to the higher P&L first.
+        let rank = if to <= Decimal::ZERO && cur < Decimal::ZERO {
+            it.down_rank
+        } else {
+            it.up_rank
+        };
         (delta < Cost::default()).then_some(Step {
             delta,
-            pnl: assets[i].pnl,
+            rank,
             idx: i,
             to,
         })
@@ -228,8 +244,113 @@ fn greedy(items: &[Item], assets: &[Asset], n: &mut [Decimal], left: &mut Decima
 /// Suffix sums for the lower bound on the cost of the assets not yet decided.
 struct Bounds {
     min_spend: Vec<Decimal>,
+    max_spend: Vec<Decimal>,
     prim: Vec<Relax>,
     sec: Vec<Relax>,
+    reach: Option<Reach>,
+}
+
+/// Which total spends (in cents) the undecided assets can reach exactly — a subset-sum
+/// table. The continuous bound assumes any remaining budget can be spent; with whole shares
+/// only these amounts can, which is what makes proofs fast when many plans tie on the
+/// deviation (buy-only, whole-cent prices, small budgets).
+struct Reach {
+    /// `bits[k]`: bitset over 0..=cap cents of spends reachable by `order[k..]`.
+    bits: Vec<Vec<u64>>,
+    cap: usize,
+}
+
+/// Largest total bitset size (bits over all suffixes) we are willing to build.
+const REACH_MAX_BITS: usize = 200_000_000;
+/// Largest number of word operations spent building the table.
+const REACH_MAX_WORK: usize = 20_000_000;
+
+impl Reach {
+    fn new(items: &[Item], order: &[usize], budget: Decimal) -> Option<Reach> {
+        let cents = |v: Decimal| -> Option<usize> {
+            let c = v * Decimal::ONE_HUNDRED;
+            if !c.fract().is_zero() || c < Decimal::ZERO {
+                return None;
+            }
+            usize::try_from(c.trunc().mantissa()).ok().map(|m| m / 10usize.pow(c.scale()))
+        };
+        if order.iter().any(|&i| items[i].lo != Decimal::ZERO) {
+            return None;
+        }
+        let cap = cents(budget.max(Decimal::ZERO).floor())?;
+        let words = cap / 64 + 1;
+        if words.checked_mul(64 * (order.len() + 1))? > REACH_MAX_BITS {
+            return None;
+        }
+        // Work is Σ (choices per asset) · words; keep it to a few tens of milliseconds.
+        let work = order.iter().try_fold(0usize, |acc, &i| {
+            let hi = usize::try_from(items[i].hi.trunc().mantissa()).ok()?;
+            acc.checked_add(hi.min(cap).checked_add(1)?.checked_mul(words)?)
+        })?;
+        if work > REACH_MAX_WORK {
+            return None;
+        }
+        let mut bits = vec![vec![0u64; words]; order.len() + 1];
+        bits[order.len()][0] = 1;
+        for k in (0..order.len()).rev() {
+            let it = &items[order[k]];
+            let p = cents(it.price).filter(|p| *p > 0)?;
+            let hi = usize::try_from(it.hi.trunc().mantissa()).ok()? / 10usize.pow(it.hi.scale());
+            let (head, tail) = bits.split_at_mut(k + 1);
+            let (dst, src) = (&mut head[k], &tail[0]);
+            for n in 0..=hi {
+                let shift = n.checked_mul(p)?;
+                if shift > cap {
+                    break;
+                }
+                or_shifted(dst, src, shift, cap);
+            }
+        }
+        Some(Reach { bits, cap })
+    }
+
+    /// Largest reachable spend (dollars) of `order[k..]` not above `budget`.
+    fn max_below(&self, k: usize, budget: Decimal) -> Option<Decimal> {
+        let c = (budget * Decimal::ONE_HUNDRED).floor();
+        if c < Decimal::ZERO {
+            return None;
+        }
+        let c = usize::try_from(c.mantissa()).unwrap_or(usize::MAX) / 10usize.pow(c.scale());
+        let c = c.min(self.cap);
+        let b = &self.bits[k];
+        let (mut w, bit) = (c / 64, c % 64);
+        let mask = if bit == 63 { u64::MAX } else { (1u64 << (bit + 1)) - 1 };
+        let mut word = b[w] & mask;
+        loop {
+            if word != 0 {
+                let top = 63 - word.leading_zeros() as usize;
+                return Some(Decimal::new((w * 64 + top) as i64, 2));
+            }
+            if w == 0 {
+                return None;
+            }
+            w -= 1;
+            word = b[w];
+        }
+    }
+}
+
+/// `dst |= src << shift`, truncated at `cap` bits.
+fn or_shifted(dst: &mut [u64], src: &[u64], shift: usize, cap: usize) {
+    let (ws, bs) = (shift / 64, shift % 64);
+    let n = dst.len();
+    for i in (ws..n).rev() {
+        let j = i - ws;
+        let mut v = src[j] << bs;
+        if bs != 0 && j > 0 {
+            v |= src[j - 1] >> (64 - bs);
+        }
+        dst[i] |= v;
+    }
+    let last = cap % 64;
+    if last != 63 {
+        dst[n - 1] &= (1u64 << (last + 1)) - 1;
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -255,10 +376,12 @@ impl Relax {
 }
 
 impl Bounds {
-    fn new(items: &[Item], order: &[usize]) -> Self {
+    fn new(items: &[Item], order: &[usize], budget: Decimal) -> Self {
         let m = order.len();
         let mut b = Bounds {
+            reach: Reach::new(items, order, budget),
             min_spend: vec![Decimal::ZERO; m + 1],
+            max_spend: vec![Decimal::ZERO; m + 1],
             prim: vec![Relax::default(); m + 1],
             sec: vec![Relax::default(); m + 1],
         };
@@ -266,6 +389,7 @@ impl Bounds {
             let it = &items[order[k]];
             let (l, h) = (it.lo * it.price, it.hi * it.price);
             b.min_spend[k] = b.min_spend[k + 1] + l;
+            b.max_spend[k] = b.max_spend[k + 1] + h;
             for (rel, target) in [(&mut b.prim, it.d), (&mut b.sec, it.x)] {
                 let e = target.max(l).min(h);
                 rel[k] = Relax {
@@ -282,10 +406,23 @@ impl Bounds {
         if self.min_spend[k] > budget {
             return None;
         }
-        Some(Cost(self.prim[k].bound(budget), self.sec[k].bound(budget)))
+        // Spend can only land on reachable amounts: tighten the budget to the largest one.
+        let budget = match &self.reach {
+            Some(r) => r.max_below(k, budget)?,
+            None => budget,
+        };
+        Some(Cost(
+            self.prim[k].bound(budget),
+            -budget.min(self.max_spend[k]),
+            self.sec[k].bound(budget),
+        ))
     }
     fn unbudgeted(&self, k: usize) -> Cost {
-        Cost(self.prim[k].unbudgeted(), self.sec[k].unbudgeted())
+        Cost(
+            self.prim[k].unbudgeted(),
+            -self.max_spend[k],
+            self.sec[k].unbudgeted(),
+        )
     }
 }
 
@@ -317,7 +454,7 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
 
     // Cheap proof for any size: the incumbent meets the root lower bound.
     order.sort_by(|&a, &b| items[b].price.cmp(&items[a].price).then(a.cmp(&b)));
-    let bounds = Bounds::new(items, &order);
+    let bounds = Bounds::new(items, &order, free_budget);
     let root = bounds.at(0, free_budget);
     if root.is_some_and(|lb| lb >= incumbent) {
         return true;
@@ -337,6 +474,8 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
         aborted: false,
     };
     s.dfs(0, free_budget, Cost::default());
+    #[cfg(test)]
+    eprintln!("b&b: {} assets, {} nodes, aborted {}", s.order.len(), s.nodes, s.aborted);
     for (k, &i) in s.order.iter().enumerate() {
         n[i] = s.best[k];
     }
@@ -360,9 +499,10 @@ impl Search<'_> {
             return;
         }
         let it = &self.items[self.order[k]];
-        // Beyond both minimisers of the asset's own cost, moving further only gets worse.
-        let hi_min = (it.d / it.price).max(it.x / it.price);
-        let lo_min = (it.d / it.price).min(it.x / it.price);
+        // Beyond the minimiser of the primary deviation, each step adds a whole price to it,
+        // so once a bound prunes it prunes every further step in that direction.
+        let hi_min = it.d / it.price;
+        let lo_min = hi_min;
         let start = it.start();
         // Upward from the start (spending more), then downward (spending less).
         let mut cand = Some(start);
