@@ -5,6 +5,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use super::Asset;
 
@@ -27,23 +28,37 @@ pub(crate) struct Solution {
     pub proven_optimal: bool,
 }
 
-/// Lexicographic cost: (primary deviation, −spend, secondary deviation). The middle term
-/// prefers investing idle cash (or raising no more than needed) when the primary deviation
-/// is unchanged, e.g. one share that moves an asset from 50 below to 50 above its target.
+/// Lexicographic cost: (weighted squared deviation, −spend, absolute deviation from the
+/// targets). The middle term prefers investing idle cash (or raising no more than needed)
+/// when the deviation is unchanged. Arithmetic saturates: absurd magnitudes compare as
+/// "very bad" instead of panicking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-struct Cost(Decimal, Decimal, Decimal);
+pub(crate) struct Cost(pub Decimal, pub Decimal, pub Decimal);
 
 impl std::ops::Add for Cost {
     type Output = Cost;
     fn add(self, o: Cost) -> Cost {
-        Cost(self.0 + o.0, self.1 + o.1, self.2 + o.2)
+        Cost(
+            self.0.saturating_add(o.0),
+            self.1.saturating_add(o.1),
+            self.2.saturating_add(o.2),
+        )
     }
 }
 impl std::ops::Sub for Cost {
     type Output = Cost;
     fn sub(self, o: Cost) -> Cost {
-        Cost(self.0 - o.0, self.1 - o.1, self.2 - o.2)
+        Cost(
+            self.0.saturating_sub(o.0),
+            self.1.saturating_sub(o.1),
+            self.2.saturating_sub(o.2),
+        )
     }
+}
+
+/// `k · v²`, saturating.
+pub(crate) fn weighted_square(k: Decimal, v: Decimal) -> Decimal {
+    v.saturating_mul(v).saturating_mul(k)
 }
 
 /// One asset's integer choice set: `lo` (≤ 0; may be fractional = close the whole position)
@@ -53,9 +68,11 @@ struct Item {
     price: Decimal,
     lo: Decimal,
     hi: Decimal,
-    /// Reference of the primary deviation (dollars): `T_i − p_i`, or `x_i` for withdrawals.
+    /// Reference of the primary (squared) deviation: `T_i − p_i`, or `x_i` for withdrawals.
     d: Decimal,
-    /// Reference of the secondary deviation (dollars).
+    /// Weight of the squared deviation: `max_w / w_i` (1 for zero-weight assets).
+    k: Decimal,
+    /// Reference of the tertiary (absolute) deviation: `T_i − p_i`.
     x: Decimal,
     /// Where the search starts: the continuous optimum `x_i`.
     cont: Decimal,
@@ -68,7 +85,7 @@ struct Item {
 impl Item {
     fn cost(&self, n: Decimal) -> Cost {
         let s = n * self.price;
-        Cost((self.d - s).abs(), -s, (self.x - s).abs())
+        Cost(weighted_square(self.k, self.d - s), -s, (self.x - s).abs())
     }
     fn up(&self, n: Decimal) -> Option<Decimal> {
         let m = if n.fract().is_zero() {
@@ -107,12 +124,20 @@ impl Item {
     fn has_choice(&self) -> bool {
         self.lo != self.hi
     }
-    /// Minimum of one cost component over the integer choices, ignoring the budget.
-    fn int_min(&self, target: Decimal) -> Decimal {
+    /// Minimum of `k·|target − nP|^e` (e = 2 if `square`, else 1) over the integer choices,
+    /// ignoring the budget (the cost is convex, so the neighbours of `target/P` suffice).
+    fn int_min(&self, target: Decimal, square: bool) -> Decimal {
         let f = (target / self.price).floor();
         [self.clamp(f), self.clamp(f + Decimal::ONE), self.lo]
             .iter()
-            .map(|n| (target - *n * self.price).abs())
+            .map(|n| {
+                let v = target - *n * self.price;
+                if square {
+                    weighted_square(self.k, v)
+                } else {
+                    v.abs()
+                }
+            })
             .min()
             .unwrap_or_default()
     }
@@ -127,6 +152,11 @@ pub(crate) fn solve(
     budget: Decimal,
     dir: Direction,
 ) -> Solution {
+    let max_w = assets
+        .iter()
+        .map(|a| a.weight)
+        .max()
+        .unwrap_or(Decimal::ONE);
     let items: Vec<Item> = assets
         .iter()
         .enumerate()
@@ -147,16 +177,22 @@ pub(crate) fn solve(
             };
             // Withdrawals: the deviation from the targets would reward selling more than asked,
             // so the primary reference is the continuous (reverse water-fill) sale itself.
-            let (dp, ds) = match dir {
-                Direction::SellOnly => (x[i], d[i]),
-                Direction::BuyOnly | Direction::Both => (d[i], x[i]),
+            let dp = match dir {
+                Direction::SellOnly => x[i],
+                Direction::BuyOnly | Direction::Both => d[i],
+            };
+            let k = if a.weight.is_zero() || a.weight == max_w {
+                Decimal::ONE
+            } else {
+                max_w.checked_div(a.weight).unwrap_or(Decimal::MAX)
             };
             Item {
                 price: a.price,
                 lo,
                 hi,
                 d: dp,
-                x: ds,
+                k,
+                x: d[i],
                 cont: x[i],
                 up_rank: a.pnl,
                 down_rank: -a.pnl,
@@ -170,7 +206,11 @@ pub(crate) fn solve(
     if left < Decimal::ZERO {
         // Unreachable while Σ x ≤ budget; stay safe anyway: start from the least spending.
         n = items.iter().map(|it| it.lo).collect();
-        left = budget - n.iter().zip(&items).map(|(n, it)| *n * it.price).sum::<Decimal>();
+        left = budget
+            - n.iter()
+                .zip(&items)
+                .map(|(n, it)| *n * it.price)
+                .sum::<Decimal>();
     }
     greedy(&items, &mut n, &mut left);
 
@@ -241,15 +281,6 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     }
 }
 
-/// Suffix sums for the lower bound on the cost of the assets not yet decided.
-struct Bounds {
-    min_spend: Vec<Decimal>,
-    max_spend: Vec<Decimal>,
-    prim: Vec<Relax>,
-    sec: Vec<Relax>,
-    reach: Option<Reach>,
-}
-
 /// Which total spends (in cents) the undecided assets can reach exactly — a subset-sum
 /// table. The continuous bound assumes any remaining budget can be spent; with whole shares
 /// only these amounts can, which is what makes proofs fast when many plans tie on the
@@ -272,7 +303,7 @@ impl Reach {
             if !c.fract().is_zero() || c < Decimal::ZERO {
                 return None;
             }
-            usize::try_from(c.trunc().mantissa()).ok().map(|m| m / 10usize.pow(c.scale()))
+            c.to_usize()
         };
         if order.iter().any(|&i| items[i].lo != Decimal::ZERO) {
             return None;
@@ -284,7 +315,7 @@ impl Reach {
         }
         // Work is Σ (choices per asset) · words; keep it to a few tens of milliseconds.
         let work = order.iter().try_fold(0usize, |acc, &i| {
-            let hi = usize::try_from(items[i].hi.trunc().mantissa()).ok()?;
+            let hi = items[i].hi.to_usize()?;
             acc.checked_add(hi.min(cap).checked_add(1)?.checked_mul(words)?)
         })?;
         if work > REACH_MAX_WORK {
@@ -295,7 +326,7 @@ impl Reach {
         for k in (0..order.len()).rev() {
             let it = &items[order[k]];
             let p = cents(it.price).filter(|p| *p > 0)?;
-            let hi = usize::try_from(it.hi.trunc().mantissa()).ok()? / 10usize.pow(it.hi.scale());
+            let hi = it.hi.to_usize()?;
             let (head, tail) = bits.split_at_mut(k + 1);
             let (dst, src) = (&mut head[k], &tail[0]);
             for n in 0..=hi {
@@ -315,11 +346,14 @@ impl Reach {
         if c < Decimal::ZERO {
             return None;
         }
-        let c = usize::try_from(c.mantissa()).unwrap_or(usize::MAX) / 10usize.pow(c.scale());
-        let c = c.min(self.cap);
+        let c = c.to_usize().unwrap_or(usize::MAX).min(self.cap);
         let b = &self.bits[k];
         let (mut w, bit) = (c / 64, c % 64);
-        let mask = if bit == 63 { u64::MAX } else { (1u64 << (bit + 1)) - 1 };
+        let mask = if bit == 63 {
+            u64::MAX
+        } else {
+            (1u64 << (bit + 1)) - 1
+        };
         let mut word = b[w] & mask;
         loop {
             if word != 0 {
@@ -353,6 +387,49 @@ fn or_shifted(dst: &mut [u64], src: &[u64], shift: usize, cap: usize) {
     }
 }
 
+/// Suffix sums for the lower bound on the cost of the assets not yet decided.
+struct Bounds {
+    min_spend: Vec<Decimal>,
+    max_spend: Vec<Decimal>,
+    prim: Vec<Quad>,
+    sec: Vec<Relax>,
+    reach: Option<Reach>,
+}
+
+/// Suffix sums for the lower bound on the weighted squared deviation.
+#[derive(Clone, Copy, Default)]
+struct Quad {
+    /// Σ e_j, e_j = reference clamped to [lo·P, hi·P].
+    e: Decimal,
+    /// Σ k_j (r_j − e_j)².
+    f: Decimal,
+    /// Σ 1/k_j.
+    inv_k: Decimal,
+    /// Σ per-asset integer minimum.
+    int: Decimal,
+}
+
+impl Quad {
+    /// Relaxation: since `(r−s)² ≥ (r−e)² + (e−s)²` for `s` in the box, the cost is at least
+    /// `f + min Σ k (e−s)²` subject to `Σ s ≤ budget`, which is `excess² / Σ 1/k`
+    /// (Cauchy–Schwarz). The per-asset integer minimum is another bound; take the larger.
+    fn bound(&self, budget: Decimal) -> Decimal {
+        let excess = (self.e - budget).max(Decimal::ZERO);
+        let cut = if excess.is_zero() || self.inv_k.is_zero() {
+            Decimal::ZERO
+        } else {
+            excess
+                .saturating_mul(excess)
+                .checked_div(self.inv_k)
+                .unwrap_or(Decimal::MAX)
+        };
+        self.f.saturating_add(cut).max(self.int)
+    }
+    fn unbudgeted(&self) -> Decimal {
+        self.f.max(self.int)
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct Relax {
     /// Σ e_j, e_j = target clamped to [lo·P, hi·P].
@@ -382,7 +459,7 @@ impl Bounds {
             reach: Reach::new(items, order, budget),
             min_spend: vec![Decimal::ZERO; m + 1],
             max_spend: vec![Decimal::ZERO; m + 1],
-            prim: vec![Relax::default(); m + 1],
+            prim: vec![Quad::default(); m + 1],
             sec: vec![Relax::default(); m + 1],
         };
         for k in (0..m).rev() {
@@ -390,14 +467,21 @@ impl Bounds {
             let (l, h) = (it.lo * it.price, it.hi * it.price);
             b.min_spend[k] = b.min_spend[k + 1] + l;
             b.max_spend[k] = b.max_spend[k + 1] + h;
-            for (rel, target) in [(&mut b.prim, it.d), (&mut b.sec, it.x)] {
-                let e = target.max(l).min(h);
-                rel[k] = Relax {
-                    e: rel[k + 1].e + e,
-                    f: rel[k + 1].f + (target - e).abs(),
-                    int: rel[k + 1].int + it.int_min(target),
-                };
-            }
+            let e = it.d.max(l).min(h);
+            let nx = b.prim[k + 1];
+            b.prim[k] = Quad {
+                e: nx.e + e,
+                f: nx.f.saturating_add(weighted_square(it.k, it.d - e)),
+                inv_k: nx.inv_k + Decimal::ONE.checked_div(it.k).unwrap_or_default(),
+                int: nx.int.saturating_add(it.int_min(it.d, true)),
+            };
+            let e = it.x.max(l).min(h);
+            let nx = b.sec[k + 1];
+            b.sec[k] = Relax {
+                e: nx.e + e,
+                f: nx.f + (it.x - e).abs(),
+                int: nx.int + it.int_min(it.x, false),
+            };
         }
         b
     }
@@ -474,8 +558,6 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
         aborted: false,
     };
     s.dfs(0, free_budget, Cost::default());
-    #[cfg(test)]
-    eprintln!("b&b: {} assets, {} nodes, aborted {}", s.order.len(), s.nodes, s.aborted);
     for (k, &i) in s.order.iter().enumerate() {
         n[i] = s.best[k];
     }

@@ -118,12 +118,26 @@ fn withdrawal_sells_the_lower_pnl_first_on_ties() {
         ([dec!(0), dec!(0), dec!(-1000)], "BUZ"),
         ([dec!(-2000), dec!(-1000), dec!(0)], "FOO"),
     ] {
-        let p = run(mk(pnl), dec!(-1000), Strategy::NeverSell, Granularity::Increment(3));
-        let sells: Vec<_> = p.trades.iter().map(|t| (t.symbol.as_str(), t.side)).collect();
+        let p = run(
+            mk(pnl),
+            dec!(-1000),
+            Strategy::NeverSell,
+            Granularity::Increment(3),
+        );
+        let sells: Vec<_> = p
+            .trades
+            .iter()
+            .map(|t| (t.symbol.as_str(), t.side))
+            .collect();
         assert_eq!(sells, vec![(sold, Side::Sell)]);
         assert_eq!(p.cash_used, dec!(-1000));
 
-        let p = run(mk(pnl), dec!(-1000), Strategy::NeverSell, Granularity::Shares);
+        let p = run(
+            mk(pnl),
+            dec!(-1000),
+            Strategy::NeverSell,
+            Granularity::Shares,
+        );
         assert_eq!(p.cash_used, dec!(-1000));
         for t in &p.trades {
             let want = if t.symbol == sold { dec!(34) } else { dec!(33) };
@@ -164,7 +178,22 @@ fn readme_example_whole_shares_spends_all_it_usefully_can() {
         assert!(t.shares.fract().is_zero());
         assert_eq!(t.value, t.shares * t.price);
     }
-    // The water-fill shape: only the four laggards (and VOX, tied with VNQ) are bought.
+    // The water-fill shape: the four laggards, as the original's $100 steps
+    // (VCR 10, VDC 8, VIS 3, VNQ 1), spending $4995.84.
+    let shares: Vec<_> = p
+        .trades
+        .iter()
+        .map(|t| (t.symbol.as_str(), t.shares))
+        .collect();
+    assert_eq!(
+        shares,
+        vec![
+            ("VCR", dec!(10)),
+            ("VDC", dec!(8)),
+            ("VIS", dec!(2)),
+            ("VNQ", dec!(3))
+        ]
+    );
     for sym in ["FTEC", "VAW", "VHT", "VPU", "VSMAX"] {
         assert!(line(&p, sym).trade_value.is_zero(), "{sym}");
     }
@@ -187,7 +216,11 @@ fn exact_never_sell_is_a_water_fill() {
         .collect();
     let level = bought[0].value_after;
     for l in &bought {
-        assert!((l.value_after - level).abs() < dec!(0.000001), "{}", l.symbol);
+        assert!(
+            (l.value_after - level).abs() < dec!(0.000001),
+            "{}",
+            l.symbol
+        );
     }
     for l in p.lines.iter().filter(|l| l.trade_value.is_zero()) {
         assert!(l.value_before >= level - dec!(0.000001), "{}", l.symbol);
@@ -199,7 +232,10 @@ fn exact_never_sell_is_a_water_fill() {
 fn withdrawal_larger_than_portfolio_is_an_error() {
     let mut req = PlanRequest::new(basic(), dec!(-150000.01));
     let e = plan(&req).unwrap_err();
-    assert!(matches!(e, PlanError::WithdrawalExceedsPortfolio { .. }), "{e}");
+    assert!(
+        matches!(e, PlanError::WithdrawalExceedsPortfolio { .. }),
+        "{e}"
+    );
     req.cash = dec!(-150000);
     let p = plan(&req).unwrap();
     assert_eq!(p.total_after, Decimal::ZERO);
@@ -228,7 +264,11 @@ fn invalid_inputs_name_the_symbol() {
 
 #[test]
 fn empty_portfolio_plans_nothing() {
-    for g in [Granularity::Shares, Granularity::Exact, Granularity::Increment(2)] {
+    for g in [
+        Granularity::Shares,
+        Granularity::Exact,
+        Granularity::Increment(2),
+    ] {
         let p = run(vec![], dec!(1000), Strategy::NeverSell, g);
         assert!(p.lines.is_empty() && p.trades.is_empty());
         assert_eq!(p.cash_left, dec!(1000));
@@ -243,7 +283,12 @@ fn increment_sell_never_exceeds_the_holding() {
         h("AAA", dec!(150), dec!(10), dec!(0)),
         h("BBB", dec!(60), dec!(10), dec!(0)),
     ];
-    let p = run(hs, dec!(-200), Strategy::NeverSell, Granularity::Increment(2));
+    let p = run(
+        hs,
+        dec!(-200),
+        Strategy::NeverSell,
+        Granularity::Increment(2),
+    );
     for l in &p.lines {
         assert!(l.value_after >= Decimal::ZERO, "{}", l.symbol);
     }
@@ -297,11 +342,23 @@ fn min_trade_drops_small_trades_without_breaking_the_budget() {
 
 #[test]
 fn strategy_and_granularity_parse() {
-    assert_eq!("try_avoid_sell".parse::<Strategy>().unwrap(), Strategy::NeverSell);
-    assert_eq!("never-sell".parse::<Strategy>().unwrap(), Strategy::NeverSell);
-    assert_eq!("hard_rebalance".parse::<Strategy>().unwrap(), Strategy::Hard);
+    assert_eq!(
+        "try_avoid_sell".parse::<Strategy>().unwrap(),
+        Strategy::NeverSell
+    );
+    assert_eq!(
+        "never-sell".parse::<Strategy>().unwrap(),
+        Strategy::NeverSell
+    );
+    assert_eq!(
+        "hard_rebalance".parse::<Strategy>().unwrap(),
+        Strategy::Hard
+    );
     assert!("sell-all".parse::<Strategy>().is_err());
-    assert_eq!("shares".parse::<Granularity>().unwrap(), Granularity::Shares);
+    assert_eq!(
+        "shares".parse::<Granularity>().unwrap(),
+        Granularity::Shares
+    );
     assert_eq!("exact".parse::<Granularity>().unwrap(), Granularity::Exact);
     assert_eq!(
         "increment:2".parse::<Granularity>().unwrap(),
@@ -309,12 +366,40 @@ fn strategy_and_granularity_parse() {
     );
     assert!("increment:9".parse::<Granularity>().is_err());
     let json = serde_json::to_string(&Granularity::Increment(3)).unwrap();
-    assert_eq!(serde_json::from_str::<Granularity>(&json).unwrap(), Granularity::Increment(3));
+    assert_eq!(
+        serde_json::from_str::<Granularity>(&json).unwrap(),
+        Granularity::Increment(3)
+    );
 }
 
 #[test]
 fn plan_round_trips_through_json() {
-    let p = run(readme_holdings(), dec!(5000), Strategy::NeverSell, Granularity::Shares);
+    let p = run(
+        readme_holdings(),
+        dec!(5000),
+        Strategy::NeverSell,
+        Granularity::Shares,
+    );
     let json = serde_json::to_string(&p).unwrap();
     assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), p);
+}
+
+#[test]
+fn whole_shares_regression_two_assets() {
+    // Found by the brute-force property (a bound built on mis-scaled cents proved a wrong
+    // plan optimal). Weighted squared deviation (k = 2 for S0): 5 + 1 shares cost
+    // 2·2.777² + 16.653² ≈ 292.7 against 2·13.877² + 5.547² ≈ 415.9 for 4 + 2.
+    let mut req = PlanRequest::new(
+        vec![
+            Holding::new("S0", dec!(5), dec!(11.10)),
+            Holding::new("S1", dec!(8.5), dec!(22.20)),
+            Holding::new("S2", dec!(0), dec!(5.00)),
+        ],
+        dec!(97.13),
+    );
+    req.targets = Targets::Weights([("S0".into(), dec!(1)), ("S1".into(), dec!(2))].into());
+    let p = plan(&req).unwrap();
+    assert_eq!(line(&p, "S0").trade_shares, dec!(5));
+    assert_eq!(line(&p, "S1").trade_shares, dec!(1));
+    assert!(p.proven_optimal);
 }
