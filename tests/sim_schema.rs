@@ -331,6 +331,11 @@ async fn every_implemented_response_matches_the_openapi_schema() {
         "/iserver/marketdata/snapshot?conids=abc".to_string(),
         "snapshot 400"
     );
+    get!(
+        "/iserver/marketdata/unsubscribeall",
+        "/iserver/marketdata/unsubscribeall".to_string(),
+        "unsubscribe all"
+    );
     let order = |coid: &str, extra: Value| {
         let mut o = json!({"acctId": ACCT, "conid": 999000102, "cOID": coid, "orderType": "MKT", "side": "BUY", "quantity": 2, "tif": "DAY"});
         o.as_object_mut()
