@@ -206,7 +206,8 @@ async fn every_implemented_response_matches_the_openapi_schema() {
     let mut cases: Vec<Case> = Vec::new();
     macro_rules! get {
         ($spec:expr, $url:expr, $label:expr) => {{
-            let (st, b) = api.get(&$url).await;
+            let url: String = $url;
+            let (st, b) = api.get(&url).await;
             cases.push(Case {
                 method: "get",
                 spec_path: $spec,
@@ -219,7 +220,8 @@ async fn every_implemented_response_matches_the_openapi_schema() {
     }
     macro_rules! post {
         ($spec:expr, $url:expr, $body:expr, $label:expr) => {{
-            let (st, b) = api.post(&$url, $body).await;
+            let url: String = $url;
+            let (st, b) = api.post(&url, $body).await;
             cases.push(Case {
                 method: "post",
                 spec_path: $spec,
