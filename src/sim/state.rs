@@ -598,8 +598,11 @@ impl SimState {
         match (o.quantity, o.cash_qty) {
             (Some(q), _) => q - o.filled,
             (None, Some(cash)) => {
+                // What is left of the cash amount after earlier (partial) fills.
+                let spent = o.filled * o.avg_price.unwrap_or_default();
                 let dp = if self.supports_fractions { 4 } else { 0 };
-                (cash / price).round_dp_with_strategy(dp, RoundingStrategy::ToZero)
+                ((cash - spent).max(Decimal::ZERO) / price)
+                    .round_dp_with_strategy(dp, RoundingStrategy::ToZero)
             }
             (None, None) => Decimal::ZERO,
         }
@@ -634,6 +637,7 @@ impl SimState {
                 gross - commission
             }
         };
+        let dp = if self.supports_fractions { 4 } else { 0 };
         let o = &mut self.orders[i];
         let prev = o.filled;
         o.filled += size;
@@ -642,9 +646,16 @@ impl SimState {
             None => price,
         });
         o.last_update = now;
-        let done = match o.quantity {
-            Some(q) => o.filled >= q,
-            None => true,
+        let done = match (o.quantity, o.cash_qty) {
+            (Some(q), _) => o.filled >= q,
+            // A cash order is done when the rest of the amount no longer buys a share increment.
+            (None, Some(cash)) => {
+                let spent = o.filled * o.avg_price.unwrap_or_default();
+                ((cash - spent).max(Decimal::ZERO) / price)
+                    .round_dp_with_strategy(dp, RoundingStrategy::ToZero)
+                    .is_zero()
+            }
+            (None, None) => true,
         };
         if done {
             o.status = OrderStatus::Filled;
@@ -861,6 +872,39 @@ mod tests {
         s.set_price(conid, dec!(79.5), now);
         assert_eq!(st(&s), OrderStatus::Filled);
         assert_eq!(s.orders[0].avg_price, Some(dec!(79.5)));
+    }
+
+    #[test]
+    fn partial_cash_quantity_order_never_overspends() {
+        let mut s = state();
+        s.behaviour.fill_mode = FillMode::Partial {
+            fraction: dec!(0.5),
+        };
+        let now = s.now();
+        let conid = s.conid_by_symbol("VNQ").unwrap(); // 83.10
+        let (id, _) = s.place(
+            NewOrder {
+                coid: None,
+                conid,
+                side: Side::Buy,
+                order_type: OrderType::Market,
+                limit_price: None,
+                quantity: None,
+                cash_qty: Some(dec!(831)),
+                tif: "DAY".into(),
+            },
+            now,
+        );
+        let o = s.orders.iter().find(|o| o.order_id == id).unwrap().clone();
+        assert_eq!((o.filled, o.status), (dec!(5), OrderStatus::Submitted));
+        s.behaviour.fill_mode = FillMode::Immediate;
+        s.process_fills(now);
+        let o = s.orders.iter().find(|o| o.order_id == id).unwrap();
+        assert_eq!(
+            (o.filled, o.status),
+            (dec!(10), OrderStatus::Filled),
+            "831 / 83.10 = 10 shares in total"
+        );
     }
 
     #[test]
