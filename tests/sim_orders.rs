@@ -382,6 +382,64 @@ async fn cash_quantity_market_closed_and_cash_account_checks() {
 }
 
 #[tokio::test]
+async fn opt_in_prompts_no_market_data_and_market_order() {
+    let mut cfg = SimConfig::relaxed();
+    cfg.behaviour.prompts = vec![
+        pbal::sim::PromptRule::no_market_data(),
+        pbal::sim::PromptRule::market_order(),
+    ];
+    let (_h, api) = started(cfg).await;
+    api.prime().await;
+    let (_, q) = api.place(ACCT, mkt("nmd-1", VAW, "BUY", 1)).await;
+    assert_eq!(
+        q[0]["messageIds"],
+        json!(["o354"]),
+        "no snapshot requested yet"
+    );
+    let (_, q2) = api
+        .post(
+            &format!("/iserver/reply/{}", q[0]["id"].as_str().unwrap()),
+            json!({"confirmed": true}),
+        )
+        .await;
+    assert_eq!(q2[0]["messageIds"], json!(["o10151"]));
+    api.get("/iserver/marketdata/snapshot?conids=999000102")
+        .await;
+    let (_, q3) = api.place(ACCT, mkt("nmd-2", VAW, "BUY", 1)).await;
+    assert_eq!(
+        q3[0]["messageIds"],
+        json!(["o10151"]),
+        "after a snapshot only the market-order question remains"
+    );
+}
+
+#[tokio::test]
+async fn portal_prefix_is_an_alias() {
+    let (h, api) = started(SimConfig::relaxed()).await;
+    let r = api
+        .client
+        .get(format!("{}/v1/portal/sso/validate", h.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api
+        .client
+        .post(format!(
+            "{}/v1/portal/iserver/reauthenticate?force=true",
+            h.base_url()
+        ))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"message": "triggered"})
+    );
+}
+
+#[tokio::test]
 async fn whatif_places_nothing() {
     let (h, api) = started(SimConfig::relaxed()).await;
     api.prime().await;
@@ -433,6 +491,30 @@ async fn order_placed_but_answer_lost_is_visible_by_coid() {
             .as_str()
             .unwrap()
             .contains("already registered")
+    );
+
+    // Dropped before processing: nothing was placed, the same cOID then goes through.
+    h.add_fault(FaultRule {
+        method: Some("POST".into()),
+        path: "/iserver/account/*/orders".into(),
+        action: FaultAction::Drop,
+        skip: 0,
+        times: Some(1),
+    });
+    let r = api
+        .client
+        .post(format!(
+            "{}/v1/api/iserver/account/{ACCT}/orders",
+            h.base_url()
+        ))
+        .json(&json!({"orders": [mkt("dropped-1", VAW, "BUY", 1)]}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert!(h.order_by_coid("dropped-1").is_none());
+    assert_eq!(
+        api.place(ACCT, mkt("dropped-1", VAW, "BUY", 1)).await.0,
+        200
     );
 
     h.add_fault(FaultRule {

@@ -908,6 +908,47 @@ mod tests {
     }
 
     #[test]
+    fn market_hours_hold_orders_and_moc_fills_at_the_close() {
+        let mut spec = AccountSpec::default_ten_etf();
+        spec.market_hours = Some(super::super::account::MarketHours {
+            tz: "America/New_York".into(),
+            open: "09:30".into(),
+            close: "16:00".into(),
+        });
+        let mut s = SimState::new(
+            &spec,
+            Behaviour::default(),
+            StartState::Authenticated,
+            vec![],
+        );
+        let conid = s.conid_by_symbol("VAW").unwrap();
+        let order = |t: OrderType| NewOrder {
+            coid: None,
+            conid,
+            side: Side::Buy,
+            order_type: t,
+            limit_price: None,
+            quantity: Some(dec!(1)),
+            cash_qty: None,
+            tif: "DAY".into(),
+        };
+        // Thursday 2026-11-19 08:00 EST (13:00 UTC): closed.
+        let pre = Utc.with_ymd_and_hms(2026, 11, 19, 13, 0, 0).unwrap();
+        let (mkt, st) = s.place(order(OrderType::Market), pre);
+        assert_eq!(st, OrderStatus::PreSubmitted);
+        let (moc, _) = s.place(order(OrderType::MarketOnClose), pre);
+        let status = |s: &SimState, id| s.orders.iter().find(|o| o.order_id == id).unwrap().status;
+        // 10:00 EST: open → the market order fills, the MOC waits for the close.
+        let open = Utc.with_ymd_and_hms(2026, 11, 19, 15, 0, 0).unwrap();
+        s.process_fills(open);
+        assert_eq!(status(&s, mkt), OrderStatus::Filled);
+        assert_ne!(status(&s, moc), OrderStatus::Filled);
+        // 16:01 EST: after the close → MOC filled.
+        s.process_fills(Utc.with_ymd_and_hms(2026, 11, 19, 21, 1, 0).unwrap());
+        assert_eq!(status(&s, moc), OrderStatus::Filled);
+    }
+
+    #[test]
     fn idle_expiry_and_nightly_reset() {
         let mut s = state();
         let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
