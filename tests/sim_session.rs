@@ -173,6 +173,21 @@ async fn competing_session_and_taking_it_back() {
         (s, e["error"].clone()),
         (500, json!("Please query /accounts first"))
     );
+    // ssodh/init on a healthy session is a status call: priming survives it.
+    api.prime().await;
+    let gen_before = h.session().generation;
+    api.post(
+        "/iserver/auth/ssodh/init",
+        json!({"publish": true, "compete": true}),
+    )
+    .await;
+    assert_eq!(h.session().generation, gen_before);
+    assert_eq!(
+        api.get("/iserver/marketdata/snapshot?conids=999000101")
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test]

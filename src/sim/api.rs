@@ -137,7 +137,10 @@ pub(crate) fn handle(
                     json!("Force compete capability must be used together with compete flag");
                 return Reply::ok(st);
             }
-            s.start_auth(now);
+            // Already healthy: init reports the status and keeps the session (and its priming).
+            if !(s.session.authenticated && !s.session.competing) {
+                s.start_auth(now);
+            }
             Reply::ok(auth_status(s))
         }
         ("GET" | "POST", ["iserver", "reauthenticate"]) => {

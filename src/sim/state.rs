@@ -377,9 +377,10 @@ impl SimState {
         self.session.competing = true;
     }
 
+    /// The nightly maintenance: the brokerage session and its priming go; the SSO session and
+    /// `/portfolio` priming stay (the reference only documents the `/iserver` side).
     pub fn nightly_reset(&mut self) {
         self.drop_brokerage();
-        self.session.portfolio_primed = false;
     }
 
     /// Advances time-driven state to `now`: pending authentication, idle expiry, nightly
