@@ -138,7 +138,7 @@ pub(crate) fn handle(
                 return Reply::ok(st);
             }
             // Already healthy: init reports the status and keeps the session (and its priming).
-            if !(s.session.authenticated && !s.session.competing) {
+            if !s.session.authenticated || s.session.competing {
                 s.start_auth(now);
             }
             Reply::ok(auth_status(s))
