@@ -28,4 +28,6 @@ pub enum Command {
     Plan(commands::plan::PlanArgs),
     /// Run a Client Portal Gateway simulator over TLS.
     Sim(commands::sim::SimArgs),
+    /// Install pbal as a systemd or launchd service.
+    Service(commands::service::ServiceArgs),
 }
