@@ -35,7 +35,13 @@
 //! **Periods.** The period's *slot* is its first cron slot that falls in the trading window.
 //! If no cron slot of the period does (e.g. a cron at 03:00), the slot is deferred to the first
 //! trading-window instant after the period's first cron slot. A period with no cron slot at all
-//! has no run.
+//! has no run. Only slots at or after the moment the daemon first started watching the
+//! schedule (`ScheduleState::since`, recorded once in the journal) count: installing pbal in
+//! mid-February does not trigger a "catch-up" of the January slot it never watched.
+//!
+//! **Missed periods are reported.** A period that ended without a completed run (daemon
+//! stopped, machine off, no trading time left) is closed as missed once, with the reason, so
+//! the journal and the human know; only the immediately preceding period is checked.
 //!
 //! **Catch-up** (`schedule.catch_up = true`, default): once the slot has passed without a
 //! completed run, the run happens at the next allowed instant of the same period (now, if now is
@@ -384,12 +390,24 @@ impl Schedule {
     }
 
     /// The first cron slot at or after `t` (whole seconds), evaluated in the schedule's zone.
+    ///
+    /// croner searches in local wall time; started inside the *second* pass of a repeated
+    /// (fall-back) hour it can answer with the *first* pass of a matching wall time, which is
+    /// earlier than `t`. Such answers are skipped: a repeated wall time fires only at its first
+    /// occurrence (module docs), so nothing is lost.
     fn cron_at_or_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let t = ceil_second(t);
-        self.cron
-            .find_next_occurrence(&t.with_timezone(&self.tz), true)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
+        let mut from = t.with_timezone(&self.tz);
+        let mut inclusive = true;
+        for _ in 0..4000 {
+            let hit = self.cron.find_next_occurrence(&from, inclusive).ok()?;
+            if hit.with_timezone(&Utc) >= t {
+                return Some(hit.with_timezone(&Utc));
+            }
+            from = hit;
+            inclusive = false;
+        }
+        None
     }
 
     /// The first cron slot in `[from, to)` that is inside a trading window.

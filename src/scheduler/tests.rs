@@ -384,6 +384,19 @@ fn slot_in_repeated_hour_fires_once_at_first_occurrence() {
         s.cron_at_or_after(utc("2027-11-07T05:30:01Z")),
         Some(utc("2027-11-08T06:30:00Z"))
     );
+    // Searching from inside the second pass (01:00 EST = 06:00Z) must not answer with the
+    // first pass of 01:45 (05:45Z, in the past), nor fire the second pass: next day.
+    let s45 = sched("0 45 1 * * *", "America/New_York", "none", true, "month");
+    assert_eq!(
+        s45.cron_at_or_after(utc("2027-11-07T06:00:00Z")),
+        Some(utc("2027-11-08T06:45:00Z"))
+    );
+    // A slot after the repeated hour is still found from inside it.
+    let s215 = sched("0 15 2 * * *", "America/New_York", "none", true, "month");
+    assert_eq!(
+        s215.cron_at_or_after(utc("2027-11-07T06:30:00Z")),
+        Some(utc("2027-11-07T07:15:00Z"))
+    );
     // And as a period slot, with "never twice in a period" on top.
     let s = sched("0 30 1 7 11 *", "America/New_York", "none", true, "month");
     let st = since("2027-11-01T00:00:00Z");
