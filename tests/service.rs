@@ -93,6 +93,30 @@ fn systemd_analyze_accepts_the_user_unit() {
     verify(true);
 }
 
+/// Hardening regressions show up as a worse `systemd-analyze security` exposure score
+/// (0 = locked down, 10 = unprotected). The unit scores 1.2 today.
+#[test]
+fn system_unit_exposure_stays_low() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = UnitOptions::contrib_systemd(false);
+    o.exec = PathBuf::from(pbal_bin());
+    let unit = dir.path().join("pbal.service");
+    std::fs::write(&unit, service::systemd_unit(&o)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (apt-get install -y systemd)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for pbal.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure score in: {text}"));
+    assert!(score <= 1.5, "exposure {score} > 1.5:\n{text}");
+}
+
 #[test]
 fn launchd_plist_parses_with_the_expected_keys() {
     let text = service::launchd_plist(&UnitOptions::contrib_launchd());

@@ -109,9 +109,10 @@ pub fn systemd_unit(o: &UnitOptions) -> String {
     // SIGTERM only to the main process: it parks the current step itself.
     line(&mut u, "KillMode=mixed");
     line(&mut u, "UMask=0077");
+    // A user namespace: required for the sandboxing below in user services (systemd ≥ 252),
+    // and in system services it hides every other user's processes and files.
+    line(&mut u, "PrivateUsers=yes");
     if o.user {
-        // systemd ≥ 252 needs a user namespace for the sandboxing below in user services.
-        line(&mut u, "PrivateUsers=yes");
         if let Some(dir) = &o.user_state_dir {
             let dir = dir.display().to_string();
             line(
@@ -141,6 +142,7 @@ pub fn systemd_unit(o: &UnitOptions) -> String {
         "ProtectHome=read-only",
         "PrivateTmp=yes",
         "PrivateDevices=yes",
+        "PrivateMounts=yes",
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",
         "ProtectKernelLogs=yes",
@@ -148,6 +150,7 @@ pub fn systemd_unit(o: &UnitOptions) -> String {
         "ProtectClock=yes",
         "ProtectHostname=yes",
         "ProtectProc=invisible",
+        "ProcSubset=pid",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "RestrictNamespaces=yes",
         "RestrictRealtime=yes",
@@ -337,7 +340,7 @@ mod tests {
         ] {
             assert!(u.lines().any(|l| l == want), "missing {want}:\n{u}");
         }
-        assert!(!u.contains("PrivateUsers"));
+        assert!(u.lines().any(|l| l == "DynamicUser=yes"));
     }
 
     #[test]
