@@ -425,3 +425,38 @@ async fn first_start_records_tracking_and_does_not_catch_up_the_past() {
         Some(PeriodEvent::TrackingStarted { at }) if *at == utc("2027-02-10T16:00:00Z")
     ));
 }
+
+/// Counts loads: one per driver wake-up.
+struct CountingStore(MemoryStore, std::sync::atomic::AtomicUsize);
+
+impl PeriodStore for CountingStore {
+    type Error = String;
+    async fn load(&self) -> Result<ScheduleState, String> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.load().await
+    }
+    async fn record(&self, event: PeriodEvent) -> Result<(), String> {
+        self.0.record(event).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_driver_wakes_once_per_max_sleep_not_more() {
+    // Q1 done; nothing is due until April: a whole idle day.
+    let mut events = tracked_store().events();
+    events.push(PeriodEvent::Completed {
+        period: PeriodKey::from("2027-Q1"),
+        at: utc("2027-01-04T15:40:00Z"),
+        summary: String::new(),
+    });
+    let d = driver_with(
+        "2027-01-10T00:00:00Z",
+        CountingStore(MemoryStore::with_events(events), Default::default()),
+        Ready::Always,
+    );
+    drive(&d, DAY).await;
+    let wakeups = d.store.1.load(std::sync::atomic::Ordering::Relaxed);
+    // 86,400 s / 300 s = 288 naps, plus the first look.
+    assert_eq!(wakeups, 289);
+    assert!(d.runner.runs().is_empty());
+}
