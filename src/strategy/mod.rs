@@ -1,1 +1,425 @@
-//! (under construction)
+//! Pure planning: holdings + prices + targets + cash → a [`Plan`]. No I/O, no clock, no `f64`.
+//!
+//! Everything the daemon does ends in a plan, so this module is small, exact (`rust_decimal`)
+//! and deterministic: holdings are sorted by symbol first, so the input order never matters.
+//!
+//! # Notation
+//! Asset *i* has price *P_i*, quantity *q_i*, value *p_i = q_i·P_i*, normalised weight *w_i*;
+//! *V = Σ p_i*; cash *c* (> 0 add, < 0 withdraw); buffer *b* ≥ 0. The investable amount is
+//! *B = c − b* for `hard`, *B = max(0, c − b)* for `never-sell` with *c ≥ 0*, and *B = c* for
+//! `never-sell` withdrawals (the buffer only limits spending; it never causes a sale).
+//! Target values are *T_i = w_i·(V + B)*.
+//!
+//! # Continuous optimum (`exact` granularity), O(n log n)
+//! - `hard`: *x_i = T_i − p_i*. Sums to *B*; hits every target exactly.
+//! - `never-sell`, *B ≥ 0*: water-fill. Sort by *p_i/w_i* ascending and raise the lowest to a
+//!   common level *L* (*x_i = max(0, w_i·L − p_i)*), *L* found in one pass over prefix sums so
+//!   that *Σ x_i = B*. Zero-weight holdings are never bought.
+//! - `never-sell`, *c < 0*: the mirror image. Zero-weight holdings are sold first (lower
+//!   unrealized P&L first, then symbol); then the highest *p_i/w_i* are lowered to a common level
+//!   (*x_i = −max(0, p_i − w_i·L)*, never below zero). A withdrawal above *V* is an error.
+//!
+//! # Whole shares (`shares` granularity)
+//! Choose integer share counts *n_i* (a fractional position may also be closed entirely) with
+//! spend *s_i = n_i·P_i* minimising, lexicographically,
+//! 1. *D_T = Σ |T_i − p_i − s_i|* — the deviation from the target values, then
+//! 2. *D_X = Σ |x_i − s_i|* — the distance from the continuous optimum above (this picks the
+//!    water-fill shape among the many whole-share plans with equal *D_T*),
+//!
+//! subject to *Σ s_i ≤ B* (never-sell buys: spend ≤ cash − buffer; withdrawals: raise at least
+//! *|c|*; hard: buys ≤ sells + cash − buffer), *n_i ≥ −q_i* (never sell more than held), and for
+//! never-sell only buys (or only sells). This is a nonlinear knapsack problem and NP-hard in
+//! general (it contains subset-sum), so no exact O(n log n) algorithm exists unless P = NP.
+//! The planner therefore runs, in [`shares`]:
+//! 1. **Start**: *n_i = ⌊x_i/P_i⌋* (clamped to the holding) — feasible because *Σ x_i = B*.
+//! 2. **Greedy completion**, O(n log n + k log n) for *k* extra shares: repeatedly buy the one
+//!    affordable share that lowers (*D_T*, *D_X*) the most (ties: lower P&L, then symbol)
+//!    until no affordable share lowers it. So no cash is left idle while a purchase would
+//!    reduce the deviation.
+//! 3. **Branch and bound** (exact) when at most [`shares::MAX_EXACT_ASSETS`] assets have a choice: a
+//!    depth-first search over share counts, assets by descending price, pruned with a lower
+//!    bound that is the larger of the continuous relaxation under the remaining budget and the
+//!    per-asset integer minimum. If it finishes within [`shares::NODE_LIMIT`] nodes the answer is
+//!    proven optimal ([`Plan::proven_optimal`]); otherwise the best plan found is returned and
+//!    marked unproven. Tests compare it with brute force on random small cases.
+//!
+//! # Increment granularity (original-tool parity)
+//! See [`increment`]: the original's dollar-step loop, reproduced exactly (with Decimal
+//! instead of floats), minus its bugs.
+use std::cmp::Ordering;
+
+use rust_decimal::Decimal;
+
+mod increment;
+mod shares;
+mod types;
+mod waterfill;
+
+pub use types::*;
+
+/// Upper bound on any single amount, so exact arithmetic can never overflow (Decimal panics on
+/// overflow; we reject instead). 10^15 dollars or shares is far beyond any real account.
+const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0); // 1e15
+
+/// One holding after validation, in the planner's internal form.
+#[derive(Debug, Clone)]
+pub(crate) struct Asset {
+    pub symbol: String,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub value: Decimal,
+    pub pnl: Decimal,
+    /// Raw (un-normalised) weight; only ratios matter.
+    pub weight: Decimal,
+    pub conid: Option<i64>,
+    pub currency: Option<String>,
+}
+
+/// The planner's entry point. Validates the request, then computes the plan described in the
+/// module docs. Never panics on input: bad input is a [`PlanError`] naming the field.
+pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    let (assets, weight_sum) = validate(req)?;
+    let total_before: Decimal = assets.iter().map(|a| a.value).sum();
+
+    // The investable amount B (module docs).
+    let budget = match req.strategy {
+        Strategy::Hard => req.cash - req.buffer,
+        Strategy::NeverSell if req.cash >= Decimal::ZERO => {
+            (req.cash - req.buffer).max(Decimal::ZERO)
+        }
+        Strategy::NeverSell => req.cash,
+    };
+    if total_before + budget < Decimal::ZERO {
+        return Err(PlanError::WithdrawalExceedsPortfolio {
+            requested: -budget,
+            available: total_before,
+        });
+    }
+    let targets: Vec<Decimal> = assets
+        .iter()
+        .map(|a| target_value(a.weight, weight_sum, total_before + budget))
+        .collect();
+
+    let (spend, proven_optimal) = match req.granularity {
+        Granularity::Increment(n) => {
+            let step = Decimal::from(10u64.pow(n));
+            let spend = match req.strategy {
+                Strategy::NeverSell => increment::never_sell(&assets, budget, step)?,
+                Strategy::Hard => increment::hard(&assets, &targets, step),
+            };
+            (spend, true)
+        }
+        Granularity::Exact | Granularity::Shares => {
+            let continuous = match req.strategy {
+                Strategy::Hard => assets
+                    .iter()
+                    .zip(&targets)
+                    .map(|(a, t)| *t - a.value)
+                    .collect(),
+                Strategy::NeverSell => waterfill::never_sell(&assets, budget),
+            };
+            let continuous = waterfill::fix_dust(continuous, budget, &assets);
+            if req.granularity == Granularity::Exact {
+                let spend = continuous
+                    .iter()
+                    .zip(&assets)
+                    .map(|(x, a)| Spend::Value(*x, x.checked_div(a.price).unwrap_or_default()))
+                    .collect();
+                (spend, true)
+            } else {
+                let only = match req.strategy {
+                    Strategy::Hard => shares::Direction::Both,
+                    Strategy::NeverSell if budget >= Decimal::ZERO => shares::Direction::BuyOnly,
+                    Strategy::NeverSell => shares::Direction::SellOnly,
+                };
+                let deviations: Vec<Decimal> = assets
+                    .iter()
+                    .zip(&targets)
+                    .map(|(a, t)| *t - a.value)
+                    .collect();
+                let sol = shares::solve(&assets, &deviations, &continuous, budget, only);
+                let spend = sol
+                    .quantities
+                    .iter()
+                    .zip(&assets)
+                    .map(|(n, a)| Spend::Shares(*n, *n * a.price))
+                    .collect();
+                (spend, sol.proven_optimal)
+            }
+        }
+    };
+
+    let spend = apply_min_trade(spend, req.min_trade_value, budget, req.strategy);
+    Ok(build_plan(
+        req,
+        &assets,
+        weight_sum,
+        &targets,
+        total_before,
+        spend,
+        proven_optimal,
+    ))
+}
+
+/// What the planner decided for one asset: (value, shares), with the rounding rules of the
+/// granularity that produced it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Spend {
+    /// Shares are primary (whole shares): value = shares · price.
+    Shares(Decimal, Decimal),
+    /// Value is primary (exact / increment): (value, shares).
+    Value(Decimal, Decimal),
+}
+
+impl Spend {
+    fn value(self) -> Decimal {
+        match self {
+            Spend::Shares(_, v) | Spend::Value(v, _) => v,
+        }
+    }
+    fn shares(self) -> Decimal {
+        match self {
+            Spend::Shares(n, _) | Spend::Value(_, n) => n,
+        }
+    }
+    const NONE: Spend = Spend::Shares(Decimal::ZERO, Decimal::ZERO);
+}
+
+/// `T_i = w_i/W · total`, with the equal-weight case computed as `total / n` by the caller's
+/// choice of raw weights (all 1), so no precision is lost to `1/3`-style weights.
+fn target_value(weight: Decimal, weight_sum: Decimal, total: Decimal) -> Decimal {
+    if weight.is_zero() || weight_sum.is_zero() {
+        Decimal::ZERO
+    } else if weight == weight_sum {
+        total
+    } else {
+        total * weight / weight_sum
+    }
+}
+
+/// Drops trades smaller than `min` (absolute value). Dropping a sell in `hard` can leave buys
+/// above sells + budget; then the smallest buys are dropped too until the budget holds again,
+/// so the constraint is never violated (fail closed).
+fn apply_min_trade(
+    mut spend: Vec<Spend>,
+    min: Decimal,
+    budget: Decimal,
+    strategy: Strategy,
+) -> Vec<Spend> {
+    if min <= Decimal::ZERO {
+        return spend;
+    }
+    for s in spend.iter_mut() {
+        if !s.value().is_zero() && s.value().abs() < min {
+            *s = Spend::NONE;
+        }
+    }
+    let total: Decimal = spend.iter().map(|s| s.value()).sum();
+    if strategy == Strategy::Hard && total > budget {
+        let mut buys: Vec<usize> = (0..spend.len())
+            .filter(|&i| spend[i].value() > Decimal::ZERO)
+            .collect();
+        buys.sort_by(|&a, &b| spend[a].value().cmp(&spend[b].value()).then(a.cmp(&b)));
+        let mut total = total;
+        for i in buys {
+            if total <= budget {
+                break;
+            }
+            total -= spend[i].value();
+            spend[i] = Spend::NONE;
+        }
+    }
+    spend
+}
+
+fn validate(req: &PlanRequest) -> Result<(Vec<Asset>, Decimal), PlanError> {
+    if req.buffer < Decimal::ZERO {
+        return Err(PlanError::NegativeBuffer(req.buffer));
+    }
+    if req.min_trade_value < Decimal::ZERO {
+        return Err(PlanError::NegativeMinTrade(req.min_trade_value));
+    }
+    if let Granularity::Increment(n) = req.granularity
+        && !(1..=4).contains(&n)
+    {
+        return Err(PlanError::InvalidIncrement(n));
+    }
+    for (field, v) in [
+        ("cash", req.cash),
+        ("buffer", req.buffer),
+        ("min_trade_value", req.min_trade_value),
+    ] {
+        if v.abs() > MAX_AMOUNT {
+            return Err(PlanError::Overflow(format!("{field} = {v} exceeds 10^15")));
+        }
+    }
+    let mut assets = Vec::with_capacity(req.holdings.len());
+    for h in &req.holdings {
+        if h.symbol.trim().is_empty() {
+            return Err(PlanError::EmptySymbol(h.symbol.clone()));
+        }
+        if h.price <= Decimal::ZERO {
+            return Err(PlanError::NonPositivePrice {
+                symbol: h.symbol.clone(),
+                price: h.price,
+            });
+        }
+        if h.quantity < Decimal::ZERO {
+            return Err(PlanError::NegativeQuantity {
+                symbol: h.symbol.clone(),
+                quantity: h.quantity,
+            });
+        }
+        if h.price > MAX_AMOUNT || h.quantity > MAX_AMOUNT || h.unrealized_pnl.abs() > MAX_AMOUNT {
+            return Err(PlanError::Overflow(format!(
+                "{}: price, quantity or P&L exceeds 10^15",
+                h.symbol
+            )));
+        }
+        if h.market_value.is_some_and(|v| v < Decimal::ZERO) {
+            return Err(PlanError::NegativeQuantity {
+                symbol: h.symbol.clone(),
+                quantity: h.quantity,
+            });
+        }
+        let value = h
+            .market_value
+            .or_else(|| h.quantity.checked_mul(h.price))
+            .filter(|v| *v <= MAX_AMOUNT)
+            .ok_or_else(|| {
+                PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol))
+            })?;
+        assets.push(Asset {
+            symbol: h.symbol.clone(),
+            price: h.price,
+            quantity: h.quantity,
+            value,
+            pnl: h.unrealized_pnl,
+            weight: Decimal::ONE,
+            conid: h.conid,
+            currency: h.currency.clone(),
+        });
+    }
+    assets.sort_unstable_by(|a, b| a.symbol.cmp(&b.symbol));
+    if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
+        return Err(PlanError::DuplicateSymbol(w[0].symbol.clone()));
+    }
+    let total: Decimal = assets.iter().map(|a| a.value).sum();
+    if total > MAX_AMOUNT {
+        return Err(PlanError::Overflow(
+            "total portfolio value exceeds 10^15".into(),
+        ));
+    }
+    let weight_sum = match &req.targets {
+        Targets::Equal => Decimal::from(assets.len()),
+        Targets::Weights(map) => {
+            for (sym, w) in map {
+                if *w < Decimal::ZERO {
+                    return Err(PlanError::NegativeWeight {
+                        symbol: sym.clone(),
+                        weight: *w,
+                    });
+                }
+                if *w > MAX_AMOUNT {
+                    return Err(PlanError::Overflow(format!(
+                        "target {sym}: weight too large"
+                    )));
+                }
+                if assets
+                    .binary_search_by(|a| a.symbol.as_str().cmp(sym))
+                    .is_err()
+                {
+                    return Err(PlanError::TargetWithoutPrice(sym.clone()));
+                }
+            }
+            let sum: Decimal = map.values().sum();
+            if sum.is_zero() {
+                return Err(PlanError::ZeroTotalWeight);
+            }
+            for a in assets.iter_mut() {
+                a.weight = map.get(&a.symbol).copied().unwrap_or(Decimal::ZERO);
+            }
+            sum
+        }
+    };
+    Ok((assets, weight_sum))
+}
+
+fn ratio(num: Decimal, den: Decimal) -> Decimal {
+    if den.is_zero() {
+        Decimal::ZERO
+    } else {
+        num.checked_div(den).unwrap_or(Decimal::ZERO)
+    }
+}
+
+fn build_plan(
+    req: &PlanRequest,
+    assets: &[Asset],
+    weight_sum: Decimal,
+    targets: &[Decimal],
+    total_before: Decimal,
+    spend: Vec<Spend>,
+    proven_optimal: bool,
+) -> Plan {
+    let cash_used: Decimal = spend.iter().map(|s| s.value()).sum();
+    let total_after = total_before + cash_used;
+    let mut lines = Vec::with_capacity(assets.len());
+    let mut trades = Vec::new();
+    for (i, a) in assets.iter().enumerate() {
+        let s = spend[i];
+        let (conid, currency) = (a.conid, a.currency.clone());
+        let value_after = a.value + s.value();
+        lines.push(PlanLine {
+            symbol: a.symbol.clone(),
+            conid,
+            currency,
+            price: a.price,
+            unrealized_pnl: a.pnl,
+            quantity_before: a.quantity,
+            value_before: a.value,
+            target_weight: ratio(a.weight, weight_sum),
+            target_value: targets[i],
+            trade_shares: s.shares(),
+            trade_value: s.value(),
+            value_after,
+            weight_before: ratio(a.value, total_before),
+            weight_after: ratio(value_after, total_after),
+        });
+        if !s.shares().is_zero() {
+            trades.push(Trade {
+                symbol: a.symbol.clone(),
+                conid,
+                side: if s.shares() > Decimal::ZERO {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
+                shares: s.shares().abs(),
+                value: s.value().abs(),
+                price: a.price,
+            });
+        }
+    }
+    Plan {
+        strategy: req.strategy,
+        granularity: req.granularity,
+        cash: req.cash,
+        buffer: req.buffer,
+        cash_used,
+        cash_left: req.cash - cash_used,
+        total_before,
+        total_after,
+        lines,
+        trades,
+        proven_optimal,
+    }
+}
+
+/// Total order used for every tie-break: lower unrealized P&L first, then symbol.
+pub(crate) fn tie_break(a: &Asset, b: &Asset) -> Ordering {
+    a.pnl.cmp(&b.pnl).then_with(|| a.symbol.cmp(&b.symbol))
+}
+
+#[cfg(test)]
+mod tests;

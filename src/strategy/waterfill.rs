@@ -1,0 +1,128 @@
+//! The continuous never-sell optimum: exact water-fill in O(n log n) (one sort, one pass over
+//! prefix sums), instead of the original's dollar-by-dollar heap loop.
+use rust_decimal::Decimal;
+
+use super::{Asset, tie_break};
+
+/// Continuous never-sell trades (dollars) for budget `b`: buys when `b ≥ 0`, sells when `b < 0`.
+/// The caller has checked that a withdrawal does not exceed the portfolio.
+pub(crate) fn never_sell(assets: &[Asset], b: Decimal) -> Vec<Decimal> {
+    if b >= Decimal::ZERO {
+        fill_up(assets, b)
+    } else {
+        drain(assets, -b)
+    }
+}
+
+/// Level of an asset: value per unit of weight. Only called for positive weights.
+fn level(a: &Asset) -> Decimal {
+    if a.weight == Decimal::ONE {
+        a.value
+    } else {
+        a.value / a.weight
+    }
+}
+
+/// Raise the lowest levels to a common level `L` until `budget` is spent:
+/// `x_i = max(0, w_i·L − p_i)` with `Σ x_i = budget`.
+fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
+    let mut out = vec![Decimal::ZERO; assets.len()];
+    if budget.is_zero() {
+        return out;
+    }
+    let mut idx: Vec<(Decimal, usize)> = assets
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.weight > Decimal::ZERO)
+        .map(|(i, a)| (level(a), i))
+        .collect();
+    if idx.is_empty() {
+        return out;
+    }
+    idx.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
+    let mut k = 0;
+    let mut lvl = Decimal::ZERO;
+    while k < idx.len() {
+        let a = &assets[idx[k].1];
+        sum_p += a.value;
+        sum_w += a.weight;
+        k += 1;
+        lvl = (budget + sum_p) / sum_w;
+        // Stop when the next asset is already at or above the level reached.
+        if k == idx.len() || lvl <= idx[k].0 {
+            break;
+        }
+    }
+    for &(_, i) in &idx[..k] {
+        let a = &assets[i];
+        out[i] = (a.weight * lvl - a.value).max(Decimal::ZERO);
+    }
+    out
+}
+
+/// Raise `amount` by selling: zero-weight holdings first (lower P&L, then symbol), then lower
+/// the highest levels to a common level `L`: `x_i = −max(0, p_i − w_i·L)`, `L ≥ 0`.
+fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
+    let mut out = vec![Decimal::ZERO; assets.len()];
+    let mut left = amount;
+    let mut zero: Vec<usize> = (0..assets.len())
+        .filter(|&i| assets[i].weight.is_zero() && assets[i].value > Decimal::ZERO)
+        .collect();
+    zero.sort_unstable_by(|&x, &y| tie_break(&assets[x], &assets[y]));
+    for i in zero {
+        if left.is_zero() {
+            return out;
+        }
+        let take = assets[i].value.min(left);
+        out[i] = -take;
+        left -= take;
+    }
+    if left.is_zero() {
+        return out;
+    }
+    let mut idx: Vec<(Decimal, usize)> = assets
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.weight > Decimal::ZERO)
+        .map(|(i, a)| (level(a), i))
+        .collect();
+    idx.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
+    let mut k = 0;
+    let mut lvl = Decimal::ZERO;
+    while k < idx.len() {
+        let a = &assets[idx[k].1];
+        sum_p += a.value;
+        sum_w += a.weight;
+        k += 1;
+        lvl = ((sum_p - left) / sum_w).max(Decimal::ZERO);
+        if k == idx.len() || lvl >= idx[k].0 {
+            break;
+        }
+    }
+    for &(_, i) in &idx[..k] {
+        let a = &assets[i];
+        out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
+    }
+    out
+}
+
+/// Division leaves dust in the 28th digit, so `Σ x_i` can differ from the budget by ~1e-20.
+/// Put the difference on the largest trade (clamped so no sale exceeds its holding) so cash is
+/// conserved exactly.
+pub(crate) fn fix_dust(mut x: Vec<Decimal>, budget: Decimal, assets: &[Asset]) -> Vec<Decimal> {
+    let sum: Decimal = x.iter().sum();
+    let diff = budget - sum;
+    if diff.is_zero() || diff.abs() > Decimal::new(1, 12) {
+        return x;
+    }
+    let Some(i) = (0..x.len())
+        .filter(|&i| !x[i].is_zero())
+        .max_by(|&a, &b| x[a].abs().cmp(&x[b].abs()).then(b.cmp(&a)))
+    else {
+        return x;
+    };
+    x[i] = (x[i] + diff).max(-assets[i].value);
+    x
+}
