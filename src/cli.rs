@@ -32,4 +32,6 @@ pub enum Command {
     Cert(commands::cert::CertArgs),
     /// Check config, certificate trust, session, account and target symbols (PASS/FAIL).
     Check(commands::check::CheckArgs),
+    /// Install pbal as a systemd or launchd service.
+    Service(commands::service::ServiceArgs),
 }

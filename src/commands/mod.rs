@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command};
 pub mod cert;
 pub mod check;
 pub mod plan;
+pub mod service;
 pub mod sim;
 
 /// Entry point called by `main`: dispatches the parsed command and maps errors to exit codes.
@@ -24,6 +25,7 @@ pub fn main(cli: Cli) -> ExitCode {
             crate::telemetry::init(log_format.as_deref(), Some("warn"));
             check::run(args, config.as_deref())
         }
+        Command::Service(args) => service::run(args, config.as_deref()),
     };
     match result {
         Ok(code) => code,
