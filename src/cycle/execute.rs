@@ -685,7 +685,9 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
                     None,
                     None,
                     None,
-                    Some("never received by the gateway; its run was interrupted too long ago to send it now".to_owned()),
+                    Some(
+                        "never received by the gateway, and its run has ended: not sent".to_owned(),
+                    ),
                 )
                 .await?;
         }

@@ -104,6 +104,27 @@ pub fn investable_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<De
     }
 }
 
+/// Cash held back so buys still fit when they fill at their limit (up to `limit_offset_bps`
+/// above the reference price) and sells fill as far below it: the offset applied to the cash
+/// invested, plus, for `hard`, to the holdings whose sales fund buys. Rounded up to the cent.
+/// Execution trims buys to the cash actually available anyway; this keeps that the exception.
+fn limit_headroom(
+    holdings: &[Holding],
+    cash: Decimal,
+    strategy: Strategy,
+    settings: &Settings,
+) -> Decimal {
+    let offset = settings.orders.limit_offset_bps / Decimal::from(10_000);
+    let mut exposed = cash.max(Decimal::ZERO);
+    if strategy == Strategy::Hard {
+        exposed += holdings
+            .iter()
+            .map(|h| h.quantity * h.price)
+            .sum::<Decimal>();
+    }
+    (exposed * offset).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
+}
+
 /// Plans the snapshot with the configured strategy and turns the trades into legs.
 pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, CycleError> {
     let p = &settings.portfolio;
@@ -130,11 +151,12 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
     } else {
         Targets::Weights(p.targets.clone())
     };
+    let cash = investable_cash(snap, settings)?;
     let request = PlanRequest {
+        buffer: p.buffer + limit_headroom(&holdings, cash, strategy_kind, settings),
         holdings,
         targets,
-        cash: investable_cash(snap, settings)?,
-        buffer: p.buffer,
+        cash,
         min_trade_value: p.min_trade_value,
         strategy: strategy_kind,
         granularity,

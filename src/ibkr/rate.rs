@@ -34,15 +34,17 @@ pub enum EndpointClass {
 }
 
 impl EndpointClass {
-    /// The documented minimum spacing between two calls of this class.
+    /// The minimum spacing between two calls of this class: the documented limit plus a 10 %
+    /// margin, because the gateway measures arrival times and network jitter can bring two
+    /// calls sent exactly 5 s apart within its window (a 429 costs a 10-minute penalty).
     pub fn min_spacing(self) -> Duration {
         match self {
-            EndpointClass::Snapshot => Duration::from_millis(100),
+            EndpointClass::Snapshot => Duration::from_millis(110),
             EndpointClass::LiveOrders
             | EndpointClass::Trades
-            | EndpointClass::PortfolioAccounts => Duration::from_secs(5),
-            EndpointClass::Tickle => Duration::from_secs(1),
-            EndpointClass::SsoValidate => Duration::from_secs(60),
+            | EndpointClass::PortfolioAccounts => Duration::from_millis(5500),
+            EndpointClass::Tickle => Duration::from_millis(1100),
+            EndpointClass::SsoValidate => Duration::from_secs(66),
             EndpointClass::Other => Duration::ZERO,
         }
     }
