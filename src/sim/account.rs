@@ -436,6 +436,20 @@ quantity = "3"
     }
 
     #[test]
+    fn shipped_example_account_file_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sim-account.example.toml");
+        let a = AccountSpec::load(&p).unwrap();
+        assert_eq!(a.account_id, "DU7654321");
+        assert_eq!(a.instruments.len(), 3);
+        assert!(a.market_hours.is_some());
+        assert_eq!(
+            a.instruments[2].quantity,
+            Decimal::ZERO,
+            "not held by default"
+        );
+    }
+
+    #[test]
     fn market_hours_weekdays_only_and_last_close() {
         let h = MarketHours {
             tz: "America/New_York".into(),
