@@ -414,6 +414,37 @@ async fn opt_in_prompts_no_market_data_and_market_order() {
 }
 
 #[tokio::test]
+async fn contract_rules_match_what_the_simulator_accepts() {
+    let (h, api) = started(SimConfig::relaxed()).await;
+    api.prime().await;
+    let (_, r) = api
+        .post(
+            "/iserver/contract/rules",
+            json!({"conid": 999000110, "isBuy": true}),
+        )
+        .await;
+    assert_eq!(r["orderTypes"], json!(["market"]), "VSMAX is a fund");
+    assert_eq!(r["cqtTypes"], json!(["market"]));
+    assert_eq!(r["fraqInt"], 4);
+    let (_, ir) = api
+        .get("/iserver/contract/999000102/info-and-rules?isBuy=true")
+        .await;
+    assert_eq!(ir["symbol"], "VAW");
+    assert!(
+        ir["rules"]["orderTypes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("limit"))
+    );
+    // A limit order on the fund is refused, as its rules say.
+    let lmt = json!({"acctId": ACCT, "conid": 999000110, "cOID": "f-1", "orderType": "LMT", "price": 90.0,
+                     "side": "BUY", "quantity": 1, "tif": "DAY"});
+    let (_, e) = api.place(ACCT, lmt).await;
+    assert!(e["error"].as_str().unwrap().contains("mutual funds"), "{e}");
+    assert!(h.order_by_coid("f-1").is_none());
+}
+
+#[tokio::test]
 async fn portal_prefix_is_an_alias() {
     let (h, api) = started(SimConfig::relaxed()).await;
     let r = api

@@ -334,6 +334,22 @@ async fn every_implemented_response_matches_the_openapi_schema() {
         "snapshot 400"
     );
     get!(
+        "/iserver/contract/{conid}/info",
+        "/iserver/contract/999000110/info".to_string(),
+        "contract info"
+    );
+    get!(
+        "/iserver/contract/{conid}/info-and-rules",
+        "/iserver/contract/999000110/info-and-rules?isBuy=true".to_string(),
+        "info and rules"
+    );
+    post!(
+        "/iserver/contract/rules",
+        "/iserver/contract/rules".to_string(),
+        json!({"conid": 999000102, "isBuy": true}),
+        "rules"
+    );
+    get!(
         "/iserver/marketdata/unsubscribeall",
         "/iserver/marketdata/unsubscribeall".to_string(),
         "unsubscribe all"

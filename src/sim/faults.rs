@@ -1,7 +1,7 @@
 //! Fault injection: the failures a real gateway produces at the worst moment (500/503, slow
 //! answers, dropped connections, an order that was placed although the answer never arrived,
 //! session loss, competing logins, rejections). Rules come from `--faults FILE` (TOML
-//! `[[fault]]` tables or a JSON array), `POST /sim/faults`, or [`super::SimHandle::add_fault`].
+//! `[[fault]]` tables or a JSON array), `POST /sim/faults`, or [`super::SimControl::add_fault`].
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};

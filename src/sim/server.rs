@@ -55,13 +55,17 @@ pub(crate) async fn serve(
         let router = router.clone();
         let token = token.clone();
         tracker.spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, %peer, "sim: TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
+            // No handshake timer on purpose: the simulator must behave under
+            // `tokio::time::pause()` in client tests, where idle timers fire instantly.
+            let tls = tokio::select! {
+                r = acceptor.accept(tcp) => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "sim: TLS handshake failed");
+                        return;
+                    }
+                },
+                _ = token.cancelled() => return,
             };
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(Peer(peer));
