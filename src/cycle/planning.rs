@@ -104,7 +104,7 @@ pub fn investable_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<De
     }
 }
 
-/// Cash held back so buys still fit when they fill at their limit (up to `limit_offset_bps`
+/// Cash held back (limit orders only) so buys still fit when they fill at their limit (up to `limit_offset_bps`
 /// above the reference price) and sells fill as far below it: the offset applied to the cash
 /// invested, plus, for `hard`, to the holdings whose sales fund buys. Rounded up to the cent.
 /// Execution trims buys to the cash actually available anyway; this keeps that the exception.
@@ -114,6 +114,10 @@ fn limit_headroom(
     strategy: Strategy,
     settings: &Settings,
 ) -> Decimal {
+    if settings.orders.kind != crate::config::OrderKind::Limit {
+        // Market orders have no price bound to reserve for; execution trims buys to the cash.
+        return Decimal::ZERO;
+    }
     let offset = settings.orders.limit_offset_bps / Decimal::from(10_000);
     let mut exposed = cash.max(Decimal::ZERO);
     if strategy == Strategy::Hard {

@@ -25,6 +25,9 @@ pub enum FaultAction {
     /// Process the request (e.g. place the order), then close the connection without answering:
     /// the client cannot know whether it happened.
     DropAfterApply,
+    /// Process the request (e.g. place the order), then wait `ms` (real time) before answering:
+    /// the moment a client may crash with its request applied but unanswered.
+    DelayAfterApply { ms: u64 },
     /// Process the request, then answer with this status and an empty body (IBKR's 503 after
     /// ~10 s on order placement, ibeam #38).
     StatusAfterApply { status: u16 },

@@ -250,6 +250,10 @@ async fn api_entry(
         s.log(now, &m, &path, logged);
         reply
     };
+    if let Some(FaultAction::DelayAfterApply { ms }) = &fault {
+        // The request took effect; the answer is late (crash tests kill the client here).
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
+    }
     match fault {
         Some(FaultAction::DropAfterApply) => drop_response(),
         Some(FaultAction::StatusAfterApply { status }) => to_response(Reply::empty(status)),
