@@ -11,7 +11,8 @@
 //! - this module: [`Schedule`] (cron in `schedule.timezone` + calendar + period + catch-up),
 //!   [`Schedule::due_at`], [`Schedule::next_run_at`], [`Schedule::preflight_at`], and the
 //!   [`ScheduleState`] folded from [`PeriodEvent`]s that the journal stores.
-//! - [`driver`]: the tokio task; [`notify`]: the human-facing alerts.
+//! - [`driver`]: the tokio task; [`notify`]: the human-facing alerts; [`journal_store`]: the
+//!   driver's period bookkeeping in the SQLite journal.
 //!
 //! # Semantics
 //! **Cron.** `schedule.cron` has six fields (`sec min hour dom month dow`) and is read in
@@ -69,6 +70,7 @@ use crate::config::ScheduleSettings;
 
 pub mod calendar;
 pub mod driver;
+pub mod journal_store;
 pub mod notify;
 pub mod period;
 
