@@ -69,6 +69,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ScheduleSettings;
 
 pub mod calendar;
+pub mod cycle_runner;
 pub mod driver;
 pub mod journal_store;
 pub mod notify;
