@@ -228,6 +228,9 @@ where
         let mut login: Option<LoginWait> = None;
         let mut preflighted: HashSet<PeriodKey> = HashSet::new();
         let mut last_status = String::new();
+        for warning in self.schedule.warnings(self.clock.now()) {
+            tracing::warn!(%warning, "schedule");
+        }
         while !cancel.is_cancelled() {
             let state = match self.store.load().await {
                 Ok(s) => s,
@@ -264,6 +267,7 @@ where
                 && now >= lw.deadline
             {
                 match self.probe.ready().await {
+                    _ if state.is_closed(&lw.period) => {}
                     Ok(()) => {
                         tracing::info!(period = %lw.period, "session ready; the login wait is over");
                     }

@@ -651,6 +651,43 @@ impl Schedule {
         })
     }
 
+    /// `t` as exchange (New York) time, for `pbal status`.
+    pub fn exchange_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&calendar::EXCHANGE_TZ)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
+    /// Configuration smells worth logging at start-up. Not errors: the schedule still works,
+    /// but probably not as the user meant.
+    pub fn warnings(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.calendar == Calendar::None {
+            out.push(
+                "schedule.calendar = \"none\": runs may start outside market hours and on holidays"
+                    .to_owned(),
+            );
+            return out;
+        }
+        let mut p = self.period_at(now).next(self.tz);
+        for _ in 0..4 {
+            if let Some(pp) = self.plan(&p, None)
+                && pp.deferred
+            {
+                out.push(format!(
+                    "no slot of schedule.cron `{}` in {} falls in the NYSE trading window \
+                     (open + 5 min to close − 30 min, New York time); the run is deferred to {}",
+                    self.cron_text,
+                    p.key,
+                    self.local(pp.start)
+                ));
+                break;
+            }
+            p = p.next(self.tz);
+        }
+        out
+    }
+
     /// `t` as wall time in the schedule's zone, for messages.
     pub fn local(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.tz)
