@@ -28,6 +28,10 @@ pub enum Command {
     Plan(commands::plan::PlanArgs),
     /// Run a Client Portal Gateway simulator over TLS.
     Sim(commands::sim::SimArgs),
+    /// Trust the gateway's certificate: `pin` it, or `generate` a CA and certificate for it.
+    Cert(commands::cert::CertArgs),
+    /// Check config, certificate trust, session, account and target symbols (PASS/FAIL).
+    Check(commands::check::CheckArgs),
     /// Install pbal as a systemd or launchd service.
     Service(commands::service::ServiceArgs),
 }

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod cert;
+pub mod check;
 pub mod plan;
 pub mod service;
 pub mod sim;
@@ -17,6 +19,11 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Sim(args) => {
             crate::telemetry::init(log_format.as_deref(), None);
             sim::run(args)
+        }
+        Command::Cert(args) => cert::run(args, config.as_deref()),
+        Command::Check(args) => {
+            crate::telemetry::init(log_format.as_deref(), Some("warn"));
+            check::run(args, config.as_deref())
         }
         Command::Service(args) => service::run(args, config.as_deref()),
     };

@@ -66,6 +66,9 @@ pub struct GatewaySettings {
     pub ready_max_age_secs: u64,
     /// Global request rate (the gateway allows 10/s; stay below).
     pub max_requests_per_sec: u32,
+    /// After an HTTP 429 every request is refused for this long: IBKR puts the caller in a
+    /// "penalty box" for ~10 minutes and retrying inside it extends the penalty.
+    pub rate_limit_penalty_secs: u64,
 }
 
 /// `[account]`.

@@ -224,7 +224,17 @@ impl AccountSpec {
     /// which we cannot look up offline); anything that needs real ids must use an account file.
     pub fn default_ten_etf() -> Self {
         // Symbol, PositionValue, MarkPrice, FifoPnlUnrealized, name, exchange, class, type.
-        const ROWS: [(&str, &str, &str, &str, &str, &str, &str, &str); 10] = [
+        type SeedRow = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+        );
+        const ROWS: [SeedRow; 10] = [
             (
                 "FTEC",
                 "15000.00",

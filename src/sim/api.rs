@@ -121,7 +121,7 @@ pub(crate) fn handle(
         // ---- session ----
         ("GET" | "POST", ["tickle"]) => tickle(s),
         ("GET" | "POST", ["iserver", "auth", "status"]) => {
-            guard(need_sso(s)).unwrap_or_else(|| Reply::ok(auth_status(s)))
+            need_sso(s).unwrap_or_else(|| Reply::ok(auth_status(s)))
         }
         ("POST", ["iserver", "auth", "ssodh", "init"]) => {
             if let Some(r) = need_sso(s) {
@@ -137,7 +137,10 @@ pub(crate) fn handle(
                     json!("Force compete capability must be used together with compete flag");
                 return Reply::ok(st);
             }
-            s.start_auth(now);
+            // Already healthy: init reports the status and keeps the session (and its priming).
+            if !s.session.authenticated || s.session.competing {
+                s.start_auth(now);
+            }
             Reply::ok(auth_status(s))
         }
         ("GET" | "POST", ["iserver", "reauthenticate"]) => {
@@ -385,10 +388,6 @@ pub(crate) fn handle(
         }
         _ => Reply::error(404, "Not Found"),
     }
-}
-
-fn guard(r: Option<Reply>) -> Option<Reply> {
-    r
 }
 
 fn unauthorized() -> Reply {
@@ -1190,7 +1189,8 @@ fn whatif(s: &mut SimState, _now: DateTime<Utc>, acct: &str, body: &Value) -> Re
         Body::Json(v) => v.get("error").and_then(Value::as_str).map(str::to_string),
         _ => None,
     });
-    let total = value + sign * commission * sign; // commission always adds to the cost shown
+    // The commission adds to the cost shown for buys and sells alike.
+    let total = value + commission;
     Reply::ok(json!({
         "amount": {
             "amount": format!("{} {} ({} Shares)", thousands(value, 2), s.currency, qty_str(shares)),
@@ -1323,7 +1323,7 @@ fn live_orders(s: &mut SimState, query: &HashMap<String, String>) -> Reply {
         .filter(|o| o.session_generation == gen_)
         .filter(|o| wanted.is_empty() || wanted.contains(&status_key(o.status)))
         .collect();
-    list.sort_by(|a, b| b.last_update.cmp(&a.last_update));
+    list.sort_by_key(|o| std::cmp::Reverse(o.last_update));
     let orders: Vec<Value> = list.iter().map(|o| live_order_json(s, o)).collect();
     Reply::ok(json!({"orders": orders, "snapshot": true}))
 }

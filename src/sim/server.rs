@@ -207,21 +207,21 @@ async fn api_entry(
             Some(FaultAction::Competing) => s.set_competing(),
             Some(FaultAction::NoSessionTickle) => s.session.tickle_no_session += 1,
             Some(FaultAction::NightlyReset) => s.nightly_reset(),
-            Some(FaultAction::RejectOrder { message }) => {
-                if method == Method::POST && path.ends_with("/orders") {
-                    if let Some(c) = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| {
-                            v.pointer("/orders/0/cOID")
-                                .and_then(|c| c.as_str())
-                                .map(str::to_string)
-                        })
-                    {
-                        s.coids.entry(c).or_default().posts += 1;
-                    }
-                    s.log(now, &m, &path, 200);
-                    return to_response(Reply::error(200, message));
+            Some(FaultAction::RejectOrder { message })
+                if method == Method::POST && path.ends_with("/orders") =>
+            {
+                if let Some(c) = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/orders/0/cOID")
+                            .and_then(|c| c.as_str())
+                            .map(str::to_string)
+                    })
+                {
+                    s.coids.entry(c).or_default().posts += 1;
                 }
+                s.log(now, &m, &path, 200);
+                return to_response(Reply::error(200, message));
             }
             _ => {}
         }
