@@ -74,6 +74,22 @@ pub trait SessionProbe: Send + Sync {
     fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+// Shared ownership: one `Arc<Cycle>` is both the runner and the session probe.
+impl<T: CycleRunner> CycleRunner for std::sync::Arc<T> {
+    fn run(&self, period: &str) -> impl Future<Output = Outcome> + Send {
+        (**self).run(period)
+    }
+    fn preflight(&self, period: &str) -> impl Future<Output = PreflightReport> + Send {
+        (**self).preflight(period)
+    }
+}
+
+impl<T: SessionProbe> SessionProbe for std::sync::Arc<T> {
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send {
+        (**self).ready()
+    }
+}
+
 /// Durable period bookkeeping (the journal implements it: append the event, fold on load).
 pub trait PeriodStore: Send + Sync {
     type Error: std::fmt::Display + Send;
@@ -212,6 +228,9 @@ where
         let mut login: Option<LoginWait> = None;
         let mut preflighted: HashSet<PeriodKey> = HashSet::new();
         let mut last_status = String::new();
+        for warning in self.schedule.warnings(self.clock.now()) {
+            tracing::warn!(%warning, "schedule");
+        }
         while !cancel.is_cancelled() {
             let state = match self.store.load().await {
                 Ok(s) => s,
@@ -248,6 +267,7 @@ where
                 && now >= lw.deadline
             {
                 match self.probe.ready().await {
+                    _ if state.is_closed(&lw.period) => {}
                     Ok(()) => {
                         tracing::info!(period = %lw.period, "session ready; the login wait is over");
                     }

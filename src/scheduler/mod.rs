@@ -11,7 +11,8 @@
 //! - this module: [`Schedule`] (cron in `schedule.timezone` + calendar + period + catch-up),
 //!   [`Schedule::due_at`], [`Schedule::next_run_at`], [`Schedule::preflight_at`], and the
 //!   [`ScheduleState`] folded from [`PeriodEvent`]s that the journal stores.
-//! - [`driver`]: the tokio task; [`notify`]: the human-facing alerts.
+//! - [`driver`]: the tokio task; [`notify`]: the human-facing alerts; [`journal_store`]: the
+//!   driver's period bookkeeping in the SQLite journal.
 //!
 //! # Semantics
 //! **Cron.** `schedule.cron` has six fields (`sec min hour dom month dow`) and is read in
@@ -68,7 +69,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::ScheduleSettings;
 
 pub mod calendar;
+pub mod cycle_runner;
 pub mod driver;
+pub mod journal_store;
 pub mod notify;
 pub mod period;
 
@@ -646,6 +649,43 @@ impl Schedule {
             period: next.period,
             run_at: next.at,
         })
+    }
+
+    /// `t` as exchange (New York) time, for `pbal status`.
+    pub fn exchange_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&calendar::EXCHANGE_TZ)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
+    /// Configuration smells worth logging at start-up. Not errors: the schedule still works,
+    /// but probably not as the user meant.
+    pub fn warnings(&self, now: DateTime<Utc>) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.calendar == Calendar::None {
+            out.push(
+                "schedule.calendar = \"none\": runs may start outside market hours and on holidays"
+                    .to_owned(),
+            );
+            return out;
+        }
+        let mut p = self.period_at(now).next(self.tz);
+        for _ in 0..4 {
+            if let Some(pp) = self.plan(&p, None)
+                && pp.deferred
+            {
+                out.push(format!(
+                    "no slot of schedule.cron `{}` in {} falls in the NYSE trading window \
+                     (open + 5 min to close − 30 min, New York time); the run is deferred to {}",
+                    self.cron_text,
+                    p.key,
+                    self.local(pp.start)
+                ));
+                break;
+            }
+            p = p.next(self.tz);
+        }
+        out
     }
 
     /// `t` as wall time in the schedule's zone, for messages.

@@ -50,6 +50,12 @@ pub trait Notify: Send + Sync {
     fn notify(&self, alert: &Alert) -> impl Future<Output = ()> + Send;
 }
 
+impl<T: Notify> Notify for std::sync::Arc<T> {
+    fn notify(&self, alert: &Alert) -> impl Future<Output = ()> + Send {
+        (**self).notify(alert)
+    }
+}
+
 /// Configuration problems with `[notify]`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

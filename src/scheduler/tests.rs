@@ -528,3 +528,31 @@ fn state_folds_attempt_numbers_per_period() {
     .unwrap();
     assert!(json.contains(r#""event":"missed""#) && json.contains(r#""period":"2027-Q1""#));
 }
+
+#[test]
+fn warnings_flag_a_cron_outside_trading_hours() {
+    assert!(
+        default_schedule()
+            .warnings(utc("2027-02-01T00:00:00Z"))
+            .is_empty()
+    );
+    let s = sched(
+        "0 0 3 1-7 1,4,7,10 *",
+        "America/New_York",
+        "NYSE",
+        true,
+        "quarter",
+    );
+    let w = s.warnings(utc("2027-02-01T00:00:00Z"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("2027-Q2") && w[0].contains("2027-04-01 09:35:00 EDT"),
+        "{w:?}"
+    );
+    assert_eq!(
+        s.exchange_time(utc("2027-04-01T13:35:00Z")),
+        "2027-04-01 09:35:00 EDT"
+    );
+    let none = sched("0 0 3 * * *", "America/New_York", "none", true, "quarter");
+    assert!(none.warnings(utc("2027-02-01T00:00:00Z"))[0].contains("calendar"));
+}
