@@ -53,6 +53,7 @@ fn intent_for(leg: &Leg, run_id: &str, account: &str) -> OrderIntent {
         account_id: account.to_owned(),
         conid: leg.conid,
         symbol: leg.symbol.clone(),
+        sec_type: leg.sec_type.clone(),
         side: leg.side.as_str().to_owned(),
         quantity: leg.quantity.to_string(),
         order_type: order_type.to_owned(),
@@ -86,6 +87,7 @@ fn leg_from_intent(i: &OrderIntent) -> Result<Leg, CycleError> {
         leg: i.leg,
         symbol: i.symbol.clone(),
         conid: i.conid,
+        sec_type: i.sec_type.clone(),
         side,
         quantity,
         price: match order_type {

@@ -16,8 +16,6 @@ pub struct IbkrBroker {
     client: GatewayClient,
     policy: ibkr::orders::PromptPolicy,
     currency: String,
-    sec_types: std::collections::BTreeMap<String, String>,
-    default_sec_type: String,
 }
 
 impl IbkrBroker {
@@ -27,13 +25,6 @@ impl IbkrBroker {
             client,
             policy: ibkr::orders::PromptPolicy::new(settings.orders.prompt_allowlist.clone()),
             currency: settings.portfolio.currency.clone(),
-            sec_types: settings
-                .portfolio
-                .contracts
-                .iter()
-                .filter_map(|(s, o)| o.sec_type.clone().map(|t| (s.clone(), t)))
-                .collect(),
-            default_sec_type: settings.portfolio.sec_type.clone(),
         }
     }
 
@@ -81,12 +72,7 @@ impl IbkrBroker {
         ibkr::orders::OrderTicket {
             account_id: account.to_owned(),
             conid: o.conid,
-            sec_type: Some(
-                self.sec_types
-                    .get(&o.symbol)
-                    .cloned()
-                    .unwrap_or_else(|| self.default_sec_type.clone()),
-            ),
+            sec_type: Some(o.sec_type.clone()),
             coid: o.coid.clone(),
             side: side(o.side),
             order_type: match o.order_type {

@@ -14,12 +14,18 @@ use super::snapshot::AccountSnapshot;
 use crate::config::{CashSetting, Settings};
 use crate::strategy::{self, Granularity, Holding, PlanRequest, Strategy, Targets};
 
+fn default_sec_type() -> String {
+    "STK".to_owned()
+}
+
 /// One order of a run, numbered: legs `0..k` are sells, the rest buys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Leg {
     pub leg: u32,
     pub symbol: String,
     pub conid: i64,
+    #[serde(default = "default_sec_type")]
+    pub sec_type: String,
     pub side: Side,
     pub quantity: Decimal,
     /// Reference price the plan was sized at.
@@ -45,6 +51,7 @@ impl Leg {
             coid: self.coid(run_id),
             conid: self.conid,
             symbol: self.symbol.clone(),
+            sec_type: self.sec_type.clone(),
             side: self.side,
             quantity: self.quantity,
             order_type: self.order_type,
@@ -189,10 +196,16 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             leg: legs.len() as u32,
             symbol: t.symbol.clone(),
             conid: inst.conid,
+            sec_type: inst.sec_type.clone(),
             side,
             quantity: t.shares,
             price: inst.price,
-            order_type: guards::order_type(side, &inst.quote, inst.price, &settings.orders),
+            // Mutual funds trade once a day at NAV and accept market orders only.
+            order_type: if inst.sec_type == "FUND" {
+                OrderType::Market
+            } else {
+                guards::order_type(side, &inst.quote, inst.price, &settings.orders)
+            },
             tif: settings.orders.tif.clone(),
         });
     }
