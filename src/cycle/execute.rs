@@ -355,7 +355,10 @@ impl<B: Broker> Cycle<B> {
             let Some(intent) = intents.iter().find(|i| i.coid == coid) else {
                 continue;
             };
-            // The kill switch is checked between orders, never in the middle of one.
+            // Shutdown and the kill switch are checked between orders, never during one.
+            if self.stop.is_cancelled() {
+                return Err(CycleError::Parked);
+            }
             if let Err(g) = guards::kill_switch(&self.state_dir, &self.settings.orders) {
                 self.update(
                     &coid,
@@ -420,7 +423,11 @@ impl<B: Broker> Cycle<B> {
                 }
                 cancelled = true;
             }
-            tokio::time::sleep(poll).await;
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                // Working orders stay at the gateway; the resumed run picks them up.
+                _ = self.stop.cancelled() => return Err(CycleError::Parked),
+            }
             self.reconcile(account, &open).await?;
         }
     }
