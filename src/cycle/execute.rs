@@ -574,6 +574,12 @@ pub async fn execute<B: Broker>(
         .run_phase(account, run_id, Side::Buy, &mut notes)
         .await?;
     cycle.record_fills(account, run_id).await?;
+    match residual_drift(cycle, account, run_plan).await {
+        Ok(Some(d)) => notes.push(d),
+        Ok(None) => {}
+        // The orders are done; a failed read-back is reported, not fatal.
+        Err(e) => notes.push(format!("residual drift not measured: {e}")),
+    }
 
     let intents = cycle.intents(run_id).await?;
     let legs: Vec<LegOutcome> = intents
@@ -607,6 +613,42 @@ pub async fn execute<B: Broker>(
         legs,
         notes,
     })
+}
+
+/// After execution: re-reads the positions and reports how far each managed holding is from
+/// its target weight (in percentage points of the managed value), largest first.
+async fn residual_drift<B: Broker>(
+    cycle: &Cycle<B>,
+    account: &str,
+    run_plan: &RunPlan,
+) -> Result<Option<String>, CycleError> {
+    let positions = cycle.broker.positions(account).await?;
+    let targets: BTreeMap<&str, Decimal> = run_plan
+        .plan
+        .lines
+        .iter()
+        .map(|l| (l.symbol.as_str(), l.target_weight))
+        .collect();
+    let values: BTreeMap<&str, Decimal> = positions
+        .iter()
+        .filter(|p| targets.contains_key(p.symbol.as_str()))
+        .map(|p| (p.symbol.as_str(), p.market_value))
+        .collect();
+    let total: Decimal = values.values().copied().sum();
+    if total <= Decimal::ZERO {
+        return Ok(None);
+    }
+    let mut worst: Option<(&str, Decimal)> = None;
+    for (symbol, w) in &targets {
+        let actual = values.get(symbol).copied().unwrap_or_default() / total;
+        let pp = ((actual - w) * Decimal::ONE_HUNDRED).round_dp(2);
+        if worst.is_none_or(|(_, d)| pp.abs() > d.abs()) {
+            worst = Some((symbol, pp));
+        }
+    }
+    Ok(worst.map(|(s, pp)| {
+        format!("residual drift after the run: largest {s} {pp:+.2} percentage points from its target weight")
+    }))
 }
 
 /// Resumes whatever a crash left behind. Returns the resumed run's report, or None when there

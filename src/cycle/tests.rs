@@ -286,6 +286,12 @@ async fn submit_sells_before_buys_and_reaches_target() {
         posts[0].ends_with('S') && posts[1].ends_with('B'),
         "{posts:?}"
     );
+    let drift = r
+        .notes
+        .iter()
+        .find(|n| n.contains("residual drift"))
+        .unwrap();
+    assert!(drift.contains("0.00 percentage points"), "{drift}");
     let b = c.broker.book.lock().unwrap();
     assert_eq!(b.positions["AAA"].1, dec!(20));
     assert_eq!(b.positions["BBB"].1, dec!(20));
