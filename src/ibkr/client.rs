@@ -48,6 +48,9 @@ pub struct ClientOptions {
     /// Extra attempts for idempotent reads on transient errors, and the first backoff.
     pub read_retries: u32,
     pub retry_backoff: Duration,
+    /// Honour the per-endpoint minimum spacing of reference §6.1 (5 s for live orders …).
+    /// Only tests against local doubles turn it off; the global rate always applies.
+    pub endpoint_spacing: bool,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +63,7 @@ impl Default for ClientOptions {
             auth_poll_every: Duration::from_secs(1),
             read_retries: 2,
             retry_backoff: Duration::from_millis(500),
+            endpoint_spacing: true,
         }
     }
 }
@@ -221,6 +225,11 @@ impl GatewayClient {
             .build()
             .map_err(|e| GatewayError::Config(format!("HTTP client: {e}")))?;
         let (state, _) = watch::channel(SessionStatus::initial());
+        let limiter = RateLimiter::new(
+            settings.max_requests_per_sec,
+            Duration::from_secs(settings.rate_limit_penalty_secs),
+        )
+        .with_endpoint_spacing(options.endpoint_spacing);
         Ok(GatewayClient {
             inner: Arc::new(Inner {
                 http,
@@ -230,10 +239,7 @@ impl GatewayClient {
                 settings: settings.clone(),
                 options,
                 jar,
-                limiter: RateLimiter::new(
-                    settings.max_requests_per_sec,
-                    Duration::from_secs(settings.rate_limit_penalty_secs),
-                ),
+                limiter,
                 state,
                 order_lock: tokio::sync::Mutex::new(()),
                 recover_lock: tokio::sync::Mutex::new(()),
@@ -274,7 +280,8 @@ impl GatewayClient {
         self.inner.state.borrow().clone()
     }
 
-    /// A receiver that sees every session state change.
+    /// A receiver that sees every session state change. Clone what you need out of a
+    /// borrow and drop it: a held borrow blocks the client's next state update.
     pub fn subscribe(&self) -> watch::Receiver<SessionStatus> {
         self.inner.state.subscribe()
     }
