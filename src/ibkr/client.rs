@@ -1466,20 +1466,22 @@ fn classify_error_text(
 /// Finds a rustls error inside a reqwest error chain (io::Error hides its inner error from
 /// `source()`, so look through `get_ref` too).
 fn find_rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(r) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(r);
-        }
-        cur = err.source();
+    find_rustls_in(e)
+}
+
+/// Depth-first over `source()` and, for `io::Error`s (which hide their payload from
+/// `source()` and are nested twice by hyper-util), over `get_ref()`.
+fn find_rustls_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
     }
-    None
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && let Some(r) = find_rustls_in(inner)
+    {
+        return Some(r);
+    }
+    e.source().and_then(find_rustls_in)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

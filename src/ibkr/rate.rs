@@ -34,8 +34,19 @@ pub enum EndpointClass {
 }
 
 impl EndpointClass {
-    /// The documented minimum spacing between two calls of this class.
+    /// The documented minimum spacing between two calls of this class, plus a margin: the
+    /// gateway measures arrival times, and a request that waited less in the network than
+    /// its predecessor would otherwise land inside the window.
     pub fn min_spacing(self) -> Duration {
+        let documented = self.documented_spacing();
+        if documented.is_zero() {
+            return documented;
+        }
+        documented + documented / 10 + Duration::from_millis(50)
+    }
+
+    /// The minimum spacing as IBKR documents it (reference §6.1).
+    pub fn documented_spacing(self) -> Duration {
         match self {
             EndpointClass::Snapshot => Duration::from_millis(100),
             EndpointClass::LiveOrders
@@ -183,7 +194,8 @@ mod tests {
         rl.acquire(EndpointClass::LiveOrders).await.unwrap();
         let t1 = Instant::now();
         rl.acquire(EndpointClass::LiveOrders).await.unwrap();
-        assert_eq!(Instant::now() - t1, Duration::from_secs(5));
+        // 5 s documented + 10 % + 50 ms margin.
+        assert_eq!(Instant::now() - t1, Duration::from_millis(5550));
     }
 
     #[tokio::test(start_paused = true)]
