@@ -1228,3 +1228,33 @@ async fn keeper_task_climbs_to_ready_and_stops_on_cancel() {
         .expect("keeper did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn iserver_401_means_no_brokerage_session() {
+    let h = harness().await;
+    healthy_session(&h.server).await;
+    h.client.ensure_ready().await.unwrap();
+    h.server.reset().await;
+    mount(
+        &h.server,
+        "GET",
+        "/iserver/accounts",
+        ResponseTemplate::new(401),
+    )
+    .await;
+    let e = h.client.iserver_accounts().await.unwrap_err();
+    assert!(matches!(e, GatewayError::NoBrokerage { .. }), "{e}");
+    assert!(e.is_session_lost());
+    assert_eq!(h.client.status().state, SessionState::SsoOnly);
+}
+
+#[tokio::test]
+async fn whatif_refusal_keeps_amounts_and_error_text() {
+    let h = harness().await;
+    let mut w = fixture("order_whatif.json");
+    w["error"] = json!("Insufficient buying power");
+    mount(&h.server, "POST", &format!("{ORDERS}/whatif"), ok(w)).await;
+    let w = h.client.whatif(&ticket()).await.unwrap();
+    assert_eq!(w.error.as_deref(), Some("Insufficient buying power"));
+    assert_eq!(w.total, Some(dec!(6410.20)));
+}

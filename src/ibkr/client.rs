@@ -395,16 +395,26 @@ impl GatewayClient {
             tracing::warn!(endpoint = %endpoint, "gateway answered 429: pausing all requests");
             return Err(self.inner.limiter.penalize());
         }
-        if status == StatusCode::UNAUTHORIZED
-            || (status.is_redirection()
-                && resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .is_some_and(|l| l.contains("/sso/") || l.contains("Login")))
-        {
-            let err = GatewayError::NoSession {
-                login_url: self.login_url(),
+        let to_login = status.is_redirection()
+            && resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .is_some_and(|l| l.contains("/sso/") || l.contains("Login"));
+        if status == StatusCode::UNAUTHORIZED || to_login {
+            // On `/iserver/*` (except auth/status itself) a 401 also means "SSO session but no
+            // brokerage session"; the keeper's auth/status check tells the two apart.
+            let err = if status == StatusCode::UNAUTHORIZED
+                && req.path.starts_with("/iserver/")
+                && req.path != "/iserver/auth/status"
+            {
+                GatewayError::NoBrokerage {
+                    reason: format!("HTTP 401 from {}", req.path),
+                }
+            } else {
+                GatewayError::NoSession {
+                    login_url: self.login_url(),
+                }
             };
             self.note_error(&err);
             return Err(err);
@@ -970,9 +980,13 @@ impl GatewayClient {
     pub async fn whatif(&self, ticket: &OrderTicket) -> Result<WhatIf, GatewayError> {
         let acct = path_segment(&ticket.account_id)?;
         let ep = format!("/iserver/account/{acct}/orders/whatif");
-        let v = self
-            .request(Req::post(ep.clone(), ticket.body()?).idempotent())
-            .await?;
+        let req = Req::post(ep.clone(), ticket.body()?).idempotent();
+        let (status, body) = self.send(&req).await?;
+        // A preview that IBKR refuses still has its amounts and an `error` text worth showing.
+        if status.is_success() && body.get("amount").is_some() {
+            return WhatIf::from_json(&body, &ep);
+        }
+        let v = self.check_body(&ep, status, body)?;
         WhatIf::from_json(&v, &ep)
     }
 
@@ -1500,6 +1514,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The cycle's broker trait needs `Send` futures: this fails to compile otherwise.
+    #[allow(dead_code)]
+    fn futures_are_send(c: &GatewayClient, t: &OrderTicket, p: &PromptPolicy, q: &ContractQuery) {
+        assert_send(&c.place_order(t, p));
+        assert_send(&c.positions("U1"));
+        assert_send(&c.snapshot(&[1]));
+        assert_send(&c.resolve(q));
+        assert_send(&c.ensure_ready());
+        assert_send(&c.maintain(&super::super::session::WaitForHuman::default()));
+        assert_send(&c.live_orders("U1"));
+        assert_send(&c.whatif(t));
+    }
 
     #[test]
     fn error_texts() {
