@@ -1,1 +1,431 @@
-//! CSV input for `pbal plan` (under construction).
+//! CSV input for `pbal plan`: the original tool's IBKR Flex Query export and a plain
+//! `symbol,quantity,price[,unrealized_pnl]` file, plus a `symbol,weight` targets file.
+//!
+//! Users switch from the Python tool with their existing Flex Query files, so the reader is
+//! lenient about layout (columns in any order, extra columns, quotes, CRLF, a UTF-8 BOM,
+//! spaces around values) and strict about content: a bad value stops everything with one
+//! message naming the file, line and column — never a guess about money.
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use crate::strategy::Holding;
+
+/// A CSV problem, located precisely enough to fix it in an editor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsvError {
+    #[error("{}: cannot read: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", file.display())]
+    Header {
+        file: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{}:{line}: column {column}: {message}", file.display())]
+    Field {
+        file: PathBuf,
+        line: u64,
+        column: String,
+        message: String,
+    },
+    #[error("{}:{line}: {message}", file.display())]
+    Row {
+        file: PathBuf,
+        line: u64,
+        message: String,
+    },
+}
+
+impl CsvError {
+    /// The 1-based line the error refers to, if any.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            CsvError::Io { .. } => None,
+            CsvError::Header { line, .. }
+            | CsvError::Field { line, .. }
+            | CsvError::Row { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// Which layout a file uses, detected from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// IBKR Flex Query: `Symbol`, `PositionValue`, `MarkPrice`, optional `FifoPnlUnrealized`.
+    Flex,
+    /// `symbol`, `quantity`, `price`, optional `unrealized_pnl`.
+    Plain,
+}
+
+/// Reads holdings from `path` (format detected from the header).
+pub fn read_holdings(path: &Path) -> Result<Vec<Holding>, CsvError> {
+    let bytes = std::fs::read(path).map_err(|source| CsvError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse_holdings(path, &bytes)
+}
+
+/// Parses holdings from `bytes`; `file` only names the source in errors.
+pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvError> {
+    let mut rd = Reader::new(file, bytes)?;
+    let flex = [
+        rd.col("Symbol"),
+        rd.col("PositionValue"),
+        rd.col("MarkPrice"),
+    ];
+    let plain = [rd.col("symbol"), rd.col("quantity"), rd.col("price")];
+    let (format, cols) = if flex.iter().all(Option::is_some) {
+        (Format::Flex, flex)
+    } else if plain.iter().all(Option::is_some) {
+        (Format::Plain, plain)
+    } else {
+        let missing: Vec<&str> = if flex.iter().any(Option::is_some) {
+            ["Symbol", "PositionValue", "MarkPrice"]
+                .iter()
+                .zip(&flex)
+                .filter(|(_, c)| c.is_none())
+                .map(|(n, _)| *n)
+                .collect()
+        } else {
+            ["symbol", "quantity", "price"]
+                .iter()
+                .zip(&plain)
+                .filter(|(_, c)| c.is_none())
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        return Err(rd.header_error(format!(
+            "missing column(s) {}; expected an IBKR Flex Query header \
+             (Symbol, PositionValue, MarkPrice[, FifoPnlUnrealized]) \
+             or symbol, quantity, price[, unrealized_pnl]",
+            missing.join(", ")
+        )));
+    };
+    let [sym, amount, price] = cols.map(|c| c.unwrap_or_default());
+    let pnl = match format {
+        Format::Flex => rd.col("FifoPnlUnrealized"),
+        Format::Plain => rd.col("unrealized_pnl"),
+    };
+    let names = match format {
+        Format::Flex => ["Symbol", "PositionValue", "MarkPrice", "FifoPnlUnrealized"],
+        Format::Plain => ["symbol", "quantity", "price", "unrealized_pnl"],
+    };
+
+    let mut out = Vec::with_capacity(bytes.len() / 40);
+    let mut seen: HashMap<String, u64> = HashMap::with_capacity(bytes.len() / 40);
+    while let Some(line) = rd.next()? {
+        let symbol = rd.text(sym, names[0])?;
+        if symbol.is_empty() {
+            return Err(rd.field_error(names[0], "empty symbol".into()));
+        }
+        let p = rd.decimal(price, names[2])?;
+        if p <= Decimal::ZERO {
+            return Err(rd.field_error(names[2], format!("price must be positive, got {p}")));
+        }
+        let a = rd.decimal(amount, names[1])?;
+        if a < Decimal::ZERO {
+            return Err(rd.field_error(
+                names[1],
+                format!("must not be negative (short positions are not supported), got {a}"),
+            ));
+        }
+        let pnl = match pnl {
+            Some(c) => rd.decimal(c, names[3])?,
+            None => Decimal::ZERO,
+        };
+        if let Some(first) = seen.insert(symbol.to_string(), line) {
+            return Err(rd.field_error(
+                names[0],
+                format!("duplicate symbol {symbol} (first on line {first}); merge the rows"),
+            ));
+        }
+        let mut h = match format {
+            Format::Flex => Holding {
+                market_value: Some(a),
+                ..Holding::new(symbol, a / p, p)
+            },
+            Format::Plain => Holding::new(symbol, a, p),
+        };
+        h.unrealized_pnl = pnl;
+        out.push(h);
+    }
+    Ok(out)
+}
+
+/// Reads a targets file: header `symbol,weight`, one row per symbol. Weights are relative
+/// (normalised by their sum).
+pub fn read_targets(path: &Path) -> Result<BTreeMap<String, Decimal>, CsvError> {
+    let bytes = std::fs::read(path).map_err(|source| CsvError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse_targets(path, &bytes)
+}
+
+/// Parses a targets file from `bytes`; `file` only names the source in errors.
+pub fn parse_targets(file: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Decimal>, CsvError> {
+    let mut rd = Reader::new(file, bytes)?;
+    let (Some(sym), Some(w)) = (rd.col("symbol"), rd.col("weight")) else {
+        return Err(rd.header_error("expected a header with columns symbol, weight".into()));
+    };
+    let mut out = BTreeMap::new();
+    while let Some(line) = rd.next()? {
+        let symbol = rd.text(sym, "symbol")?.to_string();
+        if symbol.is_empty() {
+            return Err(rd.field_error("symbol", "empty symbol".into()));
+        }
+        let weight = rd.decimal(w, "weight")?;
+        if weight < Decimal::ZERO {
+            return Err(rd.field_error("weight", format!("must not be negative, got {weight}")));
+        }
+        if out.insert(symbol.clone(), weight).is_some() {
+            return Err(rd.field_error("weight", format!("duplicate symbol {symbol}")));
+        }
+        let _ = line;
+    }
+    if out.values().all(|w| w.is_zero()) {
+        return Err(CsvError::Row {
+            file: file.to_path_buf(),
+            line: 1,
+            message: "targets: no symbol has a positive weight".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// A thin layer over `csv` that tracks the current line and resolves columns by name
+/// (case-insensitive, surrounding spaces ignored).
+struct Reader<'a> {
+    file: &'a Path,
+    inner: csv::Reader<&'a [u8]>,
+    header: Vec<String>,
+    record: csv::ByteRecord,
+    line: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(file: &'a Path, bytes: &'a [u8]) -> Result<Self, CsvError> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let mut inner = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(bytes);
+        let header = match inner.byte_headers() {
+            Ok(h) => h
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).trim().to_string())
+                .collect(),
+            Err(e) => {
+                return Err(CsvError::Header {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let r = Reader {
+            file,
+            inner,
+            header,
+            record: csv::ByteRecord::new(),
+            line: 1,
+        };
+        if r.header.iter().all(String::is_empty) {
+            return Err(r.header_error("empty file: expected a header row".into()));
+        }
+        Ok(r)
+    }
+
+    fn col(&self, name: &str) -> Option<usize> {
+        self.header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// Advances to the next non-empty record; returns its line number.
+    fn next(&mut self) -> Result<Option<u64>, CsvError> {
+        loop {
+            match self.inner.read_byte_record(&mut self.record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {
+                    self.line = self.record.position().map_or(self.line + 1, |p| p.line());
+                    if self.record.iter().all(|f| f.is_empty()) {
+                        continue; // blank line
+                    }
+                    if self.record.len() != self.header.len() {
+                        return Err(CsvError::Row {
+                            file: self.file.to_path_buf(),
+                            line: self.line,
+                            message: format!(
+                                "{} fields, but the header has {}",
+                                self.record.len(),
+                                self.header.len()
+                            ),
+                        });
+                    }
+                    return Ok(Some(self.line));
+                }
+                Err(e) => {
+                    let line = e.position().map_or(self.line + 1, |p| p.line());
+                    return Err(CsvError::Row {
+                        file: self.file.to_path_buf(),
+                        line,
+                        message: format!("malformed CSV: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn text<'s>(&'s self, idx: usize, name: &str) -> Result<&'s str, CsvError> {
+        let raw = self.record.get(idx).unwrap_or_default();
+        // `x, "10.0" ,y`: a quote after a space is not CSV quoting; strip it ourselves.
+        let unquote = |s: &'s str| -> &'s str {
+            let s = s.trim();
+            s.strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .map_or(s, str::trim)
+        };
+        std::str::from_utf8(raw)
+            .map(unquote)
+            .map_err(|_| self.field_error(name, "not valid UTF-8".into()))
+    }
+
+    fn decimal(&self, idx: usize, name: &str) -> Result<Decimal, CsvError> {
+        let s = self.text(idx, name)?;
+        if s.is_empty() {
+            return Err(self.field_error(name, "empty value; expected a number".into()));
+        }
+        // Plain decimals; scientific notation ("1e3") as a courtesy. NaN/inf are rejected.
+        let parsed = Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s));
+        parsed.map_err(|_| self.field_error(name, format!("{s:?} is not a number")))
+    }
+
+    fn field_error(&self, column: &str, message: String) -> CsvError {
+        CsvError::Field {
+            file: self.file.to_path_buf(),
+            line: self.line,
+            column: column.to_string(),
+            message,
+        }
+    }
+
+    fn header_error(&self, message: String) -> CsvError {
+        CsvError::Header {
+            file: self.file.to_path_buf(),
+            line: 1,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn parse(s: &str) -> Result<Vec<Holding>, CsvError> {
+        parse_holdings(Path::new("p.csv"), s.as_bytes())
+    }
+
+    #[test]
+    fn reads_the_flex_query_format_with_its_quirks() {
+        let s = "\u{feff}\"Extra\",\"MarkPrice\",\"Symbol\",\"FifoPnlUnrealized\",\"PositionValue\"\r\n\
+                 x, \"10.0\" ,FOO,\"-1000.00\", 50000.0 \r\n\
+                 \r\n\
+                 y,5,BAR,1000,100000\r\n";
+        let hs = parse(s).unwrap();
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[0].symbol, "FOO");
+        assert_eq!(hs[0].price, dec!(10.0));
+        assert_eq!(hs[0].value(), dec!(50000.0));
+        assert_eq!(hs[0].quantity, dec!(5000));
+        assert_eq!(hs[0].unrealized_pnl, dec!(-1000));
+        assert_eq!(hs[1].value(), dec!(100000));
+    }
+
+    #[test]
+    fn reads_the_plain_format() {
+        let hs = parse("symbol,quantity,price\nAAA,3.5,10\nBBB,0,7.25\n").unwrap();
+        assert_eq!(hs[0].value(), dec!(35.0));
+        assert_eq!(hs[1].quantity, Decimal::ZERO);
+        assert_eq!(hs[1].unrealized_pnl, Decimal::ZERO);
+    }
+
+    #[test]
+    fn the_seed_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let hs = read_holdings(&dir.join("portfolio.csv")).unwrap();
+        assert_eq!(hs.len(), 10);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let cases = [
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,2\nB,,3\n",
+                "p.csv:3: column PositionValue: empty",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,abc\n",
+                "p.csv:2: column MarkPrice: \"abc\" is not a number",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,0\n",
+                "p.csv:2: column MarkPrice: price must be positive",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,-2\n",
+                "p.csv:2: column MarkPrice: price must be positive",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,2\nA,3,4\n",
+                "p.csv:3: column Symbol: duplicate symbol A (first on line 2)",
+            ),
+            (
+                "Symbol,MarkPrice\nA,1\n",
+                "p.csv:1: missing column(s) PositionValue",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,NaN\n",
+                "p.csv:2: column MarkPrice: \"NaN\" is not a number",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1,inf\n",
+                "p.csv:2: column MarkPrice: \"inf\" is not a number",
+            ),
+            (
+                "Symbol,PositionValue,MarkPrice\nA,1\n",
+                "p.csv:2: 2 fields, but the header has 3",
+            ),
+            ("", "p.csv:1: empty file"),
+        ];
+        for (input, want) in cases {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{input:?}: got {e:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn reads_targets() {
+        let t = parse_targets(Path::new("t.csv"), b"symbol,weight\nAAA,1\nBBB, 3 \n").unwrap();
+        assert_eq!(t["BBB"], dec!(3));
+        let e = parse_targets(Path::new("t.csv"), b"symbol,weight\nAAA,-1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.csv:2: column weight: must not be negative, got -1"
+        );
+    }
+}

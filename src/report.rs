@@ -1,1 +1,289 @@
-//! Plan rendering (under construction).
+//! Plan rendering for `pbal plan`: a human table and a stable JSON document.
+//!
+//! The plan itself keeps exact decimals; rendering is where money is rounded to cents and
+//! weights to four places (half away from zero), once, so every consumer sees the same
+//! figures. JSON numbers are written from the decimal text (never through `f64`).
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+use serde_json::Number;
+
+use crate::strategy::{Granularity, Plan, Side};
+
+fn round(v: Decimal, dp: u32) -> Decimal {
+    v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Cents, always with two decimals (`8000.00`), so every money figure reads alike.
+fn money(v: Decimal) -> Decimal {
+    let mut r = round(v, 2);
+    r.rescale(2);
+    r
+}
+
+fn weight(v: Decimal) -> Decimal {
+    let mut r = round(v, 4);
+    r.rescale(4);
+    r
+}
+
+fn shares(v: Decimal) -> Decimal {
+    round(v, 6).normalize()
+}
+
+/// A JSON number with exactly the digits of `v` (serde_json's arbitrary precision).
+fn num(v: Decimal) -> Number {
+    // Decimal's Display never produces exponents, so this always parses.
+    v.to_string().parse().unwrap_or_else(|_| Number::from(0))
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    strategy: &'a str,
+    granularity: String,
+    cash: Number,
+    buffer: Number,
+    cash_used: Number,
+    cash_left: Number,
+    total_before: Number,
+    total_after: Number,
+    proven_optimal: bool,
+    positions: Vec<JsonPosition<'a>>,
+    trades: Vec<JsonTrade<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPosition<'a> {
+    symbol: &'a str,
+    price: Number,
+    value_before: Number,
+    target_weight: Number,
+    trade_value: Number,
+    trade_shares: Number,
+    value_after: Number,
+    weight_before: Number,
+    weight_after: Number,
+}
+
+#[derive(Serialize)]
+struct JsonTrade<'a> {
+    symbol: &'a str,
+    side: Side,
+    shares: Number,
+    value: Number,
+}
+
+/// Writes the plan as one JSON document (money in cents, weights as fractions, trade values
+/// and shares signed in `positions`, unsigned with a side in `trades`).
+pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
+    let doc = JsonPlan {
+        strategy: plan.strategy.as_str(),
+        granularity: plan.granularity.to_string(),
+        cash: num(money(plan.cash)),
+        buffer: num(money(plan.buffer)),
+        cash_used: num(money(plan.cash_used)),
+        cash_left: num(money(plan.cash_left)),
+        total_before: num(money(plan.total_before)),
+        total_after: num(money(plan.total_after)),
+        proven_optimal: plan.proven_optimal,
+        positions: plan
+            .lines
+            .iter()
+            .map(|l| JsonPosition {
+                symbol: &l.symbol,
+                price: num(l.price.normalize()),
+                value_before: num(money(l.value_before)),
+                target_weight: num(weight(l.target_weight)),
+                trade_value: num(money(l.trade_value)),
+                trade_shares: num(shares(l.trade_shares)),
+                value_after: num(money(l.value_after)),
+                weight_before: num(weight(l.weight_before)),
+                weight_after: num(weight(l.weight_after)),
+            })
+            .collect(),
+        trades: plan
+            .trades
+            .iter()
+            .map(|t| JsonTrade {
+                symbol: &t.symbol,
+                side: t.side,
+                shares: num(shares(t.shares)),
+                value: num(money(t.value)),
+            })
+            .collect(),
+    };
+    let mut out = out;
+    serde_json::to_writer(&mut out, &doc).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+fn pct(v: Decimal) -> String {
+    format!("{:.2}%", round(v * Decimal::ONE_HUNDRED, 2))
+}
+
+/// Renders the plan as an aligned text table with a cash footer.
+pub fn render_table(plan: &Plan) -> String {
+    let header = [
+        "Symbol",
+        "Price",
+        "Value before",
+        "Target",
+        "Trade",
+        "Shares",
+        "Trade value",
+        "Value after",
+        "Weight before",
+        "Weight after",
+    ];
+    let mut rows: Vec<[String; 10]> = Vec::with_capacity(plan.lines.len());
+    for l in &plan.lines {
+        let side = if l.trade_value > Decimal::ZERO || l.trade_shares > Decimal::ZERO {
+            "BUY"
+        } else if l.trade_value < Decimal::ZERO || l.trade_shares < Decimal::ZERO {
+            "SELL"
+        } else {
+            "-"
+        };
+        rows.push([
+            l.symbol.clone(),
+            l.price.normalize().to_string(),
+            format!("{:.2}", money(l.value_before)),
+            pct(l.target_weight),
+            side.to_string(),
+            shares(l.trade_shares.abs()).to_string(),
+            format!("{:.2}", money(l.trade_value.abs())),
+            format!("{:.2}", money(l.value_after)),
+            pct(l.weight_before),
+            pct(l.weight_after),
+        ]);
+    }
+    let mut width = header.map(str::len);
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut s = String::with_capacity((rows.len() + 8) * 120);
+    let line = |s: &mut String, cells: &[&str]| {
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if i == 0 || i == 4 {
+                let _ = write!(s, "{c:<w$}");
+            } else {
+                let _ = write!(s, "{c:>w$}");
+            }
+        }
+        // No trailing spaces.
+        while s.ends_with(' ') {
+            s.pop();
+        }
+        s.push('\n');
+    };
+    line(&mut s, &header);
+    let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut s, &rule.iter().map(String::as_str).collect::<Vec<_>>());
+    for r in &rows {
+        line(&mut s, &r.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    s.push('\n');
+    let _ = writeln!(
+        s,
+        "Strategy {}, granularity {}{}",
+        plan.strategy,
+        plan.granularity,
+        match (plan.granularity, plan.proven_optimal) {
+            (Granularity::Shares, true) => " (proven optimal)",
+            (Granularity::Shares, false) => " (best found; optimality not proven)",
+            _ => "",
+        }
+    );
+    let _ = writeln!(
+        s,
+        "Cash requested {:.2}, used {:.2}, left {:.2}{}",
+        money(plan.cash),
+        money(plan.cash_used),
+        money(plan.cash_left),
+        if plan.buffer > Decimal::ZERO {
+            format!(" (buffer {:.2})", money(plan.buffer))
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        s,
+        "Total before {:.2}, after {:.2}; {} trade(s)",
+        money(plan.total_before),
+        money(plan.total_after),
+        plan.trades.len()
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::strategy::{Granularity, Holding, PlanRequest, plan};
+
+    fn sample() -> Plan {
+        let hs = vec![
+            Holding::new("AAA", dec!(10), dec!(33.333)),
+            Holding::new("BBB", dec!(20), dec!(10)),
+        ];
+        let mut req = PlanRequest::new(hs, dec!(100));
+        req.granularity = Granularity::Shares;
+        plan(&req).unwrap()
+    }
+
+    #[test]
+    fn json_has_the_documented_shape_with_exact_numbers() {
+        let p = sample();
+        let mut buf = Vec::new();
+        write_json(&p, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["strategy"], "never-sell");
+        assert_eq!(v["granularity"], "shares");
+        assert!(v["cash"].is_number());
+        // Numbers keep their decimal digits (no binary floating point on the way).
+        assert!(text.contains("\"price\":33.333"), "{text}");
+        assert!(text.contains("\"value_before\":333.33"), "{text}");
+        let pos = v["positions"].as_array().unwrap();
+        assert_eq!(pos.len(), 2);
+        for key in [
+            "symbol",
+            "price",
+            "value_before",
+            "target_weight",
+            "trade_value",
+            "trade_shares",
+            "value_after",
+            "weight_before",
+            "weight_after",
+        ] {
+            assert!(!pos[0][key].is_null(), "{key}");
+        }
+        let trades = v["trades"].as_array().unwrap();
+        assert_eq!(trades.len(), p.trades.len());
+        assert_eq!(trades[0]["side"], "BUY");
+    }
+
+    #[test]
+    fn table_has_a_row_per_symbol_and_a_cash_footer() {
+        let p = sample();
+        let t = render_table(&p);
+        assert!(t.lines().next().unwrap().starts_with("Symbol"));
+        assert!(t.lines().any(|l| l.starts_with("AAA ")));
+        assert!(t.lines().any(|l| l.starts_with("BBB ")));
+        let footer = format!(
+            "Cash requested 100.00, used {:.2}, left {:.2}",
+            p.cash_used, p.cash_left
+        );
+        assert!(t.contains(&footer), "{t}");
+    }
+}

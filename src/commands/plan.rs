@@ -1,13 +1,113 @@
-//! `pbal plan FILE.csv` — offline planning (owned by the planning-core work).
+//! `pbal plan [CSV]` — offline planning from a CSV, the original Python tool's mode.
+//!
+//! Accepts the original's flags and names (`-c`, `-s try_avoid_sell|hard_rebalance`, `-i N`)
+//! so its users can switch without surprises; adds whole-share and exact granularities,
+//! targets, a cash buffer and JSON output.
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use rust_decimal::Decimal;
+
+use crate::portfolio_csv;
+use crate::report;
+use crate::strategy::{self, Granularity, PlanRequest, Strategy, Targets};
+
+/// Output format of `pbal plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
 
 /// Arguments of `pbal plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// The portfolio CSV.
-    pub csv: Option<std::path::PathBuf>,
+    /// Positions CSV: an IBKR Flex Query export (Symbol, PositionValue, MarkPrice,
+    /// FifoPnlUnrealized) or `symbol,quantity,price[,unrealized_pnl]`.
+    /// Default: ~/Downloads/positions-custom.csv (the original tool's default).
+    pub csv: Option<PathBuf>,
+
+    /// Cash to invest (> 0) or withdraw (< 0).
+    #[arg(short, long, default_value = "0", allow_hyphen_values = true, value_parser = parse_money)]
+    pub cash: Decimal,
+
+    /// never-sell (alias try_avoid_sell) or hard (alias hard_rebalance).
+    #[arg(short, long, default_value = "never-sell")]
+    pub strategy: Strategy,
+
+    /// Trade in steps of 10^N dollars (N = 1..4), exactly like the original tool's `-i N`.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4),
+          conflicts_with = "granularity")]
+    pub increment: Option<u32>,
+
+    /// shares (whole shares, default) or exact (fractional amounts).
+    #[arg(long, value_name = "shares|exact")]
+    pub granularity: Option<Granularity>,
+
+    /// Target weights CSV (`symbol,weight`); default: equal weight over the CSV's symbols.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+
+    /// Cash to keep uninvested.
+    #[arg(long, default_value = "0", value_name = "AMOUNT", value_parser = parse_money)]
+    pub buffer: Decimal,
+
+    /// Drop trades smaller than this many dollars.
+    #[arg(long, default_value = "0", value_name = "AMOUNT", value_parser = parse_money)]
+    pub min_trade: Decimal,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
-pub fn run(_args: PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("pbal plan: under construction")
+/// Parses a money amount exactly (no binary floating point); rejects NaN and infinities.
+fn parse_money(s: &str) -> Result<Decimal, String> {
+    let t = s.trim();
+    t.parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(t))
+        .map_err(|_| format!("{s:?} is not a number"))
+}
+
+fn default_csv() -> PathBuf {
+    directories::BaseDirs::new()
+        .map(|d| d.home_dir().to_path_buf())
+        .unwrap_or_default()
+        .join("Downloads")
+        .join("positions-custom.csv")
+}
+
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let csv = args.csv.clone().unwrap_or_else(default_csv);
+    let holdings = portfolio_csv::read_holdings(&csv)?;
+    let targets = match &args.targets {
+        Some(path) => Targets::Weights(portfolio_csv::read_targets(path)?),
+        None => Targets::Equal,
+    };
+    let granularity = match (args.increment, args.granularity) {
+        (Some(n), _) => Granularity::Increment(n),
+        (None, Some(g)) => g,
+        (None, None) => Granularity::Shares,
+    };
+    let req = PlanRequest {
+        holdings,
+        targets,
+        cash: args.cash,
+        buffer: args.buffer,
+        min_trade_value: args.min_trade,
+        strategy: args.strategy,
+        granularity,
+    };
+    let plan = strategy::plan(&req).with_context(|| format!("{}", csv.display()))?;
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    match args.format {
+        Format::Json => report::write_json(&plan, &mut out)?,
+        Format::Table => out.write_all(report::render_table(&plan).as_bytes())?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -281,6 +281,8 @@ pub struct ScheduleSettings {
     pub login_wait_secs: u64,
     /// Pre-flight check this long before each scheduled run.
     pub preflight_before_secs: u64,
+    /// The unit of "at most one completed run": `quarter` (default), `month` or `year`.
+    pub period: String,
 }
 
 /// `[notify]`: how the daemon reaches a human.
@@ -424,6 +426,8 @@ impl Settings {
                 format!("`{}` is not an IANA time zone", self.schedule.timezone),
             ));
         }
+        crate::scheduler::Schedule::from_settings(&self.schedule)
+            .map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
     }
 

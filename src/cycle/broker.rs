@@ -111,6 +111,8 @@ pub struct OrderRequest {
     pub coid: String,
     pub conid: i64,
     pub symbol: String,
+    /// `STK`, `FUND` … (sent as `conid:secType`).
+    pub sec_type: String,
     pub side: Side,
     pub quantity: Decimal,
     pub order_type: OrderType,

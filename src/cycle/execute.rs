@@ -53,6 +53,7 @@ fn intent_for(leg: &Leg, run_id: &str, account: &str) -> OrderIntent {
         account_id: account.to_owned(),
         conid: leg.conid,
         symbol: leg.symbol.clone(),
+        sec_type: leg.sec_type.clone(),
         side: leg.side.as_str().to_owned(),
         quantity: leg.quantity.to_string(),
         order_type: order_type.to_owned(),
@@ -86,6 +87,7 @@ fn leg_from_intent(i: &OrderIntent) -> Result<Leg, CycleError> {
         leg: i.leg,
         symbol: i.symbol.clone(),
         conid: i.conid,
+        sec_type: i.sec_type.clone(),
         side,
         quantity,
         price: match order_type {
@@ -685,7 +687,9 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
                     None,
                     None,
                     None,
-                    Some("never received by the gateway; its run was interrupted too long ago to send it now".to_owned()),
+                    Some(
+                        "never received by the gateway, and its run has ended: not sent".to_owned(),
+                    ),
                 )
                 .await?;
         }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub mod broker;
 pub mod execute;
 pub mod guards;
+pub mod ibkr_broker;
 pub mod planning;
 pub mod snapshot;
 #[cfg(test)]
@@ -156,17 +157,15 @@ impl<B: Broker> Cycle<B> {
         result
     }
 
-    /// Closes the run, except when the session was lost after orders were written ahead: that
-    /// run stays open so the next invocation resumes it (a half-done rebalance — sold but not
-    /// bought — must be finished, not forgotten).
+    /// Closes the run, except when it failed after orders were written ahead (session lost,
+    /// 429 penalty, gateway errors): that run stays open so the next invocation resumes it — a
+    /// half-done rebalance (sold but not bought) must be finished, not forgotten.
     async fn close_unless_resumable(
         &self,
         run_id: &str,
         result: &Result<CycleReport, CycleError>,
     ) -> Result<(), CycleError> {
-        if let Err(e) = result
-            && e.is_session_lost()
-        {
+        if let Err(e) = result {
             let rid = run_id.to_owned();
             let wrote_ahead = !self
                 .journal
@@ -174,7 +173,7 @@ impl<B: Broker> Cycle<B> {
                 .await?
                 .is_empty();
             if wrote_ahead {
-                tracing::warn!(run = %run_id, error = %e, "session lost mid-run; the run will be resumed");
+                tracing::warn!(run = %run_id, error = %e, "run interrupted after orders were written ahead; it will be resumed by the next pbal command that may place orders");
                 return Ok(());
             }
         }

@@ -14,12 +14,18 @@ use super::snapshot::AccountSnapshot;
 use crate::config::{CashSetting, Settings};
 use crate::strategy::{self, Granularity, Holding, PlanRequest, Strategy, Targets};
 
+fn default_sec_type() -> String {
+    "STK".to_owned()
+}
+
 /// One order of a run, numbered: legs `0..k` are sells, the rest buys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Leg {
     pub leg: u32,
     pub symbol: String,
     pub conid: i64,
+    #[serde(default = "default_sec_type")]
+    pub sec_type: String,
     pub side: Side,
     pub quantity: Decimal,
     /// Reference price the plan was sized at.
@@ -45,6 +51,7 @@ impl Leg {
             coid: self.coid(run_id),
             conid: self.conid,
             symbol: self.symbol.clone(),
+            sec_type: self.sec_type.clone(),
             side: self.side,
             quantity: self.quantity,
             order_type: self.order_type,
@@ -104,6 +111,31 @@ pub fn investable_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<De
     }
 }
 
+/// Cash held back (limit orders only) so buys still fit when they fill at their limit (up to `limit_offset_bps`
+/// above the reference price) and sells fill as far below it: the offset applied to the cash
+/// invested, plus, for `hard`, to the holdings whose sales fund buys. Rounded up to the cent.
+/// Execution trims buys to the cash actually available anyway; this keeps that the exception.
+fn limit_headroom(
+    holdings: &[Holding],
+    cash: Decimal,
+    strategy: Strategy,
+    settings: &Settings,
+) -> Decimal {
+    if settings.orders.kind != crate::config::OrderKind::Limit {
+        // Market orders have no price bound to reserve for; execution trims buys to the cash.
+        return Decimal::ZERO;
+    }
+    let offset = settings.orders.limit_offset_bps / Decimal::from(10_000);
+    let mut exposed = cash.max(Decimal::ZERO);
+    if strategy == Strategy::Hard {
+        exposed += holdings
+            .iter()
+            .map(|h| h.quantity * h.price)
+            .sum::<Decimal>();
+    }
+    (exposed * offset).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
+}
+
 /// Plans the snapshot with the configured strategy and turns the trades into legs.
 pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, CycleError> {
     let p = &settings.portfolio;
@@ -130,11 +162,12 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
     } else {
         Targets::Weights(p.targets.clone())
     };
+    let cash = investable_cash(snap, settings)?;
     let request = PlanRequest {
+        buffer: p.buffer + limit_headroom(&holdings, cash, strategy_kind, settings),
         holdings,
         targets,
-        cash: investable_cash(snap, settings)?,
-        buffer: p.buffer,
+        cash,
         min_trade_value: p.min_trade_value,
         strategy: strategy_kind,
         granularity,
@@ -163,10 +196,16 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             leg: legs.len() as u32,
             symbol: t.symbol.clone(),
             conid: inst.conid,
+            sec_type: inst.sec_type.clone(),
             side,
             quantity: t.shares,
             price: inst.price,
-            order_type: guards::order_type(side, &inst.quote, inst.price, &settings.orders),
+            // Mutual funds trade once a day at NAV and accept market orders only.
+            order_type: if inst.sec_type == "FUND" {
+                OrderType::Market
+            } else {
+                guards::order_type(side, &inst.quote, inst.price, &settings.orders)
+            },
             tif: settings.orders.tif.clone(),
         });
     }

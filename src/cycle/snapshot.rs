@@ -19,6 +19,9 @@ const MANAGED_CLASSES: [&str; 3] = ["STK", "FUND", "ETF"];
 pub struct Instrument {
     pub symbol: String,
     pub conid: i64,
+    /// `STK`, `FUND` …: the position's asset class, or the configured type for a new target.
+    #[serde(default = "default_sec_type")]
+    pub sec_type: String,
     /// Held quantity (0 for a target not yet held).
     pub quantity: Decimal,
     /// The position's mark price, when held.
@@ -27,6 +30,10 @@ pub struct Instrument {
     pub quote: Quote,
     /// The checked reference price the plan is sized at.
     pub price: Decimal,
+}
+
+fn default_sec_type() -> String {
+    "STK".to_owned()
 }
 
 /// The account as one cycle saw it.
@@ -116,6 +123,10 @@ pub async fn take<B: Broker>(
     let targets: BTreeSet<&String> = settings.portfolio.targets.keys().collect();
     let mut conids: BTreeMap<String, i64> =
         held.iter().map(|(s, p)| (s.clone(), p.conid)).collect();
+    let mut sec_types: BTreeMap<String, String> = held
+        .iter()
+        .map(|(s, p)| (s.clone(), p.asset_class.clone()))
+        .collect();
     for symbol in targets {
         if conids.contains_key(symbol) {
             continue;
@@ -142,6 +153,7 @@ pub async fn take<B: Broker>(
             None => broker.resolve(&spec).await?,
         };
         conids.insert(symbol.clone(), conid);
+        sec_types.insert(symbol.clone(), spec.sec_type.clone());
     }
     let ids: Vec<i64> = conids.values().copied().collect();
     let quotes: BTreeMap<i64, Quote> = if ids.is_empty() {
@@ -168,6 +180,10 @@ pub async fn take<B: Broker>(
         let price = guards::reference_price(&symbol, &quote, mark, &settings.orders)?;
         prices_delayed |= quote.delayed;
         instruments.push(Instrument {
+            sec_type: sec_types
+                .get(&symbol)
+                .cloned()
+                .unwrap_or_else(default_sec_type),
             symbol,
             conid,
             quantity: pos.map(|p| p.quantity).unwrap_or_default(),
@@ -285,6 +301,7 @@ mod tests {
             },
             instruments: vec![Instrument {
                 symbol: "VTI".into(),
+                sec_type: "STK".into(),
                 conid: 1,
                 quantity: qty,
                 mark: Some(price),

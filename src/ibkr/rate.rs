@@ -34,26 +34,17 @@ pub enum EndpointClass {
 }
 
 impl EndpointClass {
-    /// The documented minimum spacing between two calls of this class, plus a margin: the
-    /// gateway measures arrival times, and a request that waited less in the network than
-    /// its predecessor would otherwise land inside the window.
+    /// The minimum spacing between two calls of this class: the documented limit plus a 10 %
+    /// margin, because the gateway measures arrival times and network jitter can bring two
+    /// calls sent exactly 5 s apart within its window (a 429 costs a 10-minute penalty).
     pub fn min_spacing(self) -> Duration {
-        let documented = self.documented_spacing();
-        if documented.is_zero() {
-            return documented;
-        }
-        documented + documented / 10 + Duration::from_millis(50)
-    }
-
-    /// The minimum spacing as IBKR documents it (reference §6.1).
-    pub fn documented_spacing(self) -> Duration {
         match self {
-            EndpointClass::Snapshot => Duration::from_millis(100),
+            EndpointClass::Snapshot => Duration::from_millis(110),
             EndpointClass::LiveOrders
             | EndpointClass::Trades
-            | EndpointClass::PortfolioAccounts => Duration::from_secs(5),
-            EndpointClass::Tickle => Duration::from_secs(1),
-            EndpointClass::SsoValidate => Duration::from_secs(60),
+            | EndpointClass::PortfolioAccounts => Duration::from_millis(5500),
+            EndpointClass::Tickle => Duration::from_millis(1100),
+            EndpointClass::SsoValidate => Duration::from_secs(66),
             EndpointClass::Other => Duration::ZERO,
         }
     }
@@ -194,8 +185,8 @@ mod tests {
         rl.acquire(EndpointClass::LiveOrders).await.unwrap();
         let t1 = Instant::now();
         rl.acquire(EndpointClass::LiveOrders).await.unwrap();
-        // 5 s documented + 10 % + 50 ms margin.
-        assert_eq!(Instant::now() - t1, Duration::from_millis(5550));
+        // The documented 1 per 5 s plus the 10 % jitter margin.
+        assert_eq!(Instant::now() - t1, Duration::from_millis(5500));
     }
 
     #[tokio::test(start_paused = true)]

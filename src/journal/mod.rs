@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS order_intents (
     account_id    TEXT NOT NULL,
     conid         INTEGER NOT NULL,
     symbol        TEXT NOT NULL,
+    sec_type      TEXT NOT NULL,
     side          TEXT NOT NULL,
     quantity      TEXT NOT NULL,
     order_type    TEXT NOT NULL,
@@ -196,6 +197,8 @@ pub struct OrderIntent {
     pub account_id: String,
     pub conid: i64,
     pub symbol: String,
+    /// `STK`, `FUND` …
+    pub sec_type: String,
     pub side: String,
     /// Decimal text, exact.
     pub quantity: String,
@@ -638,8 +641,8 @@ impl Journal {
         self.with(|c| {
             let n = c.execute(
                 "INSERT INTO order_intents (coid, run_id, leg, account_id, conid, symbol, side, quantity, order_type,
-                                            limit_price, tif, state, gateway_order_id, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                                            limit_price, tif, state, gateway_order_id, created_at, updated_at, sec_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
                  ON CONFLICT(coid) DO NOTHING",
                 params![
                     intent.coid,
@@ -655,7 +658,8 @@ impl Journal {
                     intent.tif,
                     intent.state.as_str(),
                     intent.gateway_order_id,
-                    ts(now)
+                    ts(now),
+                    intent.sec_type
                 ],
             )?;
             Ok(n == 1)
@@ -909,7 +913,7 @@ impl Journal {
 }
 
 const INTENT_SELECT: &str = "SELECT coid, run_id, leg, account_id, conid, symbol, side, quantity, order_type, limit_price, tif,
-        state, gateway_order_id, filled_qty, avg_price, last_error FROM order_intents";
+        state, gateway_order_id, filled_qty, avg_price, last_error, sec_type FROM order_intents";
 
 fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderIntent> {
     Ok(OrderIntent {
@@ -929,6 +933,7 @@ fn intent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderIntent> {
         filled_qty: r.get(13)?,
         avg_price: r.get(14)?,
         last_error: r.get(15)?,
+        sec_type: r.get(16)?,
     })
 }
 

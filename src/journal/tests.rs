@@ -20,6 +20,7 @@ fn intent(coid: &str, run: &str, leg: u32) -> OrderIntent {
         account_id: "DU1".into(),
         conid: 42,
         symbol: "VTI".into(),
+        sec_type: "STK".into(),
         side: "BUY".into(),
         quantity: "3".into(),
         order_type: "LMT".into(),

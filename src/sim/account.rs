@@ -224,7 +224,17 @@ impl AccountSpec {
     /// which we cannot look up offline); anything that needs real ids must use an account file.
     pub fn default_ten_etf() -> Self {
         // Symbol, PositionValue, MarkPrice, FifoPnlUnrealized, name, exchange, class, type.
-        const ROWS: [(&str, &str, &str, &str, &str, &str, &str, &str); 10] = [
+        type SeedRow = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+        );
+        const ROWS: [SeedRow; 10] = [
             (
                 "FTEC",
                 "15000.00",
@@ -422,6 +432,39 @@ quantity = "3"
         assert!(
             e.contains("acct.toml") && e.contains("price must be positive"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn account_file_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("acct.json");
+        std::fs::write(
+            &p,
+            r#"{"account_id":"DU9","cash":"10","instrument":[{"symbol":"SPY","conid":756733,"price":"500"}]}"#,
+        )
+        .unwrap();
+        let a = AccountSpec::load(&p).unwrap();
+        assert_eq!(
+            (a.account_id.as_str(), a.instruments[0].conid),
+            ("DU9", 756733)
+        );
+        std::fs::write(&p, r#"{"account_id":"DU9","cash":"10","surprise":1}"#).unwrap();
+        let e = AccountSpec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("surprise"), "unknown fields are refused: {e}");
+    }
+
+    #[test]
+    fn shipped_example_account_file_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sim-account.example.toml");
+        let a = AccountSpec::load(&p).unwrap();
+        assert_eq!(a.account_id, "DU7654321");
+        assert_eq!(a.instruments.len(), 3);
+        assert!(a.market_hours.is_some());
+        assert_eq!(
+            a.instruments[2].quantity,
+            Decimal::ZERO,
+            "not held by default"
         );
     }
 

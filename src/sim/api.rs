@@ -121,7 +121,7 @@ pub(crate) fn handle(
         // ---- session ----
         ("GET" | "POST", ["tickle"]) => tickle(s),
         ("GET" | "POST", ["iserver", "auth", "status"]) => {
-            guard(need_sso(s)).unwrap_or_else(|| Reply::ok(auth_status(s)))
+            need_sso(s).unwrap_or_else(|| Reply::ok(auth_status(s)))
         }
         ("POST", ["iserver", "auth", "ssodh", "init"]) => {
             if let Some(r) = need_sso(s) {
@@ -137,7 +137,10 @@ pub(crate) fn handle(
                     json!("Force compete capability must be used together with compete flag");
                 return Reply::ok(st);
             }
-            s.start_auth(now);
+            // Already healthy: init reports the status and keeps the session (and its priming).
+            if !s.session.authenticated || s.session.competing {
+                s.start_auth(now);
+            }
             Reply::ok(auth_status(s))
         }
         ("GET" | "POST", ["iserver", "reauthenticate"]) => {
@@ -297,6 +300,49 @@ pub(crate) fn handle(
             }
             snapshot(s, now, query)
         }
+        ("GET", ["iserver", "contract", conid, "info"]) => {
+            if let Some(r) = need_brokerage(s) {
+                return r;
+            }
+            match conid
+                .parse::<i64>()
+                .ok()
+                .filter(|c| s.instruments.contains_key(c))
+            {
+                Some(c) => Reply::ok(contract_info(s, c)),
+                None => Reply::error(400, "Bad Request: unknown conid"),
+            }
+        }
+        ("GET", ["iserver", "contract", conid, "info-and-rules"]) => {
+            if let Some(r) = need_brokerage(s) {
+                return r;
+            }
+            match conid
+                .parse::<i64>()
+                .ok()
+                .filter(|c| s.instruments.contains_key(c))
+            {
+                Some(c) => {
+                    let mut v = contract_info(s, c);
+                    v["rules"] = contract_rules(s, c);
+                    Reply::ok(v)
+                }
+                None => Reply::error(400, "Bad Request: unknown conid"),
+            }
+        }
+        ("POST", ["iserver", "contract", "rules"]) => {
+            if let Some(r) = need_brokerage(s) {
+                return r;
+            }
+            match json_body
+                .get("conid")
+                .and_then(Value::as_i64)
+                .filter(|c| s.instruments.contains_key(c))
+            {
+                Some(c) => Reply::ok(contract_rules(s, c)),
+                None => Reply::error(400, "Bad Request: unknown or missing conid"),
+            }
+        }
         ("GET" | "POST", ["iserver", "marketdata", "unsubscribeall"]) => {
             if let Some(r) = need_brokerage(s) {
                 return r;
@@ -385,10 +431,6 @@ pub(crate) fn handle(
         }
         _ => Reply::error(404, "Not Found"),
     }
-}
-
-fn guard(r: Option<Reply>) -> Option<Reply> {
-    r
 }
 
 fn unauthorized() -> Reply {
@@ -664,6 +706,56 @@ fn summary(s: &SimState, now: DateTime<Utc>) -> Value {
 
 // ---- contracts & market data ----------------------------------------------------------------
 
+fn contract_info(s: &SimState, conid: i64) -> Value {
+    let i = &s.instruments[&conid];
+    json!({
+        "con_id": conid, "symbol": i.symbol, "local_symbol": i.symbol, "company_name": i.name,
+        "exchange": "SMART", "valid_exchanges": format!("SMART,{}", i.exchange),
+        "instrument_type": i.asset_class, "currency": s.currency, "multiplier": "",
+        "r_t_h": true, "smart_available": true, "allow_sell_long": false,
+        "is_zero_commission_security": false, "category": "", "industry": "", "classifier": "",
+        "cusip": null, "trading_class": i.symbol, "text": i.name, "underlying_con_id": 0,
+        "underlying_issuer": "", "contract_clarification_type": "", "cfi_code": "",
+        "contract_month": "", "expiry_full": "", "maturity_date": ""
+    })
+}
+
+/// Trading rules as the simulator enforces them: funds take market orders only (by quantity
+/// or cash); stocks take limit, market and market-on-close; cash quantity only with market
+/// orders; fractions (4 decimals) when the account supports them.
+fn contract_rules(s: &SimState, conid: i64) -> Value {
+    let i = &s.instruments[&conid];
+    let fund = i.asset_class == "FUND";
+    let order_types: Vec<&str> = if fund {
+        vec!["market"]
+    } else {
+        vec!["limit", "market", "marketonclose"]
+    };
+    let fraq: Vec<&str> = if !s.supports_fractions {
+        vec![]
+    } else if fund {
+        vec!["market"]
+    } else {
+        vec!["limit", "market"]
+    };
+    let price = num(s.price(conid).unwrap_or_default());
+    json!({
+        "algoEligible": false, "allOrNoneEligible": false, "costReport": false,
+        "canTradeAcctIds": [s.account_id], "error": null,
+        "orderTypes": order_types, "ibAlgoTypes": [], "fraqTypes": fraq,
+        "forceOrderPreview": false, "cqtTypes": ["market"], "orderDefaults": {},
+        "orderTypesOutside": if fund { json!([]) } else { json!(["limit"]) },
+        "defaultSize": 100, "cashSize": 0.0, "sizeIncrement": 1,
+        "tifTypes": ["DAY/o,a", "GTC/o,a", "IOC/o,a"],
+        "tifDefaults": {"TIF": "DAY", "SIZE": "100.00"}, "limitPrice": price.clone(),
+        "stopPrice": price, "orderOrigination": null, "preview": true,
+        "displaySize": null, "fraqInt": if s.supports_fractions { 4 } else { 0 }, "cashCcy": s.currency,
+        "cashQtyIncr": 500, "priceMagnifier": null, "negativeCapable": false, "incrementType": 1,
+        "incrementRules": [{"lowerEdge": 0.0, "increment": 0.01}], "hasSecondary": true,
+        "modTypes": [], "increment": 0.01, "incrementDigits": 2
+    })
+}
+
 fn secdef_search(s: &SimState, symbol: &str, by_name: bool, fund: bool) -> Reply {
     if symbol.is_empty() {
         return Reply::error(400, "Bad Request: symbol required");
@@ -853,6 +945,13 @@ fn parse_order(s: &SimState, acct: &str, body: &Value) -> Result<NewOrder, Reply
         }
         None => return Err(Reply::error(400, "Bad Request: orderType required")),
     };
+    if s.instruments[&conid].asset_class == "FUND" && order_type != OrderType::Market {
+        // Funds trade at NAV: market orders only (see contract rules).
+        return Err(Reply::error(
+            200,
+            "Order rejected - reason: only market orders are accepted for mutual funds",
+        ));
+    }
     let tif = o
         .get("tif")
         .and_then(Value::as_str)
@@ -1190,7 +1289,8 @@ fn whatif(s: &mut SimState, _now: DateTime<Utc>, acct: &str, body: &Value) -> Re
         Body::Json(v) => v.get("error").and_then(Value::as_str).map(str::to_string),
         _ => None,
     });
-    let total = value + sign * commission * sign; // commission always adds to the cost shown
+    // The commission adds to the cost shown for buys and sells alike.
+    let total = value + commission;
     Reply::ok(json!({
         "amount": {
             "amount": format!("{} {} ({} Shares)", thousands(value, 2), s.currency, qty_str(shares)),
@@ -1323,7 +1423,7 @@ fn live_orders(s: &mut SimState, query: &HashMap<String, String>) -> Reply {
         .filter(|o| o.session_generation == gen_)
         .filter(|o| wanted.is_empty() || wanted.contains(&status_key(o.status)))
         .collect();
-    list.sort_by(|a, b| b.last_update.cmp(&a.last_update));
+    list.sort_by_key(|o| std::cmp::Reverse(o.last_update));
     let orders: Vec<Value> = list.iter().map(|o| live_order_json(s, o)).collect();
     Reply::ok(json!({"orders": orders, "snapshot": true}))
 }

@@ -189,6 +189,26 @@ impl PromptRule {
     }
 }
 
+impl PromptRule {
+    /// `o354`: order without market data for the conid in this brokerage session (opt-in).
+    pub fn no_market_data() -> PromptRule {
+        PromptRule {
+            id: "o354".into(),
+            condition: PromptCondition::NoMarketData,
+            text: "You are submitting an order without market data. We strongly recommend against this as it may result in erroneous and unexpected trades.\nAre you sure you want to submit this order?".into(),
+        }
+    }
+
+    /// `o10151`: confirmation for every market order (opt-in).
+    pub fn market_order() -> PromptRule {
+        PromptRule {
+            id: "o10151".into(),
+            condition: PromptCondition::MarketOrder,
+            text: "A Market Order is an instruction to trade your order at any available price, which may differ from the last price.\nAre you sure you want to submit this order?".into(),
+        }
+    }
+}
+
 /// How `/iserver/*` answers when the SSO session exists but no brokerage session does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,7 @@
 //! Fault injection: the failures a real gateway produces at the worst moment (500/503, slow
 //! answers, dropped connections, an order that was placed although the answer never arrived,
 //! session loss, competing logins, rejections). Rules come from `--faults FILE` (TOML
-//! `[[fault]]` tables or a JSON array), `POST /sim/faults`, or [`super::SimHandle::add_fault`].
+//! `[[fault]]` tables or a JSON array), `POST /sim/faults`, or [`super::SimControl::add_fault`].
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub enum FaultAction {
     /// Process the request (e.g. place the order), then close the connection without answering:
     /// the client cannot know whether it happened.
     DropAfterApply,
+    /// Process the request (e.g. place the order), then wait `ms` (real time) before answering:
+    /// the moment a client may crash with its request applied but unanswered.
+    DelayAfterApply { ms: u64 },
     /// Process the request, then answer with this status and an empty body (IBKR's 503 after
     /// ~10 s on order placement, ibeam #38).
     StatusAfterApply { status: u16 },

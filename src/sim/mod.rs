@@ -17,6 +17,23 @@
 //!    tests that drive the real `pbal` binary in another process.
 //!
 //! Independent of `crate::ibkr` on purpose (its own types), so client bugs are not mirrored.
+//!
+//! # Fidelity notes
+//! Behaviour follows `reference/ibkr-client-portal.md` and shapes follow the OpenAPI document
+//! (checked by `tests/sim_schema.rs`). Where the sources are silent the simulator makes a
+//! documented choice, so tests know what is evidence and what is inference:
+//! - 401 bodies are `{"error":"not authenticated","statusCode":401}` (status per spec, body
+//!   inferred); `/portfolio/*` before `/portfolio/accounts` answers 500
+//!   `{"error":"Please query /portfolio/accounts first"}` (text inferred).
+//! - The market-closed question uses id `o10151` (IBKR's id for that case is undocumented).
+//! - Cash-account rejections (insufficient funds, short sale) use IBKR-style texts (inferred).
+//! - `ssodh/init` on a healthy session only reports status (priming kept); reauthenticate
+//!   always starts a new brokerage session.
+//! - Mutual funds accept market orders only and fill like stocks (no once-a-day NAV delay).
+//! - HTTP/1.1 only (no h2 ALPN), like the gateway's vert.x server.
+//! - Time: a simulated clock (real time + [`SimControl::advance`]) drives idle expiry, the
+//!   nightly reset, delayed fills, market hours and pacing windows. The server uses no tokio
+//!   timers except `Delay` faults, so it also works in tests under `tokio::time::pause()`.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -55,13 +55,17 @@ pub(crate) async fn serve(
         let router = router.clone();
         let token = token.clone();
         tracker.spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, %peer, "sim: TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
+            // No handshake timer on purpose: the simulator must behave under
+            // `tokio::time::pause()` in client tests, where idle timers fire instantly.
+            let tls = tokio::select! {
+                r = acceptor.accept(tcp) => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "sim: TLS handshake failed");
+                        return;
+                    }
+                },
+                _ = token.cancelled() => return,
             };
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(Peer(peer));
@@ -207,21 +211,21 @@ async fn api_entry(
             Some(FaultAction::Competing) => s.set_competing(),
             Some(FaultAction::NoSessionTickle) => s.session.tickle_no_session += 1,
             Some(FaultAction::NightlyReset) => s.nightly_reset(),
-            Some(FaultAction::RejectOrder { message }) => {
-                if method == Method::POST && path.ends_with("/orders") {
-                    if let Some(c) = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| {
-                            v.pointer("/orders/0/cOID")
-                                .and_then(|c| c.as_str())
-                                .map(str::to_string)
-                        })
-                    {
-                        s.coids.entry(c).or_default().posts += 1;
-                    }
-                    s.log(now, &m, &path, 200);
-                    return to_response(Reply::error(200, message));
+            Some(FaultAction::RejectOrder { message })
+                if method == Method::POST && path.ends_with("/orders") =>
+            {
+                if let Some(c) = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/orders/0/cOID")
+                            .and_then(|c| c.as_str())
+                            .map(str::to_string)
+                    })
+                {
+                    s.coids.entry(c).or_default().posts += 1;
                 }
+                s.log(now, &m, &path, 200);
+                return to_response(Reply::error(200, message));
             }
             _ => {}
         }
@@ -246,6 +250,10 @@ async fn api_entry(
         s.log(now, &m, &path, logged);
         reply
     };
+    if let Some(FaultAction::DelayAfterApply { ms }) = &fault {
+        // The request took effect; the answer is late (crash tests kill the client here).
+        tokio::time::sleep(Duration::from_millis(*ms)).await;
+    }
     match fault {
         Some(FaultAction::DropAfterApply) => drop_response(),
         Some(FaultAction::StatusAfterApply { status }) => to_response(Reply::empty(status)),

@@ -377,9 +377,10 @@ impl SimState {
         self.session.competing = true;
     }
 
+    /// The nightly maintenance: the brokerage session and its priming go; the SSO session and
+    /// `/portfolio` priming stay (the reference only documents the `/iserver` side).
     pub fn nightly_reset(&mut self) {
         self.drop_brokerage();
-        self.session.portfolio_primed = false;
     }
 
     /// Advances time-driven state to `now`: pending authentication, idle expiry, nightly
@@ -598,8 +599,11 @@ impl SimState {
         match (o.quantity, o.cash_qty) {
             (Some(q), _) => q - o.filled,
             (None, Some(cash)) => {
+                // What is left of the cash amount after earlier (partial) fills.
+                let spent = o.filled * o.avg_price.unwrap_or_default();
                 let dp = if self.supports_fractions { 4 } else { 0 };
-                (cash / price).round_dp_with_strategy(dp, RoundingStrategy::ToZero)
+                ((cash - spent).max(Decimal::ZERO) / price)
+                    .round_dp_with_strategy(dp, RoundingStrategy::ToZero)
             }
             (None, None) => Decimal::ZERO,
         }
@@ -634,6 +638,7 @@ impl SimState {
                 gross - commission
             }
         };
+        let dp = if self.supports_fractions { 4 } else { 0 };
         let o = &mut self.orders[i];
         let prev = o.filled;
         o.filled += size;
@@ -642,9 +647,16 @@ impl SimState {
             None => price,
         });
         o.last_update = now;
-        let done = match o.quantity {
-            Some(q) => o.filled >= q,
-            None => true,
+        let done = match (o.quantity, o.cash_qty) {
+            (Some(q), _) => o.filled >= q,
+            // A cash order is done when the rest of the amount no longer buys a share increment.
+            (None, Some(cash)) => {
+                let spent = o.filled * o.avg_price.unwrap_or_default();
+                ((cash - spent).max(Decimal::ZERO) / price)
+                    .round_dp_with_strategy(dp, RoundingStrategy::ToZero)
+                    .is_zero()
+            }
+            (None, None) => true,
         };
         if done {
             o.status = OrderStatus::Filled;
@@ -861,6 +873,80 @@ mod tests {
         s.set_price(conid, dec!(79.5), now);
         assert_eq!(st(&s), OrderStatus::Filled);
         assert_eq!(s.orders[0].avg_price, Some(dec!(79.5)));
+    }
+
+    #[test]
+    fn partial_cash_quantity_order_never_overspends() {
+        let mut s = state();
+        s.behaviour.fill_mode = FillMode::Partial {
+            fraction: dec!(0.5),
+        };
+        let now = s.now();
+        let conid = s.conid_by_symbol("VNQ").unwrap(); // 83.10
+        let (id, _) = s.place(
+            NewOrder {
+                coid: None,
+                conid,
+                side: Side::Buy,
+                order_type: OrderType::Market,
+                limit_price: None,
+                quantity: None,
+                cash_qty: Some(dec!(831)),
+                tif: "DAY".into(),
+            },
+            now,
+        );
+        let o = s.orders.iter().find(|o| o.order_id == id).unwrap().clone();
+        assert_eq!((o.filled, o.status), (dec!(5), OrderStatus::Submitted));
+        s.behaviour.fill_mode = FillMode::Immediate;
+        s.process_fills(now);
+        let o = s.orders.iter().find(|o| o.order_id == id).unwrap();
+        assert_eq!(
+            (o.filled, o.status),
+            (dec!(10), OrderStatus::Filled),
+            "831 / 83.10 = 10 shares in total"
+        );
+    }
+
+    #[test]
+    fn market_hours_hold_orders_and_moc_fills_at_the_close() {
+        let mut spec = AccountSpec::default_ten_etf();
+        spec.market_hours = Some(super::super::account::MarketHours {
+            tz: "America/New_York".into(),
+            open: "09:30".into(),
+            close: "16:00".into(),
+        });
+        let mut s = SimState::new(
+            &spec,
+            Behaviour::default(),
+            StartState::Authenticated,
+            vec![],
+        );
+        let conid = s.conid_by_symbol("VAW").unwrap();
+        let order = |t: OrderType| NewOrder {
+            coid: None,
+            conid,
+            side: Side::Buy,
+            order_type: t,
+            limit_price: None,
+            quantity: Some(dec!(1)),
+            cash_qty: None,
+            tif: "DAY".into(),
+        };
+        // Thursday 2026-11-19 08:00 EST (13:00 UTC): closed.
+        let pre = Utc.with_ymd_and_hms(2026, 11, 19, 13, 0, 0).unwrap();
+        let (mkt, st) = s.place(order(OrderType::Market), pre);
+        assert_eq!(st, OrderStatus::PreSubmitted);
+        let (moc, _) = s.place(order(OrderType::MarketOnClose), pre);
+        let status = |s: &SimState, id| s.orders.iter().find(|o| o.order_id == id).unwrap().status;
+        // 10:00 EST: open → the market order fills, the MOC waits for the close.
+        let open = Utc.with_ymd_and_hms(2026, 11, 19, 15, 0, 0).unwrap();
+        s.process_fills(open);
+        assert_eq!(status(&s, mkt), OrderStatus::Filled);
+        assert_ne!(status(&s, moc), OrderStatus::Filled);
+        // 16:01 EST: after the close → MOC filled.
+        s.process_fills(Utc.with_ymd_and_hms(2026, 11, 19, 21, 1, 0).unwrap());
+        assert_eq!(status(&s, moc), OrderStatus::Filled);
     }
 
     #[test]

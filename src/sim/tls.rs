@@ -98,7 +98,9 @@ fn server_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(tls_err)?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only, like the gateway's vert.x server (no h2 ALPN): clients meet the same
+    // protocol, including the 411-on-bare-POST behaviour that only exists in HTTP/1.
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
 

@@ -22,33 +22,45 @@
 //! # Whole shares (`shares` granularity)
 //! Choose integer share counts *n_i* (a fractional position may also be closed entirely) with
 //! spend *s_i = n_i·P_i* minimising, lexicographically,
-//! 1. *D_T = Σ |T_i − p_i − s_i|* — the deviation from the target values, then
-//! 2. *D_X = Σ |x_i − s_i|* — the distance from the continuous optimum above (this picks the
-//!    water-fill shape among the many whole-share plans with equal *D_T*),
+//! 1. *Σ k_i·(r_i − s_i)²* with *k_i = max_w / w_i* — the weighted squared deviation from the
+//!    targets (*r_i = T_i − p_i*); for withdrawals *r_i = x_i*, the continuous sale below,
+//!    because the target deviation would reward selling more than asked;
+//! 2. *−Σ s_i* — on a tie, invest idle cash (or raise no more than needed);
+//! 3. *Σ |T_i − p_i − s_i|* — the total absolute deviation,
 //!
 //! subject to *Σ s_i ≤ B* (never-sell buys: spend ≤ cash − buffer; withdrawals: raise at least
 //! *|c|*; hard: buys ≤ sells + cash − buffer), *n_i ≥ −q_i* (never sell more than held), and for
-//! never-sell only buys (or only sells). This is a nonlinear knapsack problem and NP-hard in
-//! general (it contains subset-sum), so no exact O(n log n) algorithm exists unless P = NP.
-//! The planner therefore runs, in [`shares`]:
-//! 1. **Start**: *n_i = ⌊x_i/P_i⌋* (clamped to the holding) — feasible because *Σ x_i = B*.
-//! 2. **Greedy completion**, O(n log n + k log n) for *k* extra shares: repeatedly buy the one
-//!    affordable share that lowers (*D_T*, *D_X*) the most (ties: lower P&L, then symbol)
-//!    until no affordable share lowers it. So no cash is left idle while a purchase would
-//!    reduce the deviation.
-//! 3. **Branch and bound** (exact) when at most [`shares::MAX_EXACT_ASSETS`] assets have a choice: a
-//!    depth-first search over share counts, assets by descending price, pruned with a lower
-//!    bound that is the larger of the continuous relaxation under the remaining budget and the
-//!    per-asset integer minimum. If it finishes within [`shares::NODE_LIMIT`] nodes the answer is
-//!    proven optimal ([`Plan::proven_optimal`]); otherwise the best plan found is returned and
-//!    marked unproven. Tests compare it with brute force on random small cases.
+//! never-sell only buys (or only sells).
+//!
+//! Why squared and not absolute deviation first: with absolute deviation every dollar spent on
+//! any under-target asset counts the same, so its exact optimum happily wrecks the water-fill
+//! shape to spend the last few dollars (on the README example it bought 2 VCR and 12 VDC to
+//! spend $5000.00 exactly). The weighted squared deviation has the water-fill as its continuous
+//! optimum, and a share lowers it exactly when it lowers the absolute deviation of its asset
+//! (when the asset is more than half a share below target), so "no cash left idle while a
+//! purchase would reduce the deviation" holds for both measures.
+//!
+//! The problem is a nonlinear knapsack and NP-hard in general (it contains subset-sum), so no
+//! exact O(n log n) algorithm exists unless P = NP. The planner therefore runs, in `shares`:
+//! 1. **Start**: *n_i = ⌊x_i/P_i⌋* (clamped to the holding) — feasible because *Σ x_i ≤ B*.
+//! 2. **Greedy completion**, O((n + k) log n) for *k* extra shares: repeatedly buy the one
+//!    affordable share that lowers the cost most (ties: lower P&L, then symbol) until none
+//!    does. So no cash is left idle while a purchase would reduce the deviation.
+//! 3. **Branch and bound** (exact): a cheap root bound often proves the greedy plan optimal at
+//!    any size; otherwise, when at most 48 assets have a choice, a depth-first search over share
+//!    counts (assets by descending price) pruned by a lower bound: the larger of the per-asset
+//!    integer minimum and a continuous relaxation under the remaining budget, the budget first
+//!    tightened to the largest spend the remaining assets can reach exactly (a subset-sum
+//!    bitset over cents, built when small). If it finishes within 400 000 nodes the result is
+//!    proven optimal ([`Plan::proven_optimal`]); otherwise the best plan found is returned,
+//!    marked unproven. Property tests compare it with brute force on random small cases.
 //!
 //! # Increment granularity (original-tool parity)
 //! See [`increment`]: the original's dollar-step loop, reproduced exactly (with Decimal
 //! instead of floats), minus its bugs.
 use std::cmp::Ordering;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 mod increment;
 mod shares;
@@ -118,8 +130,8 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .collect(),
                 Strategy::NeverSell => waterfill::never_sell(&assets, budget),
             };
-            let continuous = waterfill::fix_dust(continuous, budget, &assets);
             if req.granularity == Granularity::Exact {
+                let continuous = waterfill::fix_dust(continuous, budget, &assets);
                 let spend = continuous
                     .iter()
                     .zip(&assets)
@@ -136,6 +148,12 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .iter()
                     .zip(&targets)
                     .map(|(a, t)| *t - a.value)
+                    .collect();
+                // Rounded down at 1e-10 dollars: identical assets keep identical references
+                // (division dust must not break ties), and Σ x stays ≤ the budget.
+                let continuous: Vec<Decimal> = continuous
+                    .into_iter()
+                    .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
                     .collect();
                 let sol = shares::solve(&assets, &deviations, &continuous, budget, only);
                 let spend = sol
@@ -421,5 +439,7 @@ pub(crate) fn tie_break(a: &Asset, b: &Asset) -> Ordering {
     a.pnl.cmp(&b.pnl).then_with(|| a.symbol.cmp(&b.symbol))
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use super::Asset;
 
@@ -27,21 +28,37 @@ pub(crate) struct Solution {
     pub proven_optimal: bool,
 }
 
-/// Lexicographic cost (deviation from targets, distance from the continuous optimum).
+/// Lexicographic cost: (weighted squared deviation, −spend, absolute deviation from the
+/// targets). The middle term prefers investing idle cash (or raising no more than needed)
+/// when the deviation is unchanged. Arithmetic saturates: absurd magnitudes compare as
+/// "very bad" instead of panicking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-struct Cost(Decimal, Decimal);
+pub(crate) struct Cost(pub Decimal, pub Decimal, pub Decimal);
 
 impl std::ops::Add for Cost {
     type Output = Cost;
     fn add(self, o: Cost) -> Cost {
-        Cost(self.0 + o.0, self.1 + o.1)
+        Cost(
+            self.0.saturating_add(o.0),
+            self.1.saturating_add(o.1),
+            self.2.saturating_add(o.2),
+        )
     }
 }
 impl std::ops::Sub for Cost {
     type Output = Cost;
     fn sub(self, o: Cost) -> Cost {
-        Cost(self.0 - o.0, self.1 - o.1)
+        Cost(
+            self.0.saturating_sub(o.0),
+            self.1.saturating_sub(o.1),
+            self.2.saturating_sub(o.2),
+        )
     }
+}
+
+/// `k · v²`, saturating.
+pub(crate) fn weighted_square(k: Decimal, v: Decimal) -> Decimal {
+    v.saturating_mul(v).saturating_mul(k)
 }
 
 /// One asset's integer choice set: `lo` (≤ 0; may be fractional = close the whole position)
@@ -51,16 +68,24 @@ struct Item {
     price: Decimal,
     lo: Decimal,
     hi: Decimal,
-    /// Target deviation `T_i − p_i` (dollars).
+    /// Reference of the primary (squared) deviation: `T_i − p_i`, or `x_i` for withdrawals.
     d: Decimal,
-    /// Continuous optimum `x_i` (dollars).
+    /// Weight of the squared deviation: `max_w / w_i` (1 for zero-weight assets).
+    k: Decimal,
+    /// Reference of the tertiary (absolute) deviation: `T_i − p_i`.
     x: Decimal,
+    /// Where the search starts: the continuous optimum `x_i`.
+    cont: Decimal,
+    /// Tie-break rank for "one step up" (lower first): buying the loser first, and for sales
+    /// selling one share fewer of the winner first (so losses are sold first).
+    up_rank: Decimal,
+    down_rank: Decimal,
 }
 
 impl Item {
     fn cost(&self, n: Decimal) -> Cost {
         let s = n * self.price;
-        Cost((self.d - s).abs(), (self.x - s).abs())
+        Cost(weighted_square(self.k, self.d - s), -s, (self.x - s).abs())
     }
     fn up(&self, n: Decimal) -> Option<Decimal> {
         let m = if n.fract().is_zero() {
@@ -94,17 +119,25 @@ impl Item {
     }
     /// The start point `⌊x/P⌋`, clamped (feasible: spends at most `x`).
     fn start(&self) -> Decimal {
-        self.clamp((self.x / self.price).floor())
+        self.clamp((self.cont / self.price).floor())
     }
     fn has_choice(&self) -> bool {
         self.lo != self.hi
     }
-    /// Minimum of one cost component over the integer choices, ignoring the budget.
-    fn int_min(&self, target: Decimal) -> Decimal {
+    /// Minimum of `k·|target − nP|^e` (e = 2 if `square`, else 1) over the integer choices,
+    /// ignoring the budget (the cost is convex, so the neighbours of `target/P` suffice).
+    fn int_min(&self, target: Decimal, square: bool) -> Decimal {
         let f = (target / self.price).floor();
         [self.clamp(f), self.clamp(f + Decimal::ONE), self.lo]
             .iter()
-            .map(|n| (target - *n * self.price).abs())
+            .map(|n| {
+                let v = target - *n * self.price;
+                if square {
+                    weighted_square(self.k, v)
+                } else {
+                    v.abs()
+                }
+            })
             .min()
             .unwrap_or_default()
     }
@@ -119,6 +152,11 @@ pub(crate) fn solve(
     budget: Decimal,
     dir: Direction,
 ) -> Solution {
+    let max_w = assets
+        .iter()
+        .map(|a| a.weight)
+        .max()
+        .unwrap_or(Decimal::ONE);
     let items: Vec<Item> = assets
         .iter()
         .enumerate()
@@ -137,12 +175,27 @@ pub(crate) fn solve(
                 Direction::SellOnly => Decimal::ZERO,
                 Direction::BuyOnly | Direction::Both => buy_cap,
             };
+            // Withdrawals: the deviation from the targets would reward selling more than asked,
+            // so the primary reference is the continuous (reverse water-fill) sale itself.
+            let dp = match dir {
+                Direction::SellOnly => x[i],
+                Direction::BuyOnly | Direction::Both => d[i],
+            };
+            let k = if a.weight.is_zero() || a.weight == max_w {
+                Decimal::ONE
+            } else {
+                max_w.checked_div(a.weight).unwrap_or(Decimal::MAX)
+            };
             Item {
                 price: a.price,
                 lo,
                 hi,
-                d: d[i],
-                x: x[i],
+                d: dp,
+                k,
+                x: d[i],
+                cont: x[i],
+                up_rank: a.pnl,
+                down_rank: -a.pnl,
             }
         })
         .collect();
@@ -151,18 +204,15 @@ pub(crate) fn solve(
     let spent: Decimal = n.iter().zip(&items).map(|(n, it)| *n * it.price).sum();
     let mut left = budget - spent;
     if left < Decimal::ZERO {
-        // Only possible through rounding dust in x; fall back to the most conservative start.
-        n = items
-            .iter()
-            .map(|it| it.lo.max(Decimal::ZERO).min(it.hi))
-            .collect();
+        // Unreachable while Σ x ≤ budget; stay safe anyway: start from the least spending.
+        n = items.iter().map(|it| it.lo).collect();
         left = budget
             - n.iter()
                 .zip(&items)
                 .map(|(n, it)| *n * it.price)
                 .sum::<Decimal>();
     }
-    greedy(&items, assets, &mut n, &mut left);
+    greedy(&items, &mut n, &mut left);
 
     let proven = branch_and_bound(&items, &mut n, budget);
     Solution {
@@ -174,7 +224,7 @@ pub(crate) fn solve(
 #[derive(PartialEq, Eq)]
 struct Step {
     delta: Cost,
-    pnl: Decimal,
+    rank: Decimal,
     idx: usize,
     to: Decimal,
 }
@@ -182,7 +232,7 @@ impl Ord for Step {
     fn cmp(&self, o: &Self) -> Ordering {
         self.delta
             .cmp(&o.delta)
-            .then_with(|| self.pnl.cmp(&o.pnl))
+            .then_with(|| self.rank.cmp(&o.rank))
             .then_with(|| self.idx.cmp(&o.idx))
     }
 }
@@ -196,14 +246,20 @@ impl PartialOrd for Step {
 /// then symbol). A step's gain only shrinks as an asset grows (each cost term is convex), and
 /// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
 /// never reconsidered: O((n + k) log n) for k steps.
-fn greedy(items: &[Item], assets: &[Asset], n: &mut [Decimal], left: &mut Decimal) {
+fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     let next = |i: usize, cur: Decimal| -> Option<Step> {
         let it = &items[i];
         let to = it.up(cur)?;
         let delta = it.cost(to) - it.cost(cur);
+        // A step up on a sale sells one share fewer: give it to the higher P&L first.
+        let rank = if to <= Decimal::ZERO && cur < Decimal::ZERO {
+            it.down_rank
+        } else {
+            it.up_rank
+        };
         (delta < Cost::default()).then_some(Step {
             delta,
-            pnl: assets[i].pnl,
+            rank,
             idx: i,
             to,
         })
@@ -225,11 +281,153 @@ fn greedy(items: &[Item], assets: &[Asset], n: &mut [Decimal], left: &mut Decima
     }
 }
 
+/// Which total spends (in cents) the undecided assets can reach exactly — a subset-sum
+/// table. The continuous bound assumes any remaining budget can be spent; with whole shares
+/// only these amounts can, which is what makes proofs fast when many plans tie on the
+/// deviation (buy-only, whole-cent prices, small budgets).
+struct Reach {
+    /// `bits[k]`: bitset over 0..=cap cents of spends reachable by `order[k..]`.
+    bits: Vec<Vec<u64>>,
+    cap: usize,
+}
+
+/// Largest total bitset size (bits over all suffixes) we are willing to build.
+const REACH_MAX_BITS: usize = 200_000_000;
+/// Largest number of word operations spent building the table.
+const REACH_MAX_WORK: usize = 20_000_000;
+
+impl Reach {
+    fn new(items: &[Item], order: &[usize], budget: Decimal) -> Option<Reach> {
+        let cents = |v: Decimal| -> Option<usize> {
+            let c = v * Decimal::ONE_HUNDRED;
+            if !c.fract().is_zero() || c < Decimal::ZERO {
+                return None;
+            }
+            c.to_usize()
+        };
+        if order.iter().any(|&i| items[i].lo != Decimal::ZERO) {
+            return None;
+        }
+        let cap = cents(budget.max(Decimal::ZERO).floor())?;
+        let words = cap / 64 + 1;
+        if words.checked_mul(64 * (order.len() + 1))? > REACH_MAX_BITS {
+            return None;
+        }
+        // Work is Σ (choices per asset) · words; keep it to a few tens of milliseconds.
+        let work = order.iter().try_fold(0usize, |acc, &i| {
+            let hi = items[i].hi.to_usize()?;
+            acc.checked_add(hi.min(cap).checked_add(1)?.checked_mul(words)?)
+        })?;
+        if work > REACH_MAX_WORK {
+            return None;
+        }
+        let mut bits = vec![vec![0u64; words]; order.len() + 1];
+        bits[order.len()][0] = 1;
+        for k in (0..order.len()).rev() {
+            let it = &items[order[k]];
+            let p = cents(it.price).filter(|p| *p > 0)?;
+            let hi = it.hi.to_usize()?;
+            let (head, tail) = bits.split_at_mut(k + 1);
+            let (dst, src) = (&mut head[k], &tail[0]);
+            for n in 0..=hi {
+                let shift = n.checked_mul(p)?;
+                if shift > cap {
+                    break;
+                }
+                or_shifted(dst, src, shift, cap);
+            }
+        }
+        Some(Reach { bits, cap })
+    }
+
+    /// Largest reachable spend (dollars) of `order[k..]` not above `budget`.
+    fn max_below(&self, k: usize, budget: Decimal) -> Option<Decimal> {
+        let c = (budget * Decimal::ONE_HUNDRED).floor();
+        if c < Decimal::ZERO {
+            return None;
+        }
+        let c = c.to_usize().unwrap_or(usize::MAX).min(self.cap);
+        let b = &self.bits[k];
+        let (mut w, bit) = (c / 64, c % 64);
+        let mask = if bit == 63 {
+            u64::MAX
+        } else {
+            (1u64 << (bit + 1)) - 1
+        };
+        let mut word = b[w] & mask;
+        loop {
+            if word != 0 {
+                let top = 63 - word.leading_zeros() as usize;
+                return Some(Decimal::new((w * 64 + top) as i64, 2));
+            }
+            if w == 0 {
+                return None;
+            }
+            w -= 1;
+            word = b[w];
+        }
+    }
+}
+
+/// `dst |= src << shift`, truncated at `cap` bits.
+fn or_shifted(dst: &mut [u64], src: &[u64], shift: usize, cap: usize) {
+    let (ws, bs) = (shift / 64, shift % 64);
+    let n = dst.len();
+    for i in (ws..n).rev() {
+        let j = i - ws;
+        let mut v = src[j] << bs;
+        if bs != 0 && j > 0 {
+            v |= src[j - 1] >> (64 - bs);
+        }
+        dst[i] |= v;
+    }
+    let last = cap % 64;
+    if last != 63 {
+        dst[n - 1] &= (1u64 << (last + 1)) - 1;
+    }
+}
+
 /// Suffix sums for the lower bound on the cost of the assets not yet decided.
 struct Bounds {
     min_spend: Vec<Decimal>,
-    prim: Vec<Relax>,
+    max_spend: Vec<Decimal>,
+    prim: Vec<Quad>,
     sec: Vec<Relax>,
+    reach: Option<Reach>,
+}
+
+/// Suffix sums for the lower bound on the weighted squared deviation.
+#[derive(Clone, Copy, Default)]
+struct Quad {
+    /// Σ e_j, e_j = reference clamped to [lo·P, hi·P].
+    e: Decimal,
+    /// Σ k_j (r_j − e_j)².
+    f: Decimal,
+    /// Σ 1/k_j.
+    inv_k: Decimal,
+    /// Σ per-asset integer minimum.
+    int: Decimal,
+}
+
+impl Quad {
+    /// Relaxation: since `(r−s)² ≥ (r−e)² + (e−s)²` for `s` in the box, the cost is at least
+    /// `f + min Σ k (e−s)²` subject to `Σ s ≤ budget`, which is `excess² / Σ 1/k`
+    /// (Cauchy–Schwarz). The per-asset integer minimum is another bound; take the larger.
+    fn bound(&self, budget: Decimal) -> Decimal {
+        let excess = (self.e - budget).max(Decimal::ZERO);
+        let cut = if excess.is_zero() || self.inv_k.is_zero() {
+            Decimal::ZERO
+        } else {
+            excess
+                .saturating_mul(excess)
+                .checked_div(self.inv_k)
+                .unwrap_or(Decimal::MAX)
+        };
+        self.f.saturating_add(cut).max(self.int)
+    }
+    fn unbudgeted(&self) -> Decimal {
+        self.f.max(self.int)
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -255,25 +453,35 @@ impl Relax {
 }
 
 impl Bounds {
-    fn new(items: &[Item], order: &[usize]) -> Self {
+    fn new(items: &[Item], order: &[usize], budget: Decimal) -> Self {
         let m = order.len();
         let mut b = Bounds {
+            reach: Reach::new(items, order, budget),
             min_spend: vec![Decimal::ZERO; m + 1],
-            prim: vec![Relax::default(); m + 1],
+            max_spend: vec![Decimal::ZERO; m + 1],
+            prim: vec![Quad::default(); m + 1],
             sec: vec![Relax::default(); m + 1],
         };
         for k in (0..m).rev() {
             let it = &items[order[k]];
             let (l, h) = (it.lo * it.price, it.hi * it.price);
             b.min_spend[k] = b.min_spend[k + 1] + l;
-            for (rel, target) in [(&mut b.prim, it.d), (&mut b.sec, it.x)] {
-                let e = target.max(l).min(h);
-                rel[k] = Relax {
-                    e: rel[k + 1].e + e,
-                    f: rel[k + 1].f + (target - e).abs(),
-                    int: rel[k + 1].int + it.int_min(target),
-                };
-            }
+            b.max_spend[k] = b.max_spend[k + 1] + h;
+            let e = it.d.max(l).min(h);
+            let nx = b.prim[k + 1];
+            b.prim[k] = Quad {
+                e: nx.e + e,
+                f: nx.f.saturating_add(weighted_square(it.k, it.d - e)),
+                inv_k: nx.inv_k + Decimal::ONE.checked_div(it.k).unwrap_or_default(),
+                int: nx.int.saturating_add(it.int_min(it.d, true)),
+            };
+            let e = it.x.max(l).min(h);
+            let nx = b.sec[k + 1];
+            b.sec[k] = Relax {
+                e: nx.e + e,
+                f: nx.f + (it.x - e).abs(),
+                int: nx.int + it.int_min(it.x, false),
+            };
         }
         b
     }
@@ -282,10 +490,23 @@ impl Bounds {
         if self.min_spend[k] > budget {
             return None;
         }
-        Some(Cost(self.prim[k].bound(budget), self.sec[k].bound(budget)))
+        // Spend can only land on reachable amounts: tighten the budget to the largest one.
+        let budget = match &self.reach {
+            Some(r) => r.max_below(k, budget)?,
+            None => budget,
+        };
+        Some(Cost(
+            self.prim[k].bound(budget),
+            -budget.min(self.max_spend[k]),
+            self.sec[k].bound(budget),
+        ))
     }
     fn unbudgeted(&self, k: usize) -> Cost {
-        Cost(self.prim[k].unbudgeted(), self.sec[k].unbudgeted())
+        Cost(
+            self.prim[k].unbudgeted(),
+            -self.max_spend[k],
+            self.sec[k].unbudgeted(),
+        )
     }
 }
 
@@ -317,7 +538,7 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
 
     // Cheap proof for any size: the incumbent meets the root lower bound.
     order.sort_by(|&a, &b| items[b].price.cmp(&items[a].price).then(a.cmp(&b)));
-    let bounds = Bounds::new(items, &order);
+    let bounds = Bounds::new(items, &order, free_budget);
     let root = bounds.at(0, free_budget);
     if root.is_some_and(|lb| lb >= incumbent) {
         return true;
@@ -360,9 +581,10 @@ impl Search<'_> {
             return;
         }
         let it = &self.items[self.order[k]];
-        // Beyond both minimisers of the asset's own cost, moving further only gets worse.
-        let hi_min = (it.d / it.price).max(it.x / it.price);
-        let lo_min = (it.d / it.price).min(it.x / it.price);
+        // Beyond the minimiser of the primary deviation, each step adds a whole price to it,
+        // so once a bound prunes it prunes every further step in that direction.
+        let hi_min = it.d / it.price;
+        let lo_min = hi_min;
         let start = it.start();
         // Upward from the start (spending more), then downward (spending less).
         let mut cand = Some(start);
