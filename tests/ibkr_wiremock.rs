@@ -1258,3 +1258,47 @@ async fn whatif_refusal_keeps_amounts_and_error_text() {
     assert_eq!(w.error.as_deref(), Some("Insufficient buying power"));
     assert_eq!(w.total, Some(dec!(6410.20)));
 }
+
+#[tokio::test]
+async fn positions_without_page_size_read_until_an_empty_page() {
+    let h = harness().await;
+    let mut page = fixture("positions_page0.json").as_array().unwrap().clone();
+    for p in &mut page {
+        p.as_object_mut().unwrap().remove("pageSize");
+    }
+    mount(
+        &h.server,
+        "POST",
+        "/portfolio/U7654321/positions/invalidate",
+        ok(json!({"message": "success"})),
+    )
+    .await;
+    mount(
+        &h.server,
+        "GET",
+        "/portfolio/U7654321/positions/0",
+        ok(Value::Array(page[0..1].to_vec())),
+    )
+    .await;
+    mount(
+        &h.server,
+        "GET",
+        "/portfolio/U7654321/positions/1",
+        ok(Value::Array(page[1..3].to_vec())),
+    )
+    .await;
+    mount(
+        &h.server,
+        "GET",
+        "/portfolio/U7654321/positions/2",
+        ok(json!([])),
+    )
+    .await;
+    assert_eq!(h.client.positions("U7654321").await.unwrap().len(), 3);
+    assert_eq!(
+        find(&h.server, "GET", "/portfolio/U7654321/positions/2")
+            .await
+            .len(),
+        1
+    );
+}

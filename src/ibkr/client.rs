@@ -664,7 +664,8 @@ impl GatewayClient {
     // ------------------------------------------------------------------ portfolio
 
     /// All positions of `account_id`: invalidates the gateway's position cache first (it lags
-    /// fills), then reads every page until a short or empty page.
+    /// fills), then reads every page until a short page (when `pageSize` is given) or an empty
+    /// one. Zero-quantity rows (closed today) are returned as the gateway sends them.
     ///
     /// # Errors
     /// Transport, session and decode errors.
@@ -691,15 +692,16 @@ impl GatewayClient {
             if items.is_empty() {
                 break;
             }
+            // Page sizes differ between gateway versions (30, 100): stop on a short page only
+            // when the gateway says how long a page is, otherwise on the first empty page.
             let page_size = items
                 .first()
                 .and_then(|f| f.get("pageSize"))
-                .and_then(Value::as_u64)
-                .unwrap_or(100) as usize;
+                .and_then(Value::as_u64);
             for it in items {
                 out.push(Position::from_json(it, &ep)?);
             }
-            if items.len() < page_size {
+            if page_size.is_some_and(|n| (items.len() as u64) < n) {
                 return Ok(out);
             }
         }
