@@ -34,6 +34,9 @@ use crate::config::GatewaySettings;
 /// Snapshot fields requested on every call (the pre-flight call must already name them all).
 pub const SNAPSHOT_FIELDS: &str = "31,55,84,85,86,88,6509,7296,7741";
 
+/// Pacing shared with later processes (see [`RateLimiter::with_persistence`]).
+pub const PACING_FILE: &str = "pacing.json";
+
 /// Knobs that are not user configuration (tests shorten them).
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -229,7 +232,8 @@ impl GatewayClient {
             settings.max_requests_per_sec,
             Duration::from_secs(settings.rate_limit_penalty_secs),
         )
-        .with_endpoint_spacing(options.endpoint_spacing);
+        .with_endpoint_spacing(options.endpoint_spacing)
+        .with_persistence(state_dir.join(PACING_FILE));
         Ok(GatewayClient {
             inner: Arc::new(Inner {
                 http,
