@@ -438,10 +438,11 @@ async fn client_pacing_stays_within_the_real_limits() {
 #[tokio::test]
 async fn http_429_pauses_the_client() {
     let env = Env::start(SimConfig::default()).await;
-    // Spacing off so the second /portfolio/accounts within 5 s provokes a 429.
+    // Spacing off so a second tickle within 1 s provokes a 429.
     let client = env.client(&env.settings_ca(), false);
     client.ensure_ready().await.unwrap();
-    let e = client.portfolio_accounts().await.unwrap_err();
+    client.tickle().await.unwrap();
+    let e = client.tickle().await.unwrap_err();
     assert!(e.is_rate_limited(), "{e}");
     assert!(env.sim.rate_limited() >= 1);
     let sent = env.sim.requests().len();

@@ -1302,3 +1302,13 @@ async fn positions_without_page_size_read_until_an_empty_page() {
         1
     );
 }
+
+#[tokio::test]
+async fn account_selection_right_after_priming_reuses_the_portfolio_accounts() {
+    let h = harness().await;
+    healthy_session(&h.server).await;
+    h.client.ensure_ready().await.unwrap();
+    h.client.select_account("").await.unwrap();
+    // One call (priming); a second within the 5 s spacing would only make the caller wait.
+    assert_eq!(find(&h.server, "GET", "/portfolio/accounts").await.len(), 1);
+}

@@ -1,7 +1,7 @@
 //! `GatewayClient`: one HTTP client, one cookie jar, one rate limiter and one session state
 //! shared by every clone (the daemon's keeper, the cycle and one-shot commands).
 //!
-//! Every request goes through [`GatewayClient::send`], which paces it, sends a JSON body on
+//! Every request goes through one private `send` function, which paces it, sends a JSON body on
 //! every POST (the gateway's Akamai front answers 411 to a body-less POST), maps transport
 //! failures to actionable errors, freezes traffic on 429, and moves the session state down when
 //! the gateway says the session is gone. Reads are retried with backoff on transient errors;
@@ -93,6 +93,9 @@ struct Inner {
     /// One recovery pass at a time (keeper and a command may both try).
     recover_lock: tokio::sync::Mutex<()>,
     conids: std::sync::Mutex<HashMap<ContractQuery, Contract>>,
+    /// The last `/portfolio/accounts` answer: reused inside the endpoint's 5 s spacing, so a
+    /// caller right after priming does not wait 5 s for the same list.
+    portfolio_cache: std::sync::Mutex<Option<(Instant, Vec<PortfolioAccount>)>>,
 }
 
 impl std::fmt::Debug for GatewayClient {
@@ -248,6 +251,7 @@ impl GatewayClient {
                 order_lock: tokio::sync::Mutex::new(()),
                 recover_lock: tokio::sync::Mutex::new(()),
                 conids: std::sync::Mutex::new(HashMap::new()),
+                portfolio_cache: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -576,15 +580,34 @@ impl GatewayClient {
     ///
     /// # Errors
     /// Transport and session errors.
+    /// An answer younger than the endpoint's spacing is reused instead of waiting for a new one.
     pub async fn portfolio_accounts(&self) -> Result<Vec<PortfolioAccount>, GatewayError> {
+        let fresh = self.inner.portfolio_cache.lock().ok().and_then(|c| {
+            c.as_ref()
+                .filter(|(at, _)| at.elapsed() < EndpointClass::PortfolioAccounts.min_spacing())
+                .map(|(_, list)| list.clone())
+        });
+        if let Some(list) = fresh {
+            return Ok(list);
+        }
         let v = self.request(Req::get("/portfolio/accounts")).await?;
-        parse_portfolio_accounts(&v)
+        self.remember_portfolio(parse_portfolio_accounts(&v)?)
     }
 
-    /// `/portfolio/accounts` without retries (used by priming, which retries must not re-enter).
+    /// `/portfolio/accounts` without retries or cache (priming must really call it).
     async fn portfolio_accounts_once(&self) -> Result<Vec<PortfolioAccount>, GatewayError> {
         let v = self.request_once(&Req::get("/portfolio/accounts")).await?;
-        parse_portfolio_accounts(&v)
+        self.remember_portfolio(parse_portfolio_accounts(&v)?)
+    }
+
+    fn remember_portfolio(
+        &self,
+        list: Vec<PortfolioAccount>,
+    ) -> Result<Vec<PortfolioAccount>, GatewayError> {
+        if let Ok(mut c) = self.inner.portfolio_cache.lock() {
+            *c = Some((Instant::now(), list.clone()));
+        }
+        Ok(list)
     }
 }
 
