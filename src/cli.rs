@@ -42,4 +42,8 @@ pub enum Command {
     Staged(commands::staged::StagedArgs),
     /// Past runs from the journal.
     History(commands::history::HistoryArgs),
+    /// The long-running service: session keeper + quarterly scheduler (SIGTERM/SIGINT stop it).
+    Run(commands::run::RunArgs),
+    /// Session, next scheduled run, last runs, staged plans, kill switch.
+    Status(commands::status::StatusArgs),
 }

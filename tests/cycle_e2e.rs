@@ -49,6 +49,7 @@ fn cycle(s: Settings) -> Cycle<IbkrBroker> {
         state_dir: state,
         settings: s,
         clock: pbal::cycle::system_clock(),
+        stop: Default::default(),
     }
 }
 

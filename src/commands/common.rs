@@ -59,5 +59,6 @@ pub async fn connect(
         state_dir: settings.state_dir(),
         settings,
         clock: crate::cycle::system_clock(),
+        stop: Default::default(),
     })
 }

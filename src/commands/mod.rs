@@ -12,9 +12,11 @@ pub mod demo;
 pub mod history;
 pub mod plan;
 pub mod rebalance;
+pub mod run;
 pub mod service;
 pub mod sim;
 pub mod staged;
+pub mod status;
 
 /// Options every subcommand may use.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +49,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Rebalance(args) => rebalance::run(&g, args),
         Command::Staged(args) => staged::run(&g, args),
         Command::History(args) => history::run(&g, args),
+        Command::Run(args) => run::run(&g, args),
+        Command::Status(args) => status::run(&g, args),
     };
     match result {
         Ok(code) => code,

@@ -355,7 +355,10 @@ impl<B: Broker> Cycle<B> {
             let Some(intent) = intents.iter().find(|i| i.coid == coid) else {
                 continue;
             };
-            // The kill switch is checked between orders, never in the middle of one.
+            // Shutdown and the kill switch are checked between orders, never during one.
+            if self.stop.is_cancelled() {
+                return Err(CycleError::Parked);
+            }
             if let Err(g) = guards::kill_switch(&self.state_dir, &self.settings.orders) {
                 self.update(
                     &coid,
@@ -420,7 +423,11 @@ impl<B: Broker> Cycle<B> {
                 }
                 cancelled = true;
             }
-            tokio::time::sleep(poll).await;
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                // Working orders stay at the gateway; the resumed run picks them up.
+                _ = self.stop.cancelled() => return Err(CycleError::Parked),
+            }
             self.reconcile(account, &open).await?;
         }
     }
@@ -567,6 +574,12 @@ pub async fn execute<B: Broker>(
         .run_phase(account, run_id, Side::Buy, &mut notes)
         .await?;
     cycle.record_fills(account, run_id).await?;
+    match residual_drift(cycle, account, run_plan).await {
+        Ok(Some(d)) => notes.push(d),
+        Ok(None) => {}
+        // The orders are done; a failed read-back is reported, not fatal.
+        Err(e) => notes.push(format!("residual drift not measured: {e}")),
+    }
 
     let intents = cycle.intents(run_id).await?;
     let legs: Vec<LegOutcome> = intents
@@ -600,6 +613,42 @@ pub async fn execute<B: Broker>(
         legs,
         notes,
     })
+}
+
+/// After execution: re-reads the positions and reports how far each managed holding is from
+/// its target weight (in percentage points of the managed value), largest first.
+async fn residual_drift<B: Broker>(
+    cycle: &Cycle<B>,
+    account: &str,
+    run_plan: &RunPlan,
+) -> Result<Option<String>, CycleError> {
+    let positions = cycle.broker.positions(account).await?;
+    let targets: BTreeMap<&str, Decimal> = run_plan
+        .plan
+        .lines
+        .iter()
+        .map(|l| (l.symbol.as_str(), l.target_weight))
+        .collect();
+    let values: BTreeMap<&str, Decimal> = positions
+        .iter()
+        .filter(|p| targets.contains_key(p.symbol.as_str()))
+        .map(|p| (p.symbol.as_str(), p.market_value))
+        .collect();
+    let total: Decimal = values.values().copied().sum();
+    if total <= Decimal::ZERO {
+        return Ok(None);
+    }
+    let mut worst: Option<(&str, Decimal)> = None;
+    for (symbol, w) in &targets {
+        let actual = values.get(symbol).copied().unwrap_or_default() / total;
+        let pp = ((actual - w) * Decimal::ONE_HUNDRED).round_dp(2);
+        if worst.is_none_or(|(_, d)| pp.abs() > d.abs()) {
+            worst = Some((symbol, pp));
+        }
+    }
+    Ok(worst.map(|(s, pp)| {
+        format!("residual drift after the run: largest {s} {pp:+.2} percentage points from its target weight")
+    }))
 }
 
 /// Resumes whatever a crash left behind. Returns the resumed run's report, or None when there

@@ -64,6 +64,10 @@ pub enum CycleError {
     Account(String),
     #[error("staged plan {id}: {reason}")]
     Staged { id: String, reason: String },
+    /// Shutdown was requested; the cycle stopped between two steps (never mid-POST). A run
+    /// that had written orders ahead stays open and is resumed at the next start.
+    #[error("stopped for shutdown between steps; the run resumes at the next start")]
+    Parked,
 }
 
 impl CycleError {
@@ -116,6 +120,8 @@ pub struct Cycle<B: Broker> {
     pub settings: Settings,
     pub state_dir: PathBuf,
     pub clock: Clock,
+    /// Cancelled on shutdown: the cycle checks it between steps and parks.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// A fresh run id: UTC timestamp plus 4 random hex digits (short enough for cOIDs).
@@ -142,6 +148,9 @@ impl<B: Broker> Cycle<B> {
         kind: RunKind,
         period: Option<&str>,
     ) -> Result<CycleReport, CycleError> {
+        if self.stop.is_cancelled() {
+            return Err(CycleError::Parked);
+        }
         if let Some(report) = self.resume_interrupted().await? {
             return Ok(report);
         }

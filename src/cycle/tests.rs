@@ -232,6 +232,7 @@ fn cycle(broker: FakeBroker, s: Settings, dir: &tempfile::TempDir) -> Cycle<Fake
         settings: s,
         state_dir: dir.path().to_path_buf(),
         clock: Arc::new(move || t0),
+        stop: Default::default(),
     }
 }
 
@@ -285,6 +286,12 @@ async fn submit_sells_before_buys_and_reaches_target() {
         posts[0].ends_with('S') && posts[1].ends_with('B'),
         "{posts:?}"
     );
+    let drift = r
+        .notes
+        .iter()
+        .find(|n| n.contains("residual drift"))
+        .unwrap();
+    assert!(drift.contains("0.00 percentage points"), "{drift}");
     let b = c.broker.book.lock().unwrap();
     assert_eq!(b.positions["AAA"].1, dec!(20));
     assert_eq!(b.positions["BBB"].1, dec!(20));
@@ -465,6 +472,7 @@ async fn a_crash_mid_run_resumes_without_duplicates() {
         settings,
         state_dir,
         clock,
+        stop,
     } = c;
     let mut healthy = broker;
     healthy.fail_after = None;
@@ -474,6 +482,7 @@ async fn a_crash_mid_run_resumes_without_duplicates() {
         settings,
         state_dir,
         clock,
+        stop,
     };
     let r = c2
         .run(OrderMode::Submit, RunKind::Manual, None)
@@ -517,4 +526,37 @@ async fn never_sell_with_available_cash_buys_only() {
     let b = c.broker.book.lock().unwrap();
     assert_eq!(b.positions["BBB"].1, dec!(20));
     assert_eq!(b.cash, dec!(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_parks_between_steps_and_the_run_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = lopsided();
+    b.fills = false; // orders stay working: the cycle sits in its fill window
+    let c = cycle(b, settings("hard", CashSetting::Amount(dec!(0))), &dir);
+    let stop = c.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        stop.cancel();
+    });
+    let e = c
+        .run(OrderMode::Submit, RunKind::Manual, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CycleError::Parked), "{e}");
+    assert_eq!(
+        c.broker.posts().len(),
+        1,
+        "only the sell was sent before parking"
+    );
+    assert_eq!(
+        c.journal.unfinished_runs().unwrap().len(),
+        1,
+        "the run stays open"
+    );
+    // A parked cycle refuses to start anything else.
+    assert!(matches!(
+        c.run(OrderMode::DryRun, RunKind::Manual, None).await,
+        Err(CycleError::Parked)
+    ));
 }

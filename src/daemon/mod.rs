@@ -1,1 +1,143 @@
-//! (under construction)
+//! `pbal run`: the long-running service.
+//!
+//! Starts, in order: the journal, the gateway client, the session keeper (tickles, recovery),
+//! the scheduler driver (which runs the rebalance cycle when due), and the systemd watchdog.
+//! Then tells systemd it is ready and waits for SIGTERM or SIGINT. Shutdown runs in reverse:
+//! the cycle is asked to park between steps (never mid-POST), the driver and keeper stop, the
+//! journal is checkpointed, and the process exits 0 — within a deadline shorter than systemd's
+//! `TimeoutStopSec` and launchd's `ExitTimeOut`.
+//!
+//! [`run`] takes its shutdown signal as a future (the mini-redis seam), so tests drive the
+//! production path against the simulator and stop it without sending signals.
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Settings;
+use crate::cycle::{Cycle, ibkr_broker::IbkrBroker};
+use crate::ibkr::GatewayClient;
+use crate::ibkr::session::{KeeperTiming, WaitForHuman, spawn_keeper};
+use crate::journal::Journal;
+use crate::scheduler::Schedule;
+use crate::scheduler::driver::{Driver, DriverConfig, SystemClock};
+use crate::scheduler::journal_store::JournalPeriodStore;
+use crate::scheduler::notify::Notifier;
+use crate::service::sd;
+
+/// How long shutdown waits for components before exiting anyway (systemd's default
+/// `TimeoutStopSec` is 90 s, launchd's `ExitTimeOut` 20 s; a parked cycle stops in well under
+/// a second, so this only bites if the gateway hangs mid-request).
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Errors that stop the daemon from starting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    Gateway(#[from] crate::ibkr::GatewayError),
+    #[error(transparent)]
+    Schedule(#[from] crate::scheduler::ScheduleError),
+    #[error("notify: {0}")]
+    Notify(String),
+}
+
+/// Runs the daemon until `shutdown` resolves.
+///
+/// # Errors
+/// Start-up failures (journal, client, schedule, notifier). Once running, failures are logged
+/// and retried by the components themselves; nothing after start-up ends the process.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    crate::util::private_umask();
+    let state_dir = settings.state_dir();
+    std::fs::create_dir_all(&state_dir).map_err(crate::journal::JournalError::Io)?;
+    let journal = Journal::open_in(&state_dir)?;
+    let client = GatewayClient::from_settings(&settings)?;
+    let schedule = Schedule::from_settings(&settings.schedule)?;
+    let notifier = Notifier::from_settings(&settings.notify)
+        .map_err(|e| DaemonError::Notify(e.to_string()))?;
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let keeper = spawn_keeper(
+        client.clone(),
+        Arc::new(WaitForHuman::default()),
+        KeeperTiming::from_settings(&settings.gateway),
+        cancel.child_token(),
+    );
+
+    let cycle = Arc::new(Cycle {
+        broker: IbkrBroker::new(client.clone(), &settings),
+        journal: journal.clone(),
+        state_dir,
+        settings,
+        clock: crate::cycle::system_clock(),
+        stop: cancel.child_token(),
+    });
+    let driver = Driver {
+        schedule,
+        runner: cycle.clone(),
+        probe: cycle.clone(),
+        store: JournalPeriodStore::new(journal.clone()),
+        notifier,
+        clock: SystemClock,
+        config: DriverConfig::default(),
+    };
+    let driver_cancel = cancel.child_token();
+    tracker.spawn(async move { driver.run(driver_cancel).await });
+    if let Some(every) = sd::watchdog_interval() {
+        tracker.spawn(sd::watchdog_task(every, cancel.child_token()));
+    }
+    tracker.close();
+
+    sd::notify_ready();
+    tracing::info!(
+        gateway = %cycle.settings.gateway.url,
+        mode = crate::cycle::mode_str(cycle.settings.orders.mode),
+        "pbal daemon running"
+    );
+
+    shutdown.await;
+    tracing::info!("shutdown requested: parking the cycle and stopping");
+    sd::notify_stopping();
+    cancel.cancel();
+    let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+        tracker.wait().await;
+        let _ = keeper.await;
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!(
+            "components did not stop within {:?}; exiting (the journal's write-ahead log keeps every intent)",
+            SHUTDOWN_DEADLINE
+        );
+    }
+    if let Err(e) = client.cookie_jar().save_if_dirty() {
+        tracing::warn!(error = %e, "could not save the cookie jar");
+    }
+    journal.call(|j| j.checkpoint()).await?;
+    tracing::info!("pbal daemon stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (systemd stop, launchd bootout) or SIGINT (Ctrl-C).
+///
+/// # Errors
+/// When the signal handlers cannot be installed.
+pub async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

@@ -67,6 +67,7 @@ impl<B: Broker> SessionProbe for Cycle<B> {
 fn outcome_of(e: &CycleError) -> Outcome {
     let reason = e.to_string();
     match e {
+        CycleError::Parked => Outcome::Parked,
         CycleError::Guard(_) => Outcome::Refused { reason },
         CycleError::Broker(_) | CycleError::Journal(_) => Outcome::Failed {
             reason,
@@ -252,6 +253,7 @@ mod tests {
             settings: settings(dir, mode),
             state_dir: dir.to_path_buf(),
             clock: Arc::new(move || clock.now()),
+            stop: Default::default(),
         });
         let schedule = Schedule::from_settings(&cycle.settings.schedule).unwrap();
         let store = JournalPeriodStore::new(journal);

@@ -3,7 +3,7 @@
 //! a small trait so tests drive it with tokio's paused time and fakes.
 //!
 //! # Why not tokio-cron-scheduler
-//! The crate is in the dependency tree, but it is not the timer here:
+//! The brief suggested it as the timer; it is deliberately not used (nor a dependency):
 //! - it freezes a time zone's UTC offset when a job is created (#87, #107, still open), so
 //!   a New York schedule runs an hour off after every DST change until restart;
 //! - it polls the wall clock every 500 ms (≈172,800 wakeups a day for a daemon that acts four

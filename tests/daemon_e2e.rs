@@ -1,0 +1,136 @@
+//! The daemon end to end: `pbal::daemon::run` (the production path of `pbal run`) against the
+//! simulator over TLS, with a schedule that is due at once (every second, no exchange
+//! calendar, monthly periods). Then the real binary under SIGTERM.
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pbal::config::{CashSetting, OrderMode, Settings};
+use pbal::journal::Journal;
+use pbal::sim::{SimConfig, SimHandle, Simulator};
+
+fn settings(sim: &SimHandle, dir: &Path) -> Settings {
+    let ca = dir.join("ca.pem");
+    sim.write_ca(&ca).unwrap();
+    let mut s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
+    s.gateway.url = sim.base_url();
+    s.gateway.ca_cert = Some(ca);
+    s.state.dir = Some(dir.join("state"));
+    s.orders.mode = OrderMode::Stage;
+    // Invest the account's cash, so the period's run has a plan to stage.
+    s.portfolio.cash = CashSetting::Available;
+    s.schedule.cron = "* * * * * *".into();
+    s.schedule.calendar = "none".into();
+    s.schedule.timezone = "UTC".into();
+    s.schedule.period = "month".into();
+    s.schedule.preflight_before_secs = 0;
+    s
+}
+
+async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_run_executes_once_per_period_across_restarts() {
+    let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&sim, dir.path());
+    let state = s.state_dir();
+
+    // First daemon: the period's run stages a plan.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(pbal::daemon::run(s.clone(), async {
+        let _ = rx.await;
+    }));
+    wait_for("a staged plan", 60, || {
+        Journal::open_in(&state)
+            .and_then(|j| j.staged_plans(chrono::Utc::now()))
+            .is_ok_and(|p| !p.is_empty())
+    })
+    .await;
+    let j = Journal::open_in(&state).unwrap();
+    wait_for("the period to be completed", 30, || {
+        j.periods().unwrap().iter().any(|p| p.state == "completed")
+    })
+    .await;
+    tx.send(()).unwrap();
+    daemon.await.unwrap().expect("daemon stops cleanly");
+    assert!(j.unfinished_runs().unwrap().is_empty(), "no run left open");
+    let scheduled = |j: &Journal| {
+        j.runs(100)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == "scheduled")
+            .count()
+    };
+    assert_eq!(scheduled(&j), 1);
+
+    // Second daemon in the same period: slots keep coming every second, but nothing runs.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(pbal::daemon::run(s, async {
+        let _ = rx.await;
+    }));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    tx.send(()).unwrap();
+    daemon.await.unwrap().expect("daemon stops cleanly");
+    assert_eq!(
+        scheduled(&j),
+        1,
+        "a period is rebalanced once, whatever restarts happen"
+    );
+    assert!(sim.orders().is_empty(), "stage mode places nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_binary_cleanly() {
+    let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&sim, dir.path());
+    let cfg = dir.path().join("pbal.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\nurl = \"{}\"\nca_cert = \"{}\"\n[state]\ndir = \"{}\"\n[schedule]\ncron = \"0 0 0 1 1 *\"\n",
+            s.gateway.url,
+            s.gateway.ca_cert.as_ref().unwrap().display(),
+            s.state_dir().display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pbal"))
+        .args(["--config", cfg.to_str().unwrap(), "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the keeper has talked to the gateway (the daemon is up).
+    wait_for("the daemon to reach the gateway", 30, || {
+        sim.requests()
+            .iter()
+            .any(|r| r.path.contains("/tickle") || r.path.contains("auth/status"))
+    })
+    .await;
+    let pid = child.id() as i32;
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pbal run did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(err.contains("pbal daemon stopped"), "{err}");
+}
