@@ -59,8 +59,10 @@ fn pin(config: Option<&Path>, url: Option<String>, yes: bool) -> anyhow::Result<
     let (url, timeout) = match url {
         Some(u) => (u, Duration::from_secs(10)),
         None => {
-            // Load leniently: a config whose current pin is malformed must still be fixable.
-            let s = Settings::load(config).context("loading the configuration")?;
+            // A config file that does not exist yet is created by the pin below; read the
+            // URL from the defaults (and env) meanwhile.
+            let s = Settings::load(config.filter(|p| p.exists()))
+                .context("loading the configuration")?;
             (
                 s.gateway.url.clone(),
                 Duration::from_secs(s.gateway.request_timeout_secs.max(1)),

@@ -1,7 +1,7 @@
 //! `GatewayClient`: one HTTP client, one cookie jar, one rate limiter and one session state
 //! shared by every clone (the daemon's keeper, the cycle and one-shot commands).
 //!
-//! Every request goes through [`GatewayClient::send`], which paces it, sends a JSON body on
+//! Every request goes through one private `send` function, which paces it, sends a JSON body on
 //! every POST (the gateway's Akamai front answers 411 to a body-less POST), maps transport
 //! failures to actionable errors, freezes traffic on 429, and moves the session state down when
 //! the gateway says the session is gone. Reads are retried with backoff on transient errors;
@@ -34,6 +34,9 @@ use crate::config::GatewaySettings;
 /// Snapshot fields requested on every call (the pre-flight call must already name them all).
 pub const SNAPSHOT_FIELDS: &str = "31,55,84,85,86,88,6509,7296,7741";
 
+/// Pacing shared with later processes (see [`RateLimiter::with_persistence`]).
+pub const PACING_FILE: &str = "pacing.json";
+
 /// Knobs that are not user configuration (tests shorten them).
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -48,6 +51,9 @@ pub struct ClientOptions {
     /// Extra attempts for idempotent reads on transient errors, and the first backoff.
     pub read_retries: u32,
     pub retry_backoff: Duration,
+    /// Honour the per-endpoint minimum spacing of reference §6.1 (5 s for live orders …).
+    /// Only tests against local doubles turn it off; the global rate always applies.
+    pub endpoint_spacing: bool,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +66,7 @@ impl Default for ClientOptions {
             auth_poll_every: Duration::from_secs(1),
             read_retries: 2,
             retry_backoff: Duration::from_millis(500),
+            endpoint_spacing: true,
         }
     }
 }
@@ -86,6 +93,9 @@ struct Inner {
     /// One recovery pass at a time (keeper and a command may both try).
     recover_lock: tokio::sync::Mutex<()>,
     conids: std::sync::Mutex<HashMap<ContractQuery, Contract>>,
+    /// The last `/portfolio/accounts` answer: reused inside the endpoint's 5 s spacing, so a
+    /// caller right after priming does not wait 5 s for the same list.
+    portfolio_cache: std::sync::Mutex<Option<(Instant, Vec<PortfolioAccount>)>>,
 }
 
 impl std::fmt::Debug for GatewayClient {
@@ -221,6 +231,12 @@ impl GatewayClient {
             .build()
             .map_err(|e| GatewayError::Config(format!("HTTP client: {e}")))?;
         let (state, _) = watch::channel(SessionStatus::initial());
+        let limiter = RateLimiter::new(
+            settings.max_requests_per_sec,
+            Duration::from_secs(settings.rate_limit_penalty_secs),
+        )
+        .with_endpoint_spacing(options.endpoint_spacing)
+        .with_persistence(state_dir.join(PACING_FILE));
         Ok(GatewayClient {
             inner: Arc::new(Inner {
                 http,
@@ -230,14 +246,12 @@ impl GatewayClient {
                 settings: settings.clone(),
                 options,
                 jar,
-                limiter: RateLimiter::new(
-                    settings.max_requests_per_sec,
-                    Duration::from_secs(settings.rate_limit_penalty_secs),
-                ),
+                limiter,
                 state,
                 order_lock: tokio::sync::Mutex::new(()),
                 recover_lock: tokio::sync::Mutex::new(()),
                 conids: std::sync::Mutex::new(HashMap::new()),
+                portfolio_cache: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -274,7 +288,8 @@ impl GatewayClient {
         self.inner.state.borrow().clone()
     }
 
-    /// A receiver that sees every session state change.
+    /// A receiver that sees every session state change. Clone what you need out of a
+    /// borrow and drop it: a held borrow blocks the client's next state update.
     pub fn subscribe(&self) -> watch::Receiver<SessionStatus> {
         self.inner.state.subscribe()
     }
@@ -388,16 +403,26 @@ impl GatewayClient {
             tracing::warn!(endpoint = %endpoint, "gateway answered 429: pausing all requests");
             return Err(self.inner.limiter.penalize());
         }
-        if status == StatusCode::UNAUTHORIZED
-            || (status.is_redirection()
-                && resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .is_some_and(|l| l.contains("/sso/") || l.contains("Login")))
-        {
-            let err = GatewayError::NoSession {
-                login_url: self.login_url(),
+        let to_login = status.is_redirection()
+            && resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .is_some_and(|l| l.contains("/sso/") || l.contains("Login"));
+        if status == StatusCode::UNAUTHORIZED || to_login {
+            // On `/iserver/*` (except auth/status itself) a 401 also means "SSO session but no
+            // brokerage session"; the keeper's auth/status check tells the two apart.
+            let err = if status == StatusCode::UNAUTHORIZED
+                && req.path.starts_with("/iserver/")
+                && req.path != "/iserver/auth/status"
+            {
+                GatewayError::NoBrokerage {
+                    reason: format!("HTTP 401 from {}", req.path),
+                }
+            } else {
+                GatewayError::NoSession {
+                    login_url: self.login_url(),
+                }
             };
             self.note_error(&err);
             return Err(err);
@@ -555,15 +580,34 @@ impl GatewayClient {
     ///
     /// # Errors
     /// Transport and session errors.
+    /// An answer younger than the endpoint's spacing is reused instead of waiting for a new one.
     pub async fn portfolio_accounts(&self) -> Result<Vec<PortfolioAccount>, GatewayError> {
+        let fresh = self.inner.portfolio_cache.lock().ok().and_then(|c| {
+            c.as_ref()
+                .filter(|(at, _)| at.elapsed() < EndpointClass::PortfolioAccounts.min_spacing())
+                .map(|(_, list)| list.clone())
+        });
+        if let Some(list) = fresh {
+            return Ok(list);
+        }
         let v = self.request(Req::get("/portfolio/accounts")).await?;
-        parse_portfolio_accounts(&v)
+        self.remember_portfolio(parse_portfolio_accounts(&v)?)
     }
 
-    /// `/portfolio/accounts` without retries (used by priming, which retries must not re-enter).
+    /// `/portfolio/accounts` without retries or cache (priming must really call it).
     async fn portfolio_accounts_once(&self) -> Result<Vec<PortfolioAccount>, GatewayError> {
         let v = self.request_once(&Req::get("/portfolio/accounts")).await?;
-        parse_portfolio_accounts(&v)
+        self.remember_portfolio(parse_portfolio_accounts(&v)?)
+    }
+
+    fn remember_portfolio(
+        &self,
+        list: Vec<PortfolioAccount>,
+    ) -> Result<Vec<PortfolioAccount>, GatewayError> {
+        if let Ok(mut c) = self.inner.portfolio_cache.lock() {
+            *c = Some((Instant::now(), list.clone()));
+        }
+        Ok(list)
     }
 }
 
@@ -647,7 +691,8 @@ impl GatewayClient {
     // ------------------------------------------------------------------ portfolio
 
     /// All positions of `account_id`: invalidates the gateway's position cache first (it lags
-    /// fills), then reads every page until a short or empty page.
+    /// fills), then reads every page until a short page (when `pageSize` is given) or an empty
+    /// one. Zero-quantity rows (closed today) are returned as the gateway sends them.
     ///
     /// # Errors
     /// Transport, session and decode errors.
@@ -674,15 +719,16 @@ impl GatewayClient {
             if items.is_empty() {
                 break;
             }
+            // Page sizes differ between gateway versions (30, 100): stop on a short page only
+            // when the gateway says how long a page is, otherwise on the first empty page.
             let page_size = items
                 .first()
                 .and_then(|f| f.get("pageSize"))
-                .and_then(Value::as_u64)
-                .unwrap_or(100) as usize;
+                .and_then(Value::as_u64);
             for it in items {
                 out.push(Position::from_json(it, &ep)?);
             }
-            if items.len() < page_size {
+            if page_size.is_some_and(|n| (items.len() as u64) < n) {
                 return Ok(out);
             }
         }
@@ -963,9 +1009,13 @@ impl GatewayClient {
     pub async fn whatif(&self, ticket: &OrderTicket) -> Result<WhatIf, GatewayError> {
         let acct = path_segment(&ticket.account_id)?;
         let ep = format!("/iserver/account/{acct}/orders/whatif");
-        let v = self
-            .request(Req::post(ep.clone(), ticket.body()?).idempotent())
-            .await?;
+        let req = Req::post(ep.clone(), ticket.body()?).idempotent();
+        let (status, body) = self.send(&req).await?;
+        // A preview that IBKR refuses still has its amounts and an `error` text worth showing.
+        if status.is_success() && body.get("amount").is_some() {
+            return WhatIf::from_json(&body, &ep);
+        }
+        let v = self.check_body(&ep, status, body)?;
         WhatIf::from_json(&v, &ep)
     }
 
@@ -1459,20 +1509,22 @@ fn classify_error_text(
 /// Finds a rustls error inside a reqwest error chain (io::Error hides its inner error from
 /// `source()`, so look through `get_ref` too).
 fn find_rustls_error(e: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(r) = inner.downcast_ref::<rustls::Error>()
-        {
-            return Some(r);
-        }
-        cur = err.source();
+    find_rustls_in(e)
+}
+
+/// Depth-first over `source()` and, for `io::Error`s (which hide their payload from
+/// `source()` and are nested twice by hyper-util), over `get_ref()`.
+fn find_rustls_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
     }
-    None
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && let Some(r) = find_rustls_in(inner)
+    {
+        return Some(r);
+    }
+    e.source().and_then(find_rustls_in)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -1491,6 +1543,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The cycle's broker trait needs `Send` futures: this fails to compile otherwise.
+    #[allow(dead_code)]
+    fn futures_are_send(c: &GatewayClient, t: &OrderTicket, p: &PromptPolicy, q: &ContractQuery) {
+        assert_send(&c.place_order(t, p));
+        assert_send(&c.positions("U1"));
+        assert_send(&c.snapshot(&[1]));
+        assert_send(&c.resolve(q));
+        assert_send(&c.ensure_ready());
+        assert_send(&c.maintain(&super::super::session::WaitForHuman::default()));
+        assert_send(&c.live_orders("U1"));
+        assert_send(&c.whatif(t));
+    }
 
     #[test]
     fn error_texts() {

@@ -70,6 +70,48 @@ impl EndpointClass {
     }
 }
 
+/// Pacing that must survive the process: the penalty end and the next allowed call of the
+/// slow endpoints, as wall-clock epoch milliseconds. A `pbal check` started right after the
+/// daemon (or after another command) then waits instead of earning a 10-minute penalty, and a
+/// penalty seen by one process is honoured by the next. Concurrent processes can still collide
+/// (the file is read at start only); the daemon is meant to be the one long-running client.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct PacingFile {
+    frozen_until_ms: Option<i64>,
+    next_ms: std::collections::BTreeMap<String, i64>,
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl EndpointClass {
+    fn name(self) -> &'static str {
+        match self {
+            EndpointClass::Snapshot => "snapshot",
+            EndpointClass::LiveOrders => "live_orders",
+            EndpointClass::Trades => "trades",
+            EndpointClass::PortfolioAccounts => "portfolio_accounts",
+            EndpointClass::Tickle => "tickle",
+            EndpointClass::SsoValidate => "sso_validate",
+            EndpointClass::Other => "other",
+        }
+    }
+
+    fn from_name(n: &str) -> Option<Self> {
+        [
+            EndpointClass::Snapshot,
+            EndpointClass::LiveOrders,
+            EndpointClass::Trades,
+            EndpointClass::PortfolioAccounts,
+            EndpointClass::Tickle,
+            EndpointClass::SsoValidate,
+        ]
+        .into_iter()
+        .find(|c| c.name() == n)
+    }
+}
+
 #[derive(Debug)]
 struct State {
     next_global: Instant,
@@ -81,7 +123,9 @@ struct State {
 #[derive(Debug)]
 pub struct RateLimiter {
     spacing: Duration,
+    endpoint_spacing: bool,
     penalty: Duration,
+    persist: Option<std::path::PathBuf>,
     state: Mutex<State>,
 }
 
@@ -91,12 +135,67 @@ impl RateLimiter {
         let now = Instant::now();
         Self {
             spacing: Duration::from_secs(1) / max_per_sec.max(1),
+            endpoint_spacing: true,
             penalty,
+            persist: None,
             state: Mutex::new(State {
                 next_global: now,
                 next_by_class: HashMap::new(),
                 frozen_until: None,
             }),
+        }
+    }
+
+    /// Turns the per-endpoint spacing off (tests against local doubles only).
+    pub fn with_endpoint_spacing(mut self, on: bool) -> Self {
+        self.endpoint_spacing = on;
+        self
+    }
+
+    /// Shares pacing with later processes through `path` (loaded now, written when a slow
+    /// endpoint is called or a 429 arrives). A missing or unreadable file is ignored: pacing
+    /// then starts fresh, as before.
+    pub fn with_persistence(mut self, path: std::path::PathBuf) -> Self {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(pf) = serde_json::from_str::<PacingFile>(&text)
+        {
+            let wall_now = wall_ms();
+            let now = Instant::now();
+            let to_instant = |ms: i64| {
+                (ms > wall_now).then(|| now + Duration::from_millis((ms - wall_now) as u64))
+            };
+            let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+            st.frozen_until = pf.frozen_until_ms.and_then(to_instant);
+            for (k, ms) in pf.next_ms {
+                if let (Some(c), Some(at)) = (EndpointClass::from_name(&k), to_instant(ms)) {
+                    st.next_by_class.insert(c, at);
+                }
+            }
+        }
+        self.persist = Some(path);
+        self
+    }
+
+    fn save(&self, st: &State) {
+        let Some(path) = &self.persist else { return };
+        let wall_now = wall_ms();
+        let now = Instant::now();
+        let to_ms = |i: Instant| {
+            i.checked_duration_since(now)
+                .map(|d| wall_now + d.as_millis() as i64)
+        };
+        let pf = PacingFile {
+            frozen_until_ms: st.frozen_until.and_then(to_ms),
+            next_ms: st
+                .next_by_class
+                .iter()
+                .filter_map(|(c, i)| to_ms(*i).map(|ms| (c.name().to_owned(), ms)))
+                .collect(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&pf)
+            && let Err(e) = crate::util::atomic_write_private(path, &bytes)
+        {
+            tracing::debug!(error = %e, "could not save pacing state");
         }
     }
 
@@ -114,9 +213,17 @@ impl RateLimiter {
                 start = start.max(*next);
             }
             st.next_global = start + self.spacing;
-            let spacing = class.min_spacing();
+            let spacing = if self.endpoint_spacing {
+                class.min_spacing()
+            } else {
+                Duration::ZERO
+            };
             if !spacing.is_zero() {
                 st.next_by_class.insert(class, start + spacing);
+                // Only the slow endpoints (≥ 1 s apart) are worth a file write.
+                if spacing >= Duration::from_secs(1) {
+                    self.save(&st);
+                }
             }
             start
         };
@@ -143,6 +250,7 @@ impl RateLimiter {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let until = Instant::now() + self.penalty;
         st.frozen_until = Some(st.frozen_until.map_or(until, |u| u.max(until)));
+        self.save(&st);
         GatewayError::RateLimited {
             remaining: self.penalty,
         }
@@ -190,6 +298,41 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         rl.acquire(EndpointClass::Other).await.unwrap();
         assert!(rl.frozen_for().is_none());
+    }
+
+    #[tokio::test]
+    async fn penalty_and_slow_spacing_carry_over_to_the_next_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pacing.json");
+        let first = RateLimiter::new(8, Duration::from_secs(600)).with_persistence(p.clone());
+        first
+            .acquire(EndpointClass::PortfolioAccounts)
+            .await
+            .unwrap();
+        let second = RateLimiter::new(8, Duration::from_secs(600)).with_persistence(p.clone());
+        {
+            let st = second.state.lock().unwrap();
+            let next = st.next_by_class[&EndpointClass::PortfolioAccounts];
+            assert!(
+                next > Instant::now() + Duration::from_secs(4),
+                "spacing not carried over"
+            );
+        }
+        first.penalize();
+        let third = RateLimiter::new(8, Duration::from_secs(600)).with_persistence(p.clone());
+        let left = third.frozen_for().unwrap();
+        assert!(left > Duration::from_secs(590), "{left:?}");
+        assert!(
+            third
+                .acquire(EndpointClass::Other)
+                .await
+                .unwrap_err()
+                .is_rate_limited()
+        );
+        // A corrupt file is ignored.
+        std::fs::write(&p, "{").unwrap();
+        let fourth = RateLimiter::new(8, Duration::from_secs(600)).with_persistence(p);
+        assert!(fourth.frozen_for().is_none());
     }
 
     #[test]

@@ -332,6 +332,7 @@ pub struct Position {
     pub market_price: Option<Decimal>,
     pub market_value: Option<Decimal>,
     pub avg_cost: Option<Decimal>,
+    pub unrealized_pnl: Option<Decimal>,
     pub currency: String,
     /// `STK`, `FUND`, `OPT`, `CASH` …
     pub asset_class: String,
@@ -354,6 +355,7 @@ impl Position {
             market_price: o.dec("mktPrice")?,
             market_value: o.dec("mktValue")?,
             avg_cost: o.dec("avgCost")?,
+            unrealized_pnl: o.dec("unrealizedPnl")?,
             currency: o.str("currency").unwrap_or_default(),
             asset_class: o.str("assetClass").unwrap_or_default(),
             listing_exchange: o.str("listingExchange"),
