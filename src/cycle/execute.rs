@@ -239,6 +239,18 @@ impl<B: Broker> Cycle<B> {
         Ok(unseen)
     }
 
+    /// Records a leg that will not be placed, with the message the user sees.
+    async fn reject(
+        &self,
+        coid: &str,
+        msg: String,
+        notes: &mut Vec<String>,
+    ) -> Result<(), CycleError> {
+        notes.push(msg.clone());
+        self.update(coid, IntentState::Rejected, None, None, None, Some(msg))
+            .await
+    }
+
     /// POSTs one intent and records the answer. Session loss leaves the intent as written
     /// (it will be reconciled); any other failure marks it unknown and stops the run.
     async fn place_one(
@@ -261,40 +273,22 @@ impl<B: Broker> Cycle<B> {
                     .await
             }
             Ok(PlaceResult::Refused { prompt_id, text }) => {
+                tracing::warn!(coid = %order.coid, %prompt_id, "order refused: prompt not allowed");
                 let msg = format!(
                     "{} {}: gateway prompt {prompt_id} is not on orders.prompt_allowlist, order not placed: {text}",
                     leg.side.as_str(),
                     leg.symbol
                 );
-                tracing::warn!(coid = %order.coid, %prompt_id, "order refused: prompt not allowed");
-                notes.push(msg.clone());
-                self.update(
-                    &order.coid,
-                    IntentState::Rejected,
-                    None,
-                    None,
-                    None,
-                    Some(msg),
-                )
-                .await
+                self.reject(&order.coid, msg, notes).await
             }
             Ok(PlaceResult::Rejected { reason }) => {
+                tracing::warn!(coid = %order.coid, %reason, "order rejected");
                 let msg = format!(
                     "{} {}: rejected by the gateway: {reason}",
                     leg.side.as_str(),
                     leg.symbol
                 );
-                tracing::warn!(coid = %order.coid, %reason, "order rejected");
-                notes.push(msg.clone());
-                self.update(
-                    &order.coid,
-                    IntentState::Rejected,
-                    None,
-                    None,
-                    None,
-                    Some(msg),
-                )
-                .await
+                self.reject(&order.coid, msg, notes).await
             }
             Ok(PlaceResult::DuplicateCoid) => {
                 // The gateway already has it: reconciliation will adopt it.
