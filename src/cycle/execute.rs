@@ -240,7 +240,7 @@ impl<B: Broker> Cycle<B> {
     }
 
     /// Records a leg that will not be placed, with the message the user sees.
-    async fn reject(
+    async fn mark_rejected(
         &self,
         coid: &str,
         msg: String,
@@ -279,7 +279,7 @@ impl<B: Broker> Cycle<B> {
                     leg.side.as_str(),
                     leg.symbol
                 );
-                self.reject(&order.coid, msg, notes).await
+                self.mark_rejected(&order.coid, msg, notes).await
             }
             Ok(PlaceResult::Rejected { reason }) => {
                 tracing::warn!(coid = %order.coid, %reason, "order rejected");
@@ -288,7 +288,7 @@ impl<B: Broker> Cycle<B> {
                     leg.side.as_str(),
                     leg.symbol
                 );
-                self.reject(&order.coid, msg, notes).await
+                self.mark_rejected(&order.coid, msg, notes).await
             }
             Ok(PlaceResult::DuplicateCoid) => {
                 // The gateway already has it: reconciliation will adopt it.
