@@ -37,6 +37,8 @@ async fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_due_run_executes_once_per_period_across_restarts() {
+    // Logs go to stderr, so a failure in CI shows what the daemon was doing.
+    pbal::telemetry::init(Some("human"), Some("info"));
     let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let s = settings(&sim, dir.path());
@@ -47,13 +49,17 @@ async fn a_due_run_executes_once_per_period_across_restarts() {
     let daemon = tokio::spawn(pbal::daemon::run(s.clone(), async {
         let _ = rx.await;
     }));
-    wait_for("a staged plan", 60, || {
-        Journal::open_in(&state)
-            .and_then(|j| j.staged_plans(chrono::Utc::now()))
-            .is_ok_and(|p| !p.is_empty())
+    // The daemon creates the journal; the test opens it once and only reads.
+    wait_for("the journal", 60, || {
+        state.join(Journal::FILE_NAME).exists()
     })
     .await;
     let j = Journal::open_in(&state).unwrap();
+    wait_for("a staged plan", 60, || {
+        j.staged_plans(chrono::Utc::now())
+            .is_ok_and(|p| !p.is_empty())
+    })
+    .await;
     wait_for("the period to be completed", 30, || {
         j.periods().unwrap().iter().any(|p| p.state == "completed")
     })

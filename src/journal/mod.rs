@@ -345,9 +345,13 @@ impl Journal {
                 "schema version {version} is newer than this pbal understands ({SCHEMA_VERSION}); upgrade pbal"
             ))));
         }
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(open_err)?;
+        if version < SCHEMA_VERSION {
+            // Only a new (or older) journal is written to on open: reopening an up-to-date one
+            // takes no write lock, so readers (`pbal status`, `history`) never wait on the daemon.
+            conn.execute_batch(SCHEMA).map_err(open_err)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(open_err)?;
+        }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
@@ -583,6 +587,15 @@ impl Journal {
 
     fn expire_staged(&self, now: DateTime<Utc>) -> Result<()> {
         self.with(|c| {
+            // Read first: a reader must not take the write lock when nothing expired.
+            let due: bool = c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM staged_plans WHERE state = 'pending' AND expires_at <= ?1)",
+                [ts(now)],
+                |r| r.get(0),
+            )?;
+            if !due {
+                return Ok(());
+            }
             c.execute(
                 "UPDATE staged_plans SET state = 'expired', decided_at = ?1, decision_note = 'expired'
                  WHERE state = 'pending' AND expires_at <= ?1",
