@@ -75,8 +75,8 @@ const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false
 
 /// One holding after validation, in the planner's internal form.
 #[derive(Debug, Clone)]
-pub(crate) struct Asset {
-    pub symbol: String,
+pub(crate) struct Asset<'a> {
+    pub symbol: &'a str,
     pub price: Decimal,
     pub quantity: Decimal,
     pub value: Decimal,
@@ -84,7 +84,7 @@ pub(crate) struct Asset {
     /// Raw (un-normalised) weight; only ratios matter.
     pub weight: Decimal,
     pub conid: Option<i64>,
-    pub currency: Option<String>,
+    pub currency: Option<&'a str>,
 }
 
 /// The planner's entry point. Validates the request, then computes the plan described in the
@@ -107,9 +107,14 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
             available: total_before,
         });
     }
+    let per_weight = if weight_sum.is_zero() {
+        Decimal::ZERO
+    } else {
+        (total_before + budget) / weight_sum
+    };
     let targets: Vec<Decimal> = assets
         .iter()
-        .map(|a| target_value(a.weight, weight_sum, total_before + budget))
+        .map(|a| target_value(a.weight, weight_sum, total_before + budget, per_weight))
         .collect();
 
     let (spend, proven_optimal) = match req.granularity {
@@ -203,15 +208,18 @@ impl Spend {
     const NONE: Spend = Spend::Shares(Decimal::ZERO, Decimal::ZERO);
 }
 
-/// `T_i = w_i/W · total`, with the equal-weight case computed as `total / n` by the caller's
-/// choice of raw weights (all 1), so no precision is lost to `1/3`-style weights.
-fn target_value(weight: Decimal, weight_sum: Decimal, total: Decimal) -> Decimal {
+/// `T_i = w_i · (total / W)`: one division for the whole portfolio (equal weights are all 1,
+/// so every target is exactly `total / n`), and a single asset holding all the weight gets
+/// exactly `total`.
+fn target_value(weight: Decimal, weight_sum: Decimal, total: Decimal, per: Decimal) -> Decimal {
     if weight.is_zero() || weight_sum.is_zero() {
         Decimal::ZERO
     } else if weight == weight_sum {
         total
+    } else if weight == Decimal::ONE {
+        per
     } else {
-        total * weight / weight_sum
+        weight * per
     }
 }
 
@@ -250,7 +258,7 @@ fn apply_min_trade(
     spend
 }
 
-fn validate(req: &PlanRequest) -> Result<(Vec<Asset>, Decimal), PlanError> {
+fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
     if req.buffer < Decimal::ZERO {
         return Err(PlanError::NegativeBuffer(req.buffer));
     }
@@ -308,19 +316,19 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset>, Decimal), PlanError> {
                 PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol))
             })?;
         assets.push(Asset {
-            symbol: h.symbol.clone(),
+            symbol: &h.symbol,
             price: h.price,
             quantity: h.quantity,
             value,
             pnl: h.unrealized_pnl,
             weight: Decimal::ONE,
             conid: h.conid,
-            currency: h.currency.clone(),
+            currency: h.currency.as_deref(),
         });
     }
     assets.sort_unstable_by(|a, b| a.symbol.cmp(&b.symbol));
     if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
-        return Err(PlanError::DuplicateSymbol(w[0].symbol.clone()));
+        return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));
     }
     let total: Decimal = assets.iter().map(|a| a.value).sum();
     if total > MAX_AMOUNT {
@@ -343,10 +351,7 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset>, Decimal), PlanError> {
                         "target {sym}: weight too large"
                     )));
                 }
-                if assets
-                    .binary_search_by(|a| a.symbol.as_str().cmp(sym))
-                    .is_err()
-                {
+                if assets.binary_search_by(|a| a.symbol.cmp(sym)).is_err() {
                     return Err(PlanError::TargetWithoutPrice(sym.clone()));
                 }
             }
@@ -355,20 +360,12 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset>, Decimal), PlanError> {
                 return Err(PlanError::ZeroTotalWeight);
             }
             for a in assets.iter_mut() {
-                a.weight = map.get(&a.symbol).copied().unwrap_or(Decimal::ZERO);
+                a.weight = map.get(a.symbol).copied().unwrap_or(Decimal::ZERO);
             }
             sum
         }
     };
     Ok((assets, weight_sum))
-}
-
-fn ratio(num: Decimal, den: Decimal) -> Decimal {
-    if den.is_zero() {
-        Decimal::ZERO
-    } else {
-        num.checked_div(den).unwrap_or(Decimal::ZERO)
-    }
 }
 
 fn build_plan(
@@ -382,31 +379,45 @@ fn build_plan(
 ) -> Plan {
     let cash_used: Decimal = spend.iter().map(|s| s.value()).sum();
     let total_after = total_before + cash_used;
+    // Weights are informational: multiply by one reciprocal instead of dividing per row.
+    let inv = |t: Decimal| {
+        if t.is_zero() {
+            Decimal::ZERO
+        } else {
+            Decimal::ONE / t
+        }
+    };
+    let (inv_before, inv_after) = (inv(total_before), inv(total_after));
+    let inv_weights = inv(weight_sum);
     let mut lines = Vec::with_capacity(assets.len());
     let mut trades = Vec::new();
     for (i, a) in assets.iter().enumerate() {
         let s = spend[i];
-        let (conid, currency) = (a.conid, a.currency.clone());
+        let (conid, currency) = (a.conid, a.currency.map(str::to_string));
         let value_after = a.value + s.value();
         lines.push(PlanLine {
-            symbol: a.symbol.clone(),
+            symbol: a.symbol.to_string(),
             conid,
             currency,
             price: a.price,
             unrealized_pnl: a.pnl,
             quantity_before: a.quantity,
             value_before: a.value,
-            target_weight: ratio(a.weight, weight_sum),
+            target_weight: if a.weight == weight_sum {
+                Decimal::ONE
+            } else {
+                a.weight * inv_weights
+            },
             target_value: targets[i],
             trade_shares: s.shares(),
             trade_value: s.value(),
             value_after,
-            weight_before: ratio(a.value, total_before),
-            weight_after: ratio(value_after, total_after),
+            weight_before: a.value * inv_before,
+            weight_after: value_after * inv_after,
         });
         if !s.shares().is_zero() {
             trades.push(Trade {
-                symbol: a.symbol.clone(),
+                symbol: a.symbol.to_string(),
                 conid,
                 side: if s.shares() > Decimal::ZERO {
                     Side::Buy

@@ -247,9 +247,14 @@ impl PartialOrd for Step {
 /// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
 /// never reconsidered: O((n + k) log n) for k steps.
 fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
-    let next = |i: usize, cur: Decimal| -> Option<Step> {
+    // Only affordable steps enter the heap: the cash left only shrinks, so a step that is
+    // unaffordable now never becomes affordable (this keeps the heap small for big inputs).
+    let next = |i: usize, cur: Decimal, left: Decimal| -> Option<Step> {
         let it = &items[i];
         let to = it.up(cur)?;
+        if (to - cur) * it.price > left {
+            return None;
+        }
         let delta = it.cost(to) - it.cost(cur);
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
         let rank = if to <= Decimal::ZERO && cur < Decimal::ZERO {
@@ -265,7 +270,7 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
         })
     };
     let mut heap: BinaryHeap<Reverse<Step>> = (0..items.len())
-        .filter_map(|i| next(i, n[i]).map(Reverse))
+        .filter_map(|i| next(i, n[i], *left).map(Reverse))
         .collect();
     while let Some(Reverse(step)) = heap.pop() {
         let i = step.idx;
@@ -275,7 +280,7 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
         }
         *left -= price;
         n[i] = step.to;
-        if let Some(s) = next(i, n[i]) {
+        if let Some(s) = next(i, n[i], *left) {
             heap.push(Reverse(s));
         }
     }
