@@ -326,7 +326,7 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
             currency: h.currency.as_deref(),
         });
     }
-    assets.sort_unstable_by(|a, b| a.symbol.cmp(&b.symbol));
+    assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
     if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
         return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));
     }
@@ -447,7 +447,7 @@ fn build_plan(
 
 /// Total order used for every tie-break: lower unrealized P&L first, then symbol.
 pub(crate) fn tie_break(a: &Asset, b: &Asset) -> Ordering {
-    a.pnl.cmp(&b.pnl).then_with(|| a.symbol.cmp(&b.symbol))
+    a.pnl.cmp(&b.pnl).then_with(|| a.symbol.cmp(b.symbol))
 }
 
 #[cfg(test)]
