@@ -122,7 +122,7 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
     };
 
     let mut out = Vec::with_capacity(bytes.len() / 40);
-    let mut seen: HashMap<String, u64> = HashMap::with_capacity(bytes.len() / 40);
+    let mut lines: Vec<u64> = Vec::with_capacity(bytes.len() / 40);
     while let Some(line) = rd.next()? {
         let symbol = rd.text(sym, names[0])?;
         if symbol.is_empty() {
@@ -143,12 +143,6 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
             Some(c) => rd.decimal(c, names[3])?,
             None => Decimal::ZERO,
         };
-        if let Some(first) = seen.insert(symbol.to_string(), line) {
-            return Err(rd.field_error(
-                names[0],
-                format!("duplicate symbol {symbol} (first on line {first}); merge the rows"),
-            ));
-        }
         let mut h = match format {
             Format::Flex => Holding {
                 market_value: Some(a),
@@ -158,6 +152,23 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         };
         h.unrealized_pnl = pnl;
         out.push(h);
+        lines.push(line);
+    }
+    // Duplicates are checked after the pass, with keys borrowed from the rows (no second
+    // allocation per symbol).
+    let mut seen: HashMap<&str, u64> = HashMap::with_capacity(out.len());
+    for (h, &line) in out.iter().zip(&lines) {
+        if let Some(first) = seen.insert(h.symbol.as_str(), line) {
+            return Err(CsvError::Field {
+                file: file.to_path_buf(),
+                line,
+                column: names[0].to_string(),
+                message: format!(
+                    "duplicate symbol {} (first on line {first}); merge the rows",
+                    h.symbol
+                ),
+            });
+        }
     }
     Ok(out)
 }
@@ -219,7 +230,6 @@ impl<'a> Reader<'a> {
         let mut inner = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .trim(csv::Trim::All)
             .from_reader(bytes);
         let header = match inner.byte_headers() {
             Ok(h) => h
@@ -260,7 +270,7 @@ impl<'a> Reader<'a> {
                 Ok(false) => return Ok(None),
                 Ok(true) => {
                     self.line = self.record.position().map_or(self.line + 1, |p| p.line());
-                    if self.record.iter().all(|f| f.is_empty()) {
+                    if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
                         continue; // blank line
                     }
                     if self.record.len() != self.header.len() {

@@ -31,14 +31,41 @@ fn shares(v: Decimal) -> Decimal {
     round(v, 6).normalize()
 }
 
+/// Writes `v` as fixed-point text from its integer mantissa and scale: exact, and several
+/// times cheaper than `Decimal`'s `Display` (no formatting machinery) for 10^5 rows.
+fn fixed(o: &mut impl Write, v: Decimal) -> io::Result<()> {
+    let scale = v.scale() as usize;
+    let mut m = v.mantissa().unsigned_abs();
+    let mut buf = [0u8; 64];
+    let mut i = buf.len();
+    let mut digits = 0;
+    while m > 0 || digits <= scale {
+        if digits == scale && scale > 0 {
+            i -= 1;
+            buf[i] = b'.';
+        }
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        digits += 1;
+    }
+    if v.mantissa() < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    o.write_all(&buf[i..])
+}
+
 /// Writes the plan as one JSON document (money in cents, weights as fractions, trade values
 /// and shares signed in `positions`, unsigned with a side in `trades`).
 ///
 /// Streamed by hand rather than through `serde_json::Number`: numbers are the decimal text
 /// itself (exact, never via `f64`), and 10^5 positions render in a few milliseconds.
 pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
-    let mut out = out;
-    let o = &mut out;
+    // Rendered into one buffer, written once: per-field writes through a `BufWriter` cost
+    // more than the formatting itself at 10^5 rows.
+    let mut buf: Vec<u8> = Vec::with_capacity(256 + plan.lines.len() * 240 + plan.trades.len() * 80);
+    let o = &mut buf;
     write!(
         o,
         "{{\"strategy\":\"{}\",\"granularity\":\"{}\",\"cash\":{},\"buffer\":{},\
@@ -60,19 +87,20 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         }
         o.write_all(b"{\"symbol\":")?;
         serde_json::to_writer(&mut *o, &l.symbol).map_err(io::Error::other)?;
-        write!(
-            o,
-            ",\"price\":{},\"value_before\":{},\"target_weight\":{},\"trade_value\":{},\
-             \"trade_shares\":{},\"value_after\":{},\"weight_before\":{},\"weight_after\":{}}}",
-            l.price.normalize(),
-            money(l.value_before),
-            weight(l.target_weight),
-            money(l.trade_value),
-            shares(l.trade_shares),
-            money(l.value_after),
-            weight(l.weight_before),
-            weight(l.weight_after),
-        )?;
+        for (key, v) in [
+            (&b",\"price\":"[..], l.price.normalize()),
+            (b",\"value_before\":", money(l.value_before)),
+            (b",\"target_weight\":", weight(l.target_weight)),
+            (b",\"trade_value\":", money(l.trade_value)),
+            (b",\"trade_shares\":", shares(l.trade_shares)),
+            (b",\"value_after\":", money(l.value_after)),
+            (b",\"weight_before\":", weight(l.weight_before)),
+            (b",\"weight_after\":", weight(l.weight_after)),
+        ] {
+            o.write_all(key)?;
+            fixed(o, v)?;
+        }
+        o.write_all(b"}")?;
     }
     o.write_all(b"],\"trades\":[")?;
     for (i, t) in plan.trades.iter().enumerate() {
@@ -81,15 +109,15 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         }
         o.write_all(b"{\"symbol\":")?;
         serde_json::to_writer(&mut *o, &t.symbol).map_err(io::Error::other)?;
-        write!(
-            o,
-            ",\"side\":\"{}\",\"shares\":{},\"value\":{}}}",
-            t.side,
-            shares(t.shares),
-            money(t.value),
-        )?;
+        write!(o, ",\"side\":\"{}\",\"shares\":", t.side)?;
+        fixed(o, shares(t.shares))?;
+        o.write_all(b",\"value\":")?;
+        fixed(o, money(t.value))?;
+        o.write_all(b"}")?;
     }
-    o.write_all(b"]}\n")
+    o.write_all(b"]}\n")?;
+    let mut out = out;
+    out.write_all(&buf)
 }
 
 fn pct(v: Decimal) -> String {
@@ -244,6 +272,25 @@ mod tests {
         let trades = v["trades"].as_array().unwrap();
         assert_eq!(trades.len(), p.trades.len());
         assert_eq!(trades[0]["side"], "BUY");
+    }
+
+    #[test]
+    fn fixed_point_text_is_exact() {
+        for (v, want) in [
+            (dec!(0), "0"),
+            (dec!(0.00), "0.00"),
+            (dec!(5), "5"),
+            (dec!(-1234.5), "-1234.5"),
+            (dec!(0.0602), "0.0602"),
+            (dec!(-0.05), "-0.05"),
+            (dec!(112900.48), "112900.48"),
+            (dec!(79228162514264337593543950335), "79228162514264337593543950335"),
+        ] {
+            let mut out = Vec::new();
+            fixed(&mut out, v).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+            assert_eq!(v.to_string(), want);
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@ use super::Asset;
 pub const MAX_EXACT_ASSETS: usize = 48;
 /// Branch and bound gives up (keeping the best plan found, marked unproven) after this many nodes.
 pub const NODE_LIMIT: u64 = 400_000;
+/// Above this many assets even the O(n) root proof is skipped: it never succeeds at that
+/// scale in practice and costs more than the rest of the plan (the greedy plan is returned,
+/// marked unproven).
+pub const MAX_PROOF_INPUT: usize = 4096;
 
 /// Which trades the strategy allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +92,7 @@ impl Item {
         Cost(weighted_square(self.k, self.d - s), -s, (self.x - s).abs())
     }
     fn up(&self, n: Decimal) -> Option<Decimal> {
-        let m = if n.fract().is_zero() {
+        let m = if n.scale() == 0 || n.fract().is_zero() {
             n + Decimal::ONE
         } else {
             n.ceil()
@@ -119,7 +123,22 @@ impl Item {
     }
     /// The start point `⌊x/P⌋`, clamped (feasible: spends at most `x`).
     fn start(&self) -> Decimal {
+        if self.cont.is_zero() {
+            return self.clamp(Decimal::ZERO);
+        }
         self.clamp((self.cont / self.price).floor())
+    }
+    /// `cost(to) − cost(cur)` in closed form (cheaper than two full costs: no squares).
+    fn delta(&self, cur: Decimal, to: Decimal) -> Cost {
+        let s = cur * self.price;
+        let step = (to - cur) * self.price;
+        // k·((r − s − δ)² − (r − s)²) = k·δ·(δ − 2(r − s))
+        let r = self.d - s;
+        let prim = step
+            .saturating_mul(step - r - r)
+            .saturating_mul(self.k);
+        let x = self.x - s;
+        Cost(prim, -step, (x - step).abs() - x.abs())
     }
     fn has_choice(&self) -> bool {
         self.lo != self.hi
@@ -165,9 +184,13 @@ pub(crate) fn solve(
                 Direction::BuyOnly => Decimal::ZERO,
                 Direction::SellOnly | Direction::Both => -a.quantity,
             };
-            // Buying past the target never helps (one share less is cheaper and closer).
+            // Buying past the target never helps (one share less is cheaper and closer). The
+            // cap only matters to the exact search; large inputs skip that division (the
+            // greedy stops at the target anyway, where a further share makes things worse).
             let buy_cap = if a.weight.is_zero() {
                 Decimal::ZERO
+            } else if assets.len() > MAX_PROOF_INPUT {
+                Decimal::MAX
             } else {
                 (d[i].max(Decimal::ZERO) / a.price).ceil()
             };
@@ -255,7 +278,7 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
         if (to - cur) * it.price > left {
             return None;
         }
-        let delta = it.cost(to) - it.cost(cur);
+        let delta = it.delta(cur, to);
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
         let rank = if to <= Decimal::ZERO && cur < Decimal::ZERO {
             it.down_rank
@@ -269,9 +292,9 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             to,
         })
     };
-    let mut heap: BinaryHeap<Reverse<Step>> = (0..items.len())
-        .filter_map(|i| next(i, n[i], *left).map(Reverse))
-        .collect();
+    let mut steps = Vec::with_capacity(items.len());
+    steps.extend((0..items.len()).filter_map(|i| next(i, n[i], *left).map(Reverse)));
+    let mut heap = BinaryHeap::from(steps);
     while let Some(Reverse(step)) = heap.pop() {
         let i = step.idx;
         let price = (step.to - n[i]) * items[i].price;
@@ -529,6 +552,9 @@ struct Search<'a> {
 /// Improves `n` in place to an optimal plan if the search completes; returns whether the
 /// result is proven optimal.
 fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool {
+    if items.len() > MAX_PROOF_INPUT {
+        return false;
+    }
     let fixed: Vec<usize> = (0..items.len())
         .filter(|&i| !items[i].has_choice())
         .collect();
