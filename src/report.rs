@@ -62,9 +62,12 @@ fn fixed(o: &mut impl Write, v: Decimal) -> io::Result<()> {
 /// Streamed by hand rather than through `serde_json::Number`: numbers are the decimal text
 /// itself (exact, never via `f64`), and 10^5 positions render in a few milliseconds.
 pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
-    // Rendered into one buffer, written once: per-field writes through a `BufWriter` cost
-    // more than the formatting itself at 10^5 rows.
-    let mut buf: Vec<u8> = Vec::with_capacity(256 + plan.lines.len() * 240 + plan.trades.len() * 80);
+    // Rendered into a 256 KiB buffer that is flushed when nearly full: per-field writes
+    // through a `BufWriter` cost more than the formatting at 10^5 rows, and one buffer for
+    // the whole document costs thousands of page faults.
+    const CHUNK: usize = 1 << 18;
+    let mut out = out;
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
     let o = &mut buf;
     write!(
         o,
@@ -82,6 +85,10 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         plan.proven_optimal,
     )?;
     for (i, l) in plan.lines.iter().enumerate() {
+        if o.len() > CHUNK {
+            out.write_all(o)?;
+            o.clear();
+        }
         if i > 0 {
             o.write_all(b",")?;
         }
@@ -104,6 +111,10 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
     }
     o.write_all(b"],\"trades\":[")?;
     for (i, t) in plan.trades.iter().enumerate() {
+        if o.len() > CHUNK {
+            out.write_all(o)?;
+            o.clear();
+        }
         if i > 0 {
             o.write_all(b",")?;
         }
@@ -116,8 +127,7 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         o.write_all(b"}")?;
     }
     o.write_all(b"]}\n")?;
-    let mut out = out;
-    out.write_all(&buf)
+    out.write_all(o)
 }
 
 fn pct(v: Decimal) -> String {

@@ -246,6 +246,9 @@ pub(crate) fn solve(
 
 #[derive(PartialEq, Eq)]
 struct Step {
+    /// `⌊primary delta⌋` as an integer: a monotone prefix of the order below that settles
+    /// almost every comparison without comparing Decimals.
+    key: i128,
     delta: Cost,
     rank: Decimal,
     idx: usize,
@@ -253,8 +256,9 @@ struct Step {
 }
 impl Ord for Step {
     fn cmp(&self, o: &Self) -> Ordering {
-        self.delta
-            .cmp(&o.delta)
+        self.key
+            .cmp(&o.key)
+            .then_with(|| self.delta.cmp(&o.delta))
             .then_with(|| self.rank.cmp(&o.rank))
             .then_with(|| self.idx.cmp(&o.idx))
     }
@@ -265,13 +269,27 @@ impl PartialOrd for Step {
     }
 }
 
+/// Monotone (non-decreasing) integer prefix of a Decimal: its floor, saturated.
+fn int_key(v: Decimal) -> i128 {
+    use rust_decimal::prelude::ToPrimitive;
+    v.floor().to_i128().unwrap_or(if v.is_sign_negative() {
+        i128::MIN
+    } else {
+        i128::MAX
+    })
+}
+
 /// Repeatedly take the affordable one-share step that lowers the cost most (ties: lower P&L,
 /// then symbol). A step's gain only shrinks as an asset grows (each cost term is convex), and
 /// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
-/// never reconsidered: O((n + k) log n) for k steps.
+/// never reconsidered.
+///
+/// Every asset's first step is sorted once (O(n log n)); steps that follow a purchase go to a
+/// small heap, and the two streams are merged in the same order a single heap would produce.
+/// Unaffordable first steps are then skipped in O(1) instead of being popped from a heap.
 fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
-    // Only affordable steps enter the heap: the cash left only shrinks, so a step that is
-    // unaffordable now never becomes affordable (this keeps the heap small for big inputs).
+    // Only affordable steps are considered: the cash left only shrinks, so a step that is
+    // unaffordable now never becomes affordable.
     let next = |i: usize, cur: Decimal, left: Decimal| -> Option<Step> {
         let it = &items[i];
         let to = it.up(cur)?;
@@ -286,23 +304,40 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             it.up_rank
         };
         (delta < Cost::default()).then_some(Step {
+            key: int_key(delta.0),
             delta,
             rank,
             idx: i,
             to,
         })
     };
-    let mut steps = Vec::with_capacity(items.len());
-    steps.extend((0..items.len()).filter_map(|i| next(i, n[i], *left).map(Reverse)));
-    let mut heap = BinaryHeap::from(steps);
-    while let Some(Reverse(step)) = heap.pop() {
-        let i = step.idx;
-        let price = (step.to - n[i]) * items[i].price;
+    let mut first: Vec<Step> = Vec::with_capacity(items.len());
+    first.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
+    first.sort_unstable();
+    let mut pos = 0;
+    let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
+    loop {
+        let from_first = match (first.get(pos), heap.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(Reverse(b))) => a < b,
+        };
+        let (i, to) = if from_first {
+            pos += 1;
+            (first[pos - 1].idx, first[pos - 1].to)
+        } else {
+            let Some(Reverse(step)) = heap.pop() else {
+                break;
+            };
+            (step.idx, step.to)
+        };
+        let price = (to - n[i]) * items[i].price;
         if price > *left {
             continue;
         }
         *left -= price;
-        n[i] = step.to;
+        n[i] = to;
         if let Some(s) = next(i, n[i], *left) {
             heap.push(Reverse(s));
         }
