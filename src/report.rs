@@ -28,19 +28,39 @@ fn weight(v: Decimal) -> Decimal {
 }
 
 fn shares(v: Decimal) -> Decimal {
-    round(v, 6).normalize()
+    if v.scale() == 0 {
+        v
+    } else {
+        round(v, 6).normalize()
+    }
 }
 
 /// Writes `v` as fixed-point text from its integer mantissa and scale: exact, and several
 /// times cheaper than `Decimal`'s `Display` (no formatting machinery) for 10^5 rows.
 fn fixed(o: &mut impl Write, v: Decimal) -> io::Result<()> {
     let scale = v.scale() as usize;
-    let mut m = v.mantissa().unsigned_abs();
-    let mut buf = [0u8; 64];
+    write_digits(o, v.mantissa(), scale, scale)
+}
+
+/// `v` rounded (half away from zero) to exactly `dp` decimals, e.g. cents as `8000.00`.
+fn fixed_dp(o: &mut impl Write, v: Decimal, dp: u32) -> io::Result<()> {
+    let r = if v.scale() <= dp { v } else { round(v, dp) };
+    write_digits(o, r.mantissa(), r.scale() as usize, dp as usize)
+}
+
+/// Writes `mantissa · 10^-scale` with `dp ≥ scale` decimals (zero-padded).
+fn write_digits(o: &mut impl Write, mantissa: i128, scale: usize, dp: usize) -> io::Result<()> {
+    let mut m = mantissa.unsigned_abs();
+    let mut buf = [0u8; 96];
     let mut i = buf.len();
-    let mut digits = 0;
-    while m > 0 || digits <= scale {
-        if digits == scale && scale > 0 {
+    let pad = dp - scale;
+    for _ in 0..pad {
+        i -= 1;
+        buf[i] = b'0';
+    }
+    let mut digits = pad;
+    while m > 0 || digits <= dp {
+        if digits == dp && dp > 0 {
             i -= 1;
             buf[i] = b'.';
         }
@@ -49,7 +69,7 @@ fn fixed(o: &mut impl Write, v: Decimal) -> io::Result<()> {
         m /= 10;
         digits += 1;
     }
-    if v.mantissa() < 0 {
+    if mantissa < 0 {
         i -= 1;
         buf[i] = b'-';
     }
@@ -94,18 +114,25 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         }
         o.write_all(b"{\"symbol\":")?;
         serde_json::to_writer(&mut *o, &l.symbol).map_err(io::Error::other)?;
-        for (key, v) in [
-            (&b",\"price\":"[..], l.price.normalize()),
-            (b",\"value_before\":", money(l.value_before)),
-            (b",\"target_weight\":", weight(l.target_weight)),
-            (b",\"trade_value\":", money(l.trade_value)),
-            (b",\"trade_shares\":", shares(l.trade_shares)),
-            (b",\"value_after\":", money(l.value_after)),
-            (b",\"weight_before\":", weight(l.weight_before)),
-            (b",\"weight_after\":", weight(l.weight_after)),
+        o.write_all(b",\"price\":")?;
+        fixed(o, l.price.normalize())?;
+        for (key, v, dp) in [
+            (&b",\"value_before\":"[..], l.value_before, 2),
+            (b",\"target_weight\":", l.target_weight, 4),
+            (b",\"trade_value\":", l.trade_value, 2),
         ] {
             o.write_all(key)?;
-            fixed(o, v)?;
+            fixed_dp(o, v, dp)?;
+        }
+        o.write_all(b",\"trade_shares\":")?;
+        fixed(o, shares(l.trade_shares))?;
+        for (key, v, dp) in [
+            (&b",\"value_after\":"[..], l.value_after, 2),
+            (b",\"weight_before\":", l.weight_before, 4),
+            (b",\"weight_after\":", l.weight_after, 4),
+        ] {
+            o.write_all(key)?;
+            fixed_dp(o, v, dp)?;
         }
         o.write_all(b"}")?;
     }
@@ -300,6 +327,20 @@ mod tests {
             fixed(&mut out, v).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), want);
             assert_eq!(v.to_string(), want);
+        }
+        for (v, dp, want) in [
+            (dec!(8000), 2, "8000.00"),
+            (dec!(0), 2, "0.00"),
+            (dec!(-0.004), 2, "0.00"),
+            (dec!(-0.005), 2, "-0.01"),
+            (dec!(83.1), 2, "83.10"),
+            (dec!(0.06021), 4, "0.0602"),
+            (dec!(0.1), 4, "0.1000"),
+            (dec!(-12.345), 2, "-12.35"),
+        ] {
+            let mut out = Vec::new();
+            fixed_dp(&mut out, v, dp).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v} {dp}");
         }
     }
 

@@ -380,11 +380,13 @@ fn build_plan(
     let cash_used: Decimal = spend.iter().map(|s| s.value()).sum();
     let total_after = total_before + cash_used;
     // Weights are informational: multiply by one reciprocal instead of dividing per row.
+    // 16 significant digits are plenty for a weight and keep the per-row products short.
     let inv = |t: Decimal| {
         if t.is_zero() {
             Decimal::ZERO
         } else {
-            Decimal::ONE / t
+            let i = Decimal::ONE / t;
+            i.round_sf(16).unwrap_or(i)
         }
     };
     let (inv_before, inv_after) = (inv(total_before), inv(total_after));
