@@ -21,12 +21,6 @@ fn money(v: Decimal) -> Decimal {
     r
 }
 
-fn weight(v: Decimal) -> Decimal {
-    let mut r = round(v, 4);
-    r.rescale(4);
-    r
-}
-
 fn shares(v: Decimal) -> Decimal {
     if v.scale() == 0 {
         v
@@ -321,7 +315,10 @@ mod tests {
             (dec!(0.0602), "0.0602"),
             (dec!(-0.05), "-0.05"),
             (dec!(112900.48), "112900.48"),
-            (dec!(79228162514264337593543950335), "79228162514264337593543950335"),
+            (
+                dec!(79228162514264337593543950335),
+                "79228162514264337593543950335",
+            ),
         ] {
             let mut out = Vec::new();
             fixed(&mut out, v).unwrap();

@@ -126,7 +126,7 @@ impl Item {
         if self.cont.is_zero() {
             return self.clamp(Decimal::ZERO);
         }
-        self.clamp((self.cont / self.price).floor())
+        self.clamp(floor_div(self.cont, self.price))
     }
     /// `cost(to) − cost(cur)` in closed form (cheaper than two full costs: no squares).
     fn delta(&self, cur: Decimal, to: Decimal) -> Cost {
@@ -134,9 +134,7 @@ impl Item {
         let step = (to - cur) * self.price;
         // k·((r − s − δ)² − (r − s)²) = k·δ·(δ − 2(r − s))
         let r = self.d - s;
-        let prim = step
-            .saturating_mul(step - r - r)
-            .saturating_mul(self.k);
+        let prim = step.saturating_mul(step - r - r).saturating_mul(self.k);
         let x = self.x - s;
         Cost(prim, -step, (x - step).abs() - x.abs())
     }
@@ -160,6 +158,34 @@ impl Item {
             .min()
             .unwrap_or_default()
     }
+}
+
+/// `⌊x / p⌋` for `p > 0`, exactly: a float estimate, corrected with exact multiplications
+/// (a Decimal division costs several multiplications; this runs once per asset).
+pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Decimal {
+    use rust_decimal::prelude::FromPrimitive;
+    let guess = match (x.to_f64(), p.to_f64()) {
+        (Some(xf), Some(pf)) if pf > 0.0 => {
+            let q = (xf / pf).floor();
+            (q.abs() < 1e15).then(|| i64::from_f64(q)).flatten()
+        }
+        _ => None,
+    };
+    let Some(q) = guess else {
+        return (x / p).floor();
+    };
+    let mut n = Decimal::from(q);
+    // The estimate is off by at most a few units; walk to the exact floor.
+    for _ in 0..8 {
+        if n * p > x {
+            n -= Decimal::ONE;
+        } else if (n + Decimal::ONE) * p <= x {
+            n += Decimal::ONE;
+        } else {
+            return n;
+        }
+    }
+    (x / p).floor()
 }
 
 /// Solves the whole-share problem for `assets` with target deviations `d`, continuous optimum
@@ -702,5 +728,38 @@ impl Search<'_> {
         self.cur[k] = q;
         self.dfs(k + 1, budget - spend, own);
         !self.aborted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::{prop_assert, prop_assert_eq, proptest};
+    use rust_decimal::Decimal;
+    use rust_decimal_macros::dec;
+
+    use super::floor_div;
+
+    #[test]
+    fn floor_div_is_exact_on_boundaries() {
+        assert_eq!(floor_div(dec!(2796.80), dec!(279.68)), dec!(10));
+        assert_eq!(floor_div(dec!(2796.79), dec!(279.68)), dec!(9));
+        assert_eq!(floor_div(dec!(-0.01), dec!(279.68)), dec!(-1));
+        assert_eq!(floor_div(dec!(-559.36), dec!(279.68)), dec!(-2));
+        assert_eq!(floor_div(Decimal::ZERO, dec!(3)), Decimal::ZERO);
+        let third = dec!(1) / dec!(3);
+        assert_eq!(
+            floor_div(dec!(1), third),
+            dec!(3).min((dec!(1) / third).floor())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn floor_div_matches_the_definition(x in -10_000_000_000i64..10_000_000_000, p in 1i64..100_000_000, sx in 0u32..6, sp in 0u32..6) {
+            let (x, p) = (Decimal::new(x, sx), Decimal::new(p, sp));
+            let n = floor_div(x, p);
+            prop_assert_eq!(n.fract(), Decimal::ZERO);
+            prop_assert!(n * p <= x && (n + Decimal::ONE) * p > x, "{} {} {}", x, p, n);
+        }
     }
 }
