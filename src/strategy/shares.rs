@@ -337,36 +337,56 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             to,
         })
     };
-    let mut first: Vec<Step> = Vec::with_capacity(items.len());
-    first.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
-    first.sort_unstable();
-    let mut pos = 0;
+    let mut pool: Vec<Step> = Vec::with_capacity(items.len());
+    pool.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
     let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
+    // The pool is consumed in sorted chunks of growing size: select the best `k`
+    // (O(pool)), sort only those, and drop what became unaffordable before the next chunk.
+    // Usually the cash runs out within the first chunk, so 10^5 candidates cost one
+    // selection instead of a full sort; doubling `k` bounds the worst case at O(n log n).
+    let mut k = 64;
     loop {
-        let from_first = match (first.get(pos), heap.peek()) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(a), Some(Reverse(b))) => a < b,
-        };
-        let (i, to) = if from_first {
-            pos += 1;
-            (first[pos - 1].idx, first[pos - 1].to)
-        } else {
-            let Some(Reverse(step)) = heap.pop() else {
-                break;
+        let take = k.min(pool.len());
+        if take > 0 && take < pool.len() {
+            pool.select_nth_unstable(take - 1);
+        }
+        let mut chunk: Vec<Step> = pool.drain(..take).collect();
+        chunk.sort_unstable();
+        let mut pos = 0;
+        loop {
+            // Heap steps may be merged only while a chunk step is there to compare with, or
+            // once the pool is empty: the pool holds steps worse than the whole chunk.
+            let from_chunk = match (chunk.get(pos), heap.peek()) {
+                (Some(a), Some(Reverse(b))) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) if pool.is_empty() => false,
+                _ => break,
             };
-            (step.idx, step.to)
-        };
-        let price = (to - n[i]) * items[i].price;
-        if price > *left {
-            continue;
+            let (i, to) = if from_chunk {
+                pos += 1;
+                (chunk[pos - 1].idx, chunk[pos - 1].to)
+            } else {
+                let Some(Reverse(step)) = heap.pop() else {
+                    break;
+                };
+                (step.idx, step.to)
+            };
+            let price = (to - n[i]) * items[i].price;
+            if price > *left {
+                continue;
+            }
+            *left -= price;
+            n[i] = to;
+            if let Some(s) = next(i, n[i], *left) {
+                heap.push(Reverse(s));
+            }
         }
-        *left -= price;
-        n[i] = to;
-        if let Some(s) = next(i, n[i], *left) {
-            heap.push(Reverse(s));
+        let budget = *left;
+        pool.retain(|s| (s.to - n[s.idx]) * items[s.idx].price <= budget);
+        if pool.is_empty() && heap.is_empty() {
+            break;
         }
+        k = k.saturating_mul(2);
     }
 }
 

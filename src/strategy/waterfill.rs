@@ -39,7 +39,7 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
     if idx.is_empty() {
         return out;
     }
-    idx.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    sort_levels(&mut idx, false);
     let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
     let mut k = 0;
     let mut lvl = Decimal::ZERO;
@@ -87,7 +87,7 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
         .filter(|(_, a)| a.weight > Decimal::ZERO)
         .map(|(i, a)| (level(a), i))
         .collect();
-    idx.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    sort_levels(&mut idx, true);
     let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
     let mut k = 0;
     let mut lvl = Decimal::ZERO;
@@ -106,6 +106,23 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
         out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
     }
     out
+}
+
+/// Sorts `(level, index)` by level (descending if `desc`), then index. An integer prefix of
+/// each level settles most comparisons without comparing Decimals.
+fn sort_levels(idx: &mut Vec<(Decimal, usize)>, desc: bool) {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut keyed: Vec<(i128, Decimal, usize)> = idx
+        .iter()
+        .map(|&(l, i)| (l.floor().to_i128().unwrap_or(i128::MAX), l, i))
+        .collect();
+    if desc {
+        keyed.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2)));
+    } else {
+        keyed.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    }
+    idx.clear();
+    idx.extend(keyed.into_iter().map(|(_, l, i)| (l, i)));
 }
 
 /// Division leaves dust in the 28th digit, so `Σ x_i` can differ from the budget by ~1e-20.
