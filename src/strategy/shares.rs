@@ -279,6 +279,9 @@ struct Step {
     rank: Decimal,
     idx: usize,
     to: Decimal,
+    /// Cash the step costs; valid while the asset's quantity is unchanged (an asset has one
+    /// live step at a time, and it is replaced whenever the asset moves).
+    cash: Decimal,
 }
 impl Ord for Step {
     fn cmp(&self, o: &Self) -> Ordering {
@@ -319,7 +322,8 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     let next = |i: usize, cur: Decimal, left: Decimal| -> Option<Step> {
         let it = &items[i];
         let to = it.up(cur)?;
-        if (to - cur) * it.price > left {
+        let cash = (to - cur) * it.price;
+        if cash > left {
             return None;
         }
         let delta = it.delta(cur, to);
@@ -335,6 +339,7 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             rank,
             idx: i,
             to,
+            cash,
         })
     };
     let mut pool: Vec<Step> = Vec::with_capacity(items.len());
@@ -362,16 +367,16 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
                 (None, Some(_)) if pool.is_empty() => false,
                 _ => break,
             };
-            let (i, to) = if from_chunk {
+            let (i, to, price) = if from_chunk {
                 pos += 1;
-                (chunk[pos - 1].idx, chunk[pos - 1].to)
+                let s = &chunk[pos - 1];
+                (s.idx, s.to, s.cash)
             } else {
                 let Some(Reverse(step)) = heap.pop() else {
                     break;
                 };
-                (step.idx, step.to)
+                (step.idx, step.to, step.cash)
             };
-            let price = (to - n[i]) * items[i].price;
             if price > *left {
                 continue;
             }
@@ -382,7 +387,7 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             }
         }
         let budget = *left;
-        pool.retain(|s| (s.to - n[s.idx]) * items[s.idx].price <= budget);
+        pool.retain(|s| s.cash <= budget);
         if pool.is_empty() && heap.is_empty() {
             break;
         }
