@@ -31,19 +31,19 @@ fn shares(v: Decimal) -> Decimal {
 
 /// Writes `v` as fixed-point text from its integer mantissa and scale: exact, and several
 /// times cheaper than `Decimal`'s `Display` (no formatting machinery) for 10^5 rows.
-fn fixed(o: &mut impl Write, v: Decimal) -> io::Result<()> {
+fn fixed(o: &mut Vec<u8>, v: Decimal) {
     let scale = v.scale() as usize;
-    write_digits(o, v.mantissa(), scale, scale)
+    write_digits(o, v.mantissa(), scale, scale);
 }
 
 /// `v` rounded (half away from zero) to exactly `dp` decimals, e.g. cents as `8000.00`.
-fn fixed_dp(o: &mut impl Write, v: Decimal, dp: u32) -> io::Result<()> {
+fn fixed_dp(o: &mut Vec<u8>, v: Decimal, dp: u32) {
     let r = if v.scale() <= dp { v } else { round(v, dp) };
-    write_digits(o, r.mantissa(), r.scale() as usize, dp as usize)
+    write_digits(o, r.mantissa(), r.scale() as usize, dp as usize);
 }
 
 /// Writes `mantissa · 10^-scale` with `dp ≥ scale` decimals (zero-padded).
-fn write_digits(o: &mut impl Write, mantissa: i128, scale: usize, dp: usize) -> io::Result<()> {
+fn write_digits(o: &mut Vec<u8>, mantissa: i128, scale: usize, dp: usize) {
     let mut m = mantissa.unsigned_abs();
     let mut buf = [0u8; 96];
     let mut i = buf.len();
@@ -67,7 +67,21 @@ fn write_digits(o: &mut impl Write, mantissa: i128, scale: usize, dp: usize) -> 
         i -= 1;
         buf[i] = b'-';
     }
-    o.write_all(&buf[i..])
+    o.extend_from_slice(&buf[i..]);
+}
+
+/// A JSON string; symbols are nearly always plain ASCII, which needs no escaping.
+fn json_str(o: &mut Vec<u8>, v: &str) {
+    if v.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        o.push(b'"');
+        o.extend_from_slice(v.as_bytes());
+        o.push(b'"');
+    } else {
+        // serde_json escapes correctly; writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *o, v);
+    }
 }
 
 /// Writes the plan as one JSON document (money in cents, weights as fractions, trade values
@@ -104,50 +118,52 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
             o.clear();
         }
         if i > 0 {
-            o.write_all(b",")?;
+            o.extend_from_slice(b",");
         }
-        o.write_all(b"{\"symbol\":")?;
-        serde_json::to_writer(&mut *o, &l.symbol).map_err(io::Error::other)?;
-        o.write_all(b",\"price\":")?;
-        fixed(o, l.price.normalize())?;
+        o.extend_from_slice(b"{\"symbol\":");
+        json_str(o, &l.symbol);
+        o.extend_from_slice(b",\"price\":");
+        fixed(o, l.price.normalize());
         for (key, v, dp) in [
             (&b",\"value_before\":"[..], l.value_before, 2),
             (b",\"target_weight\":", l.target_weight, 4),
             (b",\"trade_value\":", l.trade_value, 2),
         ] {
-            o.write_all(key)?;
-            fixed_dp(o, v, dp)?;
+            o.extend_from_slice(key);
+            fixed_dp(o, v, dp);
         }
-        o.write_all(b",\"trade_shares\":")?;
-        fixed(o, shares(l.trade_shares))?;
+        o.extend_from_slice(b",\"trade_shares\":");
+        fixed(o, shares(l.trade_shares));
         for (key, v, dp) in [
             (&b",\"value_after\":"[..], l.value_after, 2),
             (b",\"weight_before\":", l.weight_before, 4),
             (b",\"weight_after\":", l.weight_after, 4),
         ] {
-            o.write_all(key)?;
-            fixed_dp(o, v, dp)?;
+            o.extend_from_slice(key);
+            fixed_dp(o, v, dp);
         }
-        o.write_all(b"}")?;
+        o.extend_from_slice(b"}");
     }
-    o.write_all(b"],\"trades\":[")?;
+    o.extend_from_slice(b"],\"trades\":[");
     for (i, t) in plan.trades.iter().enumerate() {
         if o.len() > CHUNK {
             out.write_all(o)?;
             o.clear();
         }
         if i > 0 {
-            o.write_all(b",")?;
+            o.extend_from_slice(b",");
         }
-        o.write_all(b"{\"symbol\":")?;
-        serde_json::to_writer(&mut *o, &t.symbol).map_err(io::Error::other)?;
-        write!(o, ",\"side\":\"{}\",\"shares\":", t.side)?;
-        fixed(o, shares(t.shares))?;
-        o.write_all(b",\"value\":")?;
-        fixed(o, money(t.value))?;
-        o.write_all(b"}")?;
+        o.extend_from_slice(b"{\"symbol\":");
+        json_str(o, &t.symbol);
+        o.extend_from_slice(b",\"side\":\"");
+        o.extend_from_slice(t.side.as_str().as_bytes());
+        o.extend_from_slice(b"\",\"shares\":");
+        fixed(o, shares(t.shares));
+        o.extend_from_slice(b",\"value\":");
+        fixed(o, money(t.value));
+        o.extend_from_slice(b"}");
     }
-    o.write_all(b"]}\n")?;
+    o.extend_from_slice(b"]}\n");
     out.write_all(o)
 }
 
@@ -321,7 +337,7 @@ mod tests {
             ),
         ] {
             let mut out = Vec::new();
-            fixed(&mut out, v).unwrap();
+            fixed(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), want);
             assert_eq!(v.to_string(), want);
         }
@@ -336,7 +352,7 @@ mod tests {
             (dec!(-12.345), 2, "-12.35"),
         ] {
             let mut out = Vec::new();
-            fixed_dp(&mut out, v, dp).unwrap();
+            fixed_dp(&mut out, v, dp);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{v} {dp}");
         }
     }

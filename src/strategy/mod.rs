@@ -156,10 +156,15 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .collect();
                 // Rounded down at 1e-10 dollars: identical assets keep identical references
                 // (division dust must not break ties), and Σ x stays ≤ the budget.
-                let continuous: Vec<Decimal> = continuous
-                    .into_iter()
-                    .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
-                    .collect();
+                // (Hard: `T − p` has no such dust, identical assets get identical values.)
+                let continuous: Vec<Decimal> = if req.strategy == Strategy::Hard {
+                    continuous
+                } else {
+                    continuous
+                        .into_iter()
+                        .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
+                        .collect()
+                };
                 let sol = shares::solve(&assets, &deviations, &continuous, budget, only);
                 let spend = sol
                     .quantities
@@ -326,7 +331,10 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
             currency: h.currency.as_deref(),
         });
     }
-    assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
+    // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
+    if !assets.is_sorted_by(|a, b| a.symbol <= b.symbol) {
+        assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
+    }
     if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
         return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));
     }
