@@ -28,4 +28,18 @@ pub enum Command {
     Plan(commands::plan::PlanArgs),
     /// Run a Client Portal Gateway simulator over TLS.
     Sim(commands::sim::SimArgs),
+    /// Trust the gateway's certificate: `pin` it, or `generate` a CA and certificate for it.
+    Cert(commands::cert::CertArgs),
+    /// Check config, certificate trust, session, account and target symbols (PASS/FAIL).
+    Check(commands::check::CheckArgs),
+    /// Install pbal as a systemd or launchd service.
+    Service(commands::service::ServiceArgs),
+    /// The whole product on the bundled simulator: stage a plan, then approve it.
+    Demo(commands::demo::DemoArgs),
+    /// One rebalance cycle now against the gateway (dry-run, stage or submit).
+    Rebalance(commands::rebalance::RebalanceArgs),
+    /// List, show, approve or reject staged plans.
+    Staged(commands::staged::StagedArgs),
+    /// Past runs from the journal.
+    History(commands::history::HistoryArgs),
 }

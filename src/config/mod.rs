@@ -66,6 +66,9 @@ pub struct GatewaySettings {
     pub ready_max_age_secs: u64,
     /// Global request rate (the gateway allows 10/s; stay below).
     pub max_requests_per_sec: u32,
+    /// After an HTTP 429 every request is refused for this long: IBKR puts the caller in a
+    /// "penalty box" for ~10 minutes and retrying inside it extends the penalty.
+    pub rate_limit_penalty_secs: u64,
 }
 
 /// `[account]`.
@@ -278,6 +281,8 @@ pub struct ScheduleSettings {
     pub login_wait_secs: u64,
     /// Pre-flight check this long before each scheduled run.
     pub preflight_before_secs: u64,
+    /// The unit of "at most one completed run": `quarter` (default), `month` or `year`.
+    pub period: String,
 }
 
 /// `[notify]`: how the daemon reaches a human.
@@ -421,6 +426,8 @@ impl Settings {
                 format!("`{}` is not an IANA time zone", self.schedule.timezone),
             ));
         }
+        crate::scheduler::Schedule::from_settings(&self.schedule)
+            .map_err(|e| invalid(e.key(), e.to_string()))?;
         Ok(())
     }
 

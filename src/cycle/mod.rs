@@ -1,1 +1,462 @@
-//! (under construction)
+//! One rebalance cycle: live account → plan → guards → dry-run / stage / submit.
+//!
+//! The same code serves `pbal rebalance`, `pbal staged approve`, `pbal demo` and the daemon.
+//!
+//! # Safety properties
+//! - **Reconcile first.** Before anything that can place an order, every unfinished order
+//!   intent in the journal is resolved against the gateway by its cOID; an unfinished run is
+//!   resumed (and nothing new is started in that invocation).
+//! - **Write-ahead.** All intents of a phase (sells, then buys) are committed in the journal
+//!   before the first POST of that phase; each cOID is derived from the run id and the leg,
+//!   so a restarted process can tell what the gateway already has.
+//! - **Never retried blindly.** A POST whose fate is unknown is reconciled, not resent.
+//! - **Fail closed.** Kill switch, live-account refusal, caps and price sanity refuse the whole
+//!   plan with the numbers; stale staged plans are re-planned, not submitted.
+//!
+//! # Layout
+//! - `broker.rs`: the trait the cycle needs from a gateway (implemented in `ibkr_broker.rs`).
+//! - `guards.rs`: pure checks (kill switch, live account, caps, prices, limit prices).
+//! - `snapshot.rs`: reading the account into an [`snapshot::AccountSnapshot`].
+//! - `planning.rs`: snapshot + settings → strategy plan → order legs.
+//! - `execute.rs`: write-ahead execution, polling, cancellation, fills, reconciliation.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub mod broker;
+pub mod execute;
+pub mod guards;
+pub mod ibkr_broker;
+pub mod planning;
+pub mod snapshot;
+#[cfg(test)]
+mod tests;
+
+pub use broker::{Broker, BrokerError};
+pub use guards::GuardViolation;
+
+use crate::config::{OrderMode, Settings};
+use crate::journal::{Journal, JournalError};
+
+/// A source of "now": the production clock, or a fixed/advancing one in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Errors that end a cycle. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CycleError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("refused: {0}")]
+    Guard(#[from] GuardViolation),
+    #[error("planning failed: {0}")]
+    Plan(String),
+    #[error("account: {0}")]
+    Account(String),
+    #[error("staged plan {id}: {reason}")]
+    Staged { id: String, reason: String },
+}
+
+impl CycleError {
+    /// True when the session was the problem (the daemon waits for a login and retries).
+    pub fn is_session_lost(&self) -> bool {
+        matches!(self, CycleError::Broker(e) if e.is_session_lost())
+    }
+}
+
+/// Why a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Manual,
+    Scheduled,
+    Approve,
+    Demo,
+}
+
+impl RunKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Manual => "manual",
+            RunKind::Scheduled => "scheduled",
+            RunKind::Approve => "approve",
+            RunKind::Demo => "demo",
+        }
+    }
+}
+
+/// What a finished cycle reports (printed by the commands, stored in the journal).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CycleReport {
+    pub run_id: String,
+    pub account_id: String,
+    pub mode: OrderMode,
+    /// `planned` (dry-run), `staged`, `completed`, `partial`, `nothing-to-do`, `resumed`.
+    pub status: String,
+    pub plan: Option<planning::RunPlan>,
+    pub staged_id: Option<String>,
+    pub orders: Vec<execute::LegOutcome>,
+    pub prices_delayed: bool,
+    pub notes: Vec<String>,
+}
+
+/// Everything a cycle needs, injected (so tests drive the production path).
+pub struct Cycle<B: Broker> {
+    pub broker: B,
+    pub journal: Journal,
+    pub settings: Settings,
+    pub state_dir: PathBuf,
+    pub clock: Clock,
+}
+
+/// A fresh run id: UTC timestamp plus 4 random hex digits (short enough for cOIDs).
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    format!(
+        "{}-{:04x}",
+        now.format("%Y%m%dT%H%M%S"),
+        rand::random::<u16>()
+    )
+}
+
+impl<B: Broker> Cycle<B> {
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Runs one cycle in `mode`. With `period`, the run is recorded against that period.
+    ///
+    /// If a previous run was interrupted, it is resumed and reported instead: a crash is
+    /// finished before anything new is planned.
+    pub async fn run(
+        &self,
+        mode: OrderMode,
+        kind: RunKind,
+        period: Option<&str>,
+    ) -> Result<CycleReport, CycleError> {
+        if let Some(report) = self.resume_interrupted().await? {
+            return Ok(report);
+        }
+        let run_id = new_run_id(self.now());
+        let now = self.now();
+        let mode_str = mode_str(mode);
+        let (rid, p) = (run_id.clone(), period.map(str::to_owned));
+        self.journal
+            .call(move |j| j.begin_run(&rid, kind.as_str(), mode_str, p.as_deref(), now))
+            .await?;
+        let result = self.run_inner(&run_id, mode).await;
+        self.close_unless_resumable(&run_id, &result).await?;
+        result
+    }
+
+    /// Closes the run, except when it failed after orders were written ahead (session lost,
+    /// 429 penalty, gateway errors): that run stays open so the next invocation resumes it — a
+    /// half-done rebalance (sold but not bought) must be finished, not forgotten.
+    async fn close_unless_resumable(
+        &self,
+        run_id: &str,
+        result: &Result<CycleReport, CycleError>,
+    ) -> Result<(), CycleError> {
+        if let Err(e) = result {
+            let rid = run_id.to_owned();
+            let wrote_ahead = !self
+                .journal
+                .call(move |j| j.intents_for_run(&rid))
+                .await?
+                .is_empty();
+            if wrote_ahead {
+                tracing::warn!(run = %run_id, error = %e, "run interrupted after orders were written ahead; it will be resumed by the next pbal command that may place orders");
+                return Ok(());
+            }
+        }
+        self.close_run(run_id, result).await
+    }
+
+    async fn run_inner(&self, run_id: &str, mode: OrderMode) -> Result<CycleReport, CycleError> {
+        self.broker.ensure_ready().await?;
+        let snap = snapshot::take(&self.broker, &self.settings, self.now()).await?;
+        guards::live_account(
+            &snap.account_id,
+            snap.paper,
+            self.settings.account.allow_live,
+        )?;
+        self.record_snapshot(run_id, &snap).await?;
+        let run_plan = planning::plan(&snap, &self.settings)?;
+        let plan_json =
+            serde_json::to_value(&run_plan).map_err(|e| CycleError::Plan(e.to_string()))?;
+        let rid = run_id.to_owned();
+        self.journal
+            .call(move |j| j.record_plan(&rid, &plan_json))
+            .await?;
+        guards::caps(
+            &run_plan.sized_orders(),
+            snap.balances.net_liquidation,
+            &self.settings.orders,
+        )?;
+        let mut report = CycleReport {
+            run_id: run_id.to_owned(),
+            account_id: snap.account_id.clone(),
+            mode,
+            status: String::new(),
+            plan: Some(run_plan.clone()),
+            staged_id: None,
+            orders: Vec::new(),
+            prices_delayed: snap.prices_delayed,
+            notes: Vec::new(),
+        };
+        if snap.prices_delayed {
+            report
+                .notes
+                .push("market data is delayed: prices may be 15-20 minutes old".to_owned());
+        }
+        if run_plan.legs.is_empty() {
+            report.status = "nothing-to-do".to_owned();
+            return Ok(report);
+        }
+        match mode {
+            OrderMode::DryRun => {
+                report.status = "planned".to_owned();
+            }
+            OrderMode::Stage => {
+                let staged_id = self.stage(run_id, &snap, &run_plan).await?;
+                report.staged_id = Some(staged_id);
+                report.status = "staged".to_owned();
+            }
+            OrderMode::Submit => {
+                guards::kill_switch(&self.state_dir, &self.settings.orders)?;
+                let outcome = execute::execute(self, run_id, &snap.account_id, &run_plan).await?;
+                report.status = outcome.status.clone();
+                report.orders = outcome.legs;
+                report.notes.extend(outcome.notes);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn record_snapshot(
+        &self,
+        run_id: &str,
+        snap: &snapshot::AccountSnapshot,
+    ) -> Result<(), CycleError> {
+        let v = serde_json::to_value(snap).map_err(|e| CycleError::Plan(e.to_string()))?;
+        let (rid, acct, delayed) = (
+            run_id.to_owned(),
+            snap.account_id.clone(),
+            snap.prices_delayed,
+        );
+        self.journal
+            .call(move |j| j.record_snapshot(&rid, &acct, &v, delayed))
+            .await?;
+        Ok(())
+    }
+
+    async fn close_run(
+        &self,
+        run_id: &str,
+        result: &Result<CycleReport, CycleError>,
+    ) -> Result<(), CycleError> {
+        let now = self.now();
+        let rid = run_id.to_owned();
+        let (status, outcome, error) = match result {
+            Ok(r) => (
+                r.status.clone(),
+                serde_json::to_value(r).ok(),
+                None::<String>,
+            ),
+            Err(CycleError::Guard(g)) => ("refused".to_owned(), None, Some(g.to_string())),
+            Err(e) => ("failed".to_owned(), None, Some(e.to_string())),
+        };
+        self.journal
+            .call(move |j| j.finish_run(&rid, &status, outcome.as_ref(), error.as_deref(), now))
+            .await?;
+        Ok(())
+    }
+
+    /// Stage: run what-if for every leg and store the plan for a human decision.
+    async fn stage(
+        &self,
+        run_id: &str,
+        snap: &snapshot::AccountSnapshot,
+        run_plan: &planning::RunPlan,
+    ) -> Result<String, CycleError> {
+        let mut whatifs = Vec::new();
+        for leg in &run_plan.legs {
+            let order = leg.order_request(run_id);
+            let w = match self.broker.whatif(&snap.account_id, &order).await {
+                Ok(v) => v,
+                // A what-if failure is information for the approver, not a reason to lose the plan.
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
+            whatifs.push(serde_json::json!({ "leg": leg.leg, "symbol": leg.symbol, "whatif": w }));
+        }
+        let now = self.now();
+        let expires = now + chrono::Duration::hours(self.settings.orders.stage_expiry_hours as i64);
+        let staged_id = format!("s{}", &run_id.replace(['T', '-'], ""));
+        let plan_v = serde_json::to_value(run_plan).map_err(|e| CycleError::Plan(e.to_string()))?;
+        let snap_v = serde_json::to_value(snap).map_err(|e| CycleError::Plan(e.to_string()))?;
+        let (sid, rid, acct) = (
+            staged_id.clone(),
+            run_id.to_owned(),
+            snap.account_id.clone(),
+        );
+        let whatif_v = serde_json::Value::Array(whatifs);
+        self.journal
+            .call(move |j| {
+                j.stage_plan(&sid, &rid, &acct, &plan_v, &snap_v, &whatif_v, now, expires)
+            })
+            .await?;
+        Ok(staged_id)
+    }
+
+    /// Approves a staged plan: re-reads the account; if anything moved beyond tolerance the plan
+    /// is superseded by a fresh staged one (returned with status `restaged`); otherwise the staged
+    /// orders are executed exactly as approved.
+    pub async fn approve(&self, staged_id: &str) -> Result<CycleReport, CycleError> {
+        if let Some(report) = self.resume_interrupted().await? {
+            return Err(CycleError::Staged {
+                id: staged_id.to_owned(),
+                reason: format!(
+                    "an interrupted run ({}) was resumed first; check `pbal history` and approve again",
+                    report.run_id
+                ),
+            });
+        }
+        let now = self.now();
+        let sid = staged_id.to_owned();
+        let staged = self.journal.call(move |j| j.staged_plan(&sid, now)).await?;
+        if staged.state != "pending" {
+            return Err(CycleError::Staged {
+                id: staged_id.to_owned(),
+                reason: format!("it is {}, not pending", staged.state),
+            });
+        }
+        let old_plan: planning::RunPlan =
+            serde_json::from_value(staged.plan.clone()).map_err(|e| CycleError::Staged {
+                id: staged_id.to_owned(),
+                reason: format!("stored plan unreadable: {e}"),
+            })?;
+        let old_snap: snapshot::AccountSnapshot = serde_json::from_value(staged.snapshot.clone())
+            .map_err(|e| CycleError::Staged {
+            id: staged_id.to_owned(),
+            reason: format!("stored snapshot unreadable: {e}"),
+        })?;
+        guards::kill_switch(&self.state_dir, &self.settings.orders)?;
+        self.broker.ensure_ready().await?;
+
+        let run_id = new_run_id(self.now());
+        let (rid, now) = (run_id.clone(), self.now());
+        self.journal
+            .call(move |j| j.begin_run(&rid, RunKind::Approve.as_str(), "submit", None, now))
+            .await?;
+        let result = self
+            .approve_inner(staged_id, &run_id, &old_plan, &old_snap)
+            .await;
+        self.close_unless_resumable(&run_id, &result).await?;
+        result
+    }
+
+    async fn approve_inner(
+        &self,
+        staged_id: &str,
+        run_id: &str,
+        old_plan: &planning::RunPlan,
+        old_snap: &snapshot::AccountSnapshot,
+    ) -> Result<CycleReport, CycleError> {
+        let snap = snapshot::take(&self.broker, &self.settings, self.now()).await?;
+        guards::live_account(
+            &snap.account_id,
+            snap.paper,
+            self.settings.account.allow_live,
+        )?;
+        self.record_snapshot(run_id, &snap).await?;
+        let changes = snapshot::changes_since(
+            old_snap,
+            &snap,
+            self.settings.orders.approve_price_tolerance_pct,
+        );
+        let now = self.now();
+        if !changes.is_empty() {
+            // Stale: re-plan and ask again rather than submit orders sized on old numbers.
+            let run_plan = planning::plan(&snap, &self.settings)?;
+            guards::caps(
+                &run_plan.sized_orders(),
+                snap.balances.net_liquidation,
+                &self.settings.orders,
+            )?;
+            let new_staged = self.stage(run_id, &snap, &run_plan).await?;
+            let (sid, note, rid) = (
+                staged_id.to_owned(),
+                format!("superseded by {new_staged}: {}", changes.join("; ")),
+                run_id.to_owned(),
+            );
+            self.journal
+                .call(move |j| j.decide_staged(&sid, "superseded", Some(&note), Some(&rid), now))
+                .await?;
+            return Ok(CycleReport {
+                run_id: run_id.to_owned(),
+                account_id: snap.account_id.clone(),
+                mode: OrderMode::Stage,
+                status: "restaged".to_owned(),
+                plan: Some(run_plan),
+                staged_id: Some(new_staged),
+                orders: Vec::new(),
+                prices_delayed: snap.prices_delayed,
+                notes: changes,
+            });
+        }
+        // Claim the decision atomically: a second approver loses here, before any order.
+        let (sid, rid) = (staged_id.to_owned(), run_id.to_owned());
+        self.journal
+            .call(move |j| j.decide_staged(&sid, "approved", None, Some(&rid), now))
+            .await?;
+        let plan_json =
+            serde_json::to_value(old_plan).map_err(|e| CycleError::Plan(e.to_string()))?;
+        let rid = run_id.to_owned();
+        self.journal
+            .call(move |j| j.record_plan(&rid, &plan_json))
+            .await?;
+        let outcome = execute::execute(self, run_id, &snap.account_id, old_plan).await?;
+        Ok(CycleReport {
+            run_id: run_id.to_owned(),
+            account_id: snap.account_id.clone(),
+            mode: OrderMode::Submit,
+            status: outcome.status,
+            plan: Some(old_plan.clone()),
+            staged_id: Some(staged_id.to_owned()),
+            orders: outcome.legs,
+            prices_delayed: snap.prices_delayed,
+            notes: outcome.notes,
+        })
+    }
+
+    /// Rejects a staged plan (kept in the journal as `rejected`).
+    pub async fn reject(&self, staged_id: &str, note: Option<String>) -> Result<(), CycleError> {
+        let (sid, now) = (staged_id.to_owned(), self.now());
+        self.journal
+            .call(move |j| j.decide_staged(&sid, "rejected", note.as_deref(), None, now))
+            .await?;
+        Ok(())
+    }
+
+    /// Reconciles open intents and resumes an interrupted submit run, if any.
+    pub async fn resume_interrupted(&self) -> Result<Option<CycleReport>, CycleError> {
+        execute::resume(self).await
+    }
+}
+
+/// The journal's spelling of a mode.
+pub fn mode_str(mode: OrderMode) -> &'static str {
+    match mode {
+        OrderMode::DryRun => "dry-run",
+        OrderMode::Stage => "stage",
+        OrderMode::Submit => "submit",
+    }
+}

@@ -1,1 +1,46 @@
-//! (under construction)
+//! The Client Portal Gateway client: TLS trust, cookie jar, session state machine and keeper,
+//! rate limiting, typed endpoints and the order reply flow. Knows nothing about strategies.
+//!
+//! # Layout
+//! - [`client`]: [`GatewayClient`] — transport, endpoints, the session state machine steps.
+//! - [`session`]: [`SessionState`], the [`Login`] seam, the keeper task ([`spawn_keeper`]).
+//! - [`orders`]: [`OrderTicket`], [`PromptPolicy`], [`PlaceOutcome`].
+//! - [`types`]: typed responses parsed leniently into `Decimal`s.
+//! - [`tls`]: CA-file and pinned-certificate trust, certificate inspection and generation.
+//! - [`cookies`]: the persisted, de-duplicated cookie jar.
+//! - [`rate`]: global pacing, per-endpoint spacing, the 429 freeze.
+//! - [`error`]: [`GatewayError`] and its classifiers.
+//!
+//! # Use
+//! ```no_run
+//! # async fn demo(settings: &pbal::config::Settings) -> Result<(), pbal::ibkr::GatewayError> {
+//! use pbal::ibkr::{GatewayClient, ContractQuery};
+//! let client = GatewayClient::from_settings(settings)?;
+//! client.ensure_ready().await?;                       // one-shot commands
+//! let account = client.select_account(&settings.account.id).await?;
+//! let positions = client.positions(&account).await?;
+//! let vti = client.resolve(&ContractQuery::from_settings("VTI", &settings.portfolio)).await?;
+//! let quotes = client.snapshot(&[vti.conid]).await?;
+//! # Ok(()) }
+//! ```
+pub mod client;
+pub mod cookies;
+pub mod error;
+pub mod orders;
+pub mod rate;
+pub mod session;
+pub mod tls;
+pub mod types;
+
+pub use client::{ClientOptions, GatewayClient, SNAPSHOT_FIELDS};
+pub use error::GatewayError;
+pub use orders::{OrderSize, OrderTicket, OrderType, PlaceOutcome, Prompt, PromptPolicy};
+pub use session::{
+    KeeperTiming, Login, LoginOutcome, SessionState, SessionStatus, WaitForHuman, spawn_keeper,
+};
+pub use tls::TrustMode;
+pub use types::{
+    AccountProps, AccountSummary, AuthStatus, Availability, CancelAck, Conid, Contract,
+    ContractQuery, IserverAccounts, Ledger, LedgerEntry, LiveOrder, OrderStatus, PortfolioAccount,
+    Position, Quote, Side, Tickle, Trade, WhatIf, parse_decimal, parse_price,
+};

@@ -1,0 +1,194 @@
+//! `pbal check`: a pre-flight a human can read — config, certificate trust, session, account
+//! and (with targets configured) symbol resolution and market data, one PASS/FAIL line each.
+//! Exit code 0 when everything passed, 1 otherwise. Read-only: places nothing.
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::ibkr::{ContractQuery, GatewayClient, GatewayError, SessionState, TrustMode};
+
+/// Arguments of `pbal check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Skip the market-data snapshot of the target symbols.
+    #[arg(long)]
+    pub no_market_data: bool,
+}
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
+        if !ok {
+            self.failed = true;
+        }
+        println!("{} {what:<13} {detail}", if ok { "PASS" } else { "FAIL" });
+    }
+    fn warn(&self, what: &str, detail: impl std::fmt::Display) {
+        println!("WARN {what:<13} {detail}");
+    }
+}
+
+pub fn run(args: CheckArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut r = Report { failed: false };
+    let settings = match Settings::load(config) {
+        Ok(s) => {
+            r.line(
+                true,
+                "config",
+                config.map_or_else(
+                    || "defaults (no --config file)".to_owned(),
+                    |p| format!("loaded {}", p.display()),
+                ),
+            );
+            s
+        }
+        Err(e) => {
+            r.line(false, "config", e);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(check(&settings, &args, &mut r));
+    Ok(if r.failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
+    let client = match GatewayClient::from_settings(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            r.line(false, "gateway", e);
+            return;
+        }
+    };
+    let trust = match client.trust() {
+        TrustMode::CaFile(p) => format!("CA file {}", p.display()),
+        TrustMode::Pinned(_) => "pinned certificate (gateway.pin_sha256)".to_owned(),
+        TrustMode::Nothing => "nothing configured".to_owned(),
+    };
+    // Any HTTP answer (even 401) proves the TLS handshake passed our trust settings.
+    match client.auth_status().await {
+        Ok(_) | Err(GatewayError::NoSession { .. }) => {
+            r.line(true, "certificate", format!("trusted via {trust}"));
+        }
+        Err(e) if e.is_tls() => {
+            r.line(false, "certificate", e);
+            return;
+        }
+        Err(e) => {
+            r.line(false, "gateway", e);
+            return;
+        }
+    }
+    let status = match client.ensure_ready().await {
+        Ok(s) => s,
+        Err(e) => {
+            r.line(false, "session", format!("{} — {e}", client.status().state));
+            return;
+        }
+    };
+    r.line(
+        status.state == SessionState::Ready,
+        "session",
+        format!("{} ({})", status.state, status.detail),
+    );
+    match client.select_account(&settings.account.id).await {
+        Ok(acct) => {
+            let paper = acct.starts_with("DU");
+            if !paper && !settings.account.allow_live {
+                r.line(
+                    false,
+                    "account",
+                    format!(
+                        "{acct} is a live account and account.allow_live is false \
+                         (start with the paper account)"
+                    ),
+                );
+            } else {
+                r.line(
+                    true,
+                    "account",
+                    format!("{acct} ({})", if paper { "paper" } else { "live" }),
+                );
+            }
+        }
+        Err(e) => r.line(false, "account", e),
+    }
+    if settings.portfolio.targets.is_empty() {
+        r.warn(
+            "targets",
+            "none configured (equal weight over holdings); nothing to resolve",
+        );
+        return;
+    }
+    let mut conids = Vec::new();
+    for symbol in settings.portfolio.targets.keys() {
+        let q = ContractQuery::from_settings(symbol, &settings.portfolio);
+        match client.resolve(&q).await {
+            Ok(c) => {
+                r.line(
+                    true,
+                    "symbol",
+                    format!(
+                        "{symbol} → conid {} ({} {}{})",
+                        c.conid,
+                        c.sec_type,
+                        c.exchange.as_deref().unwrap_or(""),
+                        c.name.map(|n| format!(", {n}")).unwrap_or_default()
+                    ),
+                );
+                conids.push((symbol.clone(), c.conid));
+            }
+            Err(e) => r.line(false, "symbol", e),
+        }
+    }
+    if args.no_market_data || conids.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = conids.iter().map(|(_, c)| *c).collect();
+    match client.snapshot(&ids).await {
+        Ok(quotes) => {
+            for ((symbol, _), q) in conids.iter().zip(quotes) {
+                if q.is_missing() {
+                    r.line(
+                        false,
+                        "market data",
+                        format!("{symbol}: no price ({:?})", q.availability),
+                    );
+                } else if q.availability.is_delayed() {
+                    r.warn(
+                        "market data",
+                        format!(
+                            "{symbol}: delayed ({:?}), last {:?}",
+                            q.availability, q.last
+                        ),
+                    );
+                } else {
+                    r.line(
+                        true,
+                        "market data",
+                        format!(
+                            "{symbol}: bid {} ask {} last {}",
+                            opt(q.bid),
+                            opt(q.ask),
+                            opt(q.last)
+                        ),
+                    );
+                }
+            }
+        }
+        Err(e) => r.line(false, "market data", e),
+    }
+}
+
+fn opt(d: Option<rust_decimal::Decimal>) -> String {
+    d.map_or_else(|| "-".to_owned(), |d| d.to_string())
+}

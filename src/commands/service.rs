@@ -1,0 +1,172 @@
+//! `pbal service install --systemd [--user] [--print]` / `--launchd [--print]`: writes (or
+//! prints) the unit that runs `pbal run` under the service manager, and prints the commands
+//! that enable it. It never runs `systemctl`/`launchctl` itself: enabling a trading daemon is
+//! a step the user takes knowingly.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use crate::service::{self, UnitOptions};
+
+/// Arguments of `pbal service`.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub action: ServiceAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Write a systemd unit or a launchd agent that runs `pbal run`.
+    Install(InstallArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("manager").required(true).args(["systemd", "launchd"])))]
+pub struct InstallArgs {
+    /// A systemd unit (Linux).
+    #[arg(long)]
+    pub systemd: bool,
+    /// A launchd LaunchAgent (macOS).
+    #[arg(long)]
+    pub launchd: bool,
+    /// systemd: a per-user unit (`systemctl --user`) instead of a system unit.
+    #[arg(long, conflicts_with = "launchd")]
+    pub user: bool,
+    /// Print the unit to stdout instead of writing it.
+    #[arg(long)]
+    pub print: bool,
+    /// The pbal binary the unit runs (default: this executable).
+    #[arg(long, value_name = "PATH")]
+    pub exec: Option<PathBuf>,
+    /// Replace an existing, different unit file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `pbal service …`. `config` is the global `--config`, baked into the unit.
+pub fn run(args: ServiceArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match args.action {
+        ServiceAction::Install(a) => install(a, config),
+    }
+}
+
+fn install(a: InstallArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let exec = match a.exec {
+        Some(p) => absolute(&p)?,
+        None => std::env::current_exe().context("cannot find this executable; pass --exec")?,
+    };
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute())
+        .context("HOME is not set to an absolute path")?;
+    let config = config.map(absolute).transpose()?;
+    if let Some(c) = &config
+        && !c.exists()
+    {
+        eprintln!(
+            "note: {} does not exist yet; create it before starting the service",
+            c.display()
+        );
+    }
+
+    let (text, path, commands, opts) = if a.systemd {
+        let config_arg = match &config {
+            Some(c) => c.display().to_string(),
+            // `%E` is /etc for system units and $XDG_CONFIG_HOME for user units, matching
+            // ConfigurationDirectory=pbal.
+            None => "%E/pbal/pbal.toml".to_owned(),
+        };
+        let user_state_dir = if a.user {
+            Some(
+                crate::config::Settings::load(config.as_deref())
+                    .context("loading the config to find state.dir")?
+                    .state_dir(),
+            )
+        } else {
+            None
+        };
+        let opts = UnitOptions {
+            exec,
+            config: config_arg,
+            user: a.user,
+            user_state_dir,
+            home: home.clone(),
+        };
+        (
+            service::systemd_unit(&opts),
+            service::systemd_unit_path(a.user, &home),
+            service::systemd_commands(a.user),
+            opts,
+        )
+    } else {
+        let config_arg = match &config {
+            Some(c) => c.display().to_string(),
+            None => home
+                .join("Library/Application Support/pbal/pbal.toml")
+                .display()
+                .to_string(),
+        };
+        let opts = UnitOptions {
+            exec,
+            config: config_arg,
+            user: true,
+            user_state_dir: None,
+            home: home.clone(),
+        };
+        let path = service::launchd_plist_path(&home);
+        (
+            service::launchd_plist(&opts),
+            path.clone(),
+            service::launchd_commands(&path),
+            opts,
+        )
+    };
+
+    if a.print {
+        print!("{text}");
+        eprintln!("\n# Install it as {}, then:\n{commands}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing != text
+        && !a.force
+    {
+        bail!(
+            "{} exists and differs from the generated unit; compare with --print, then re-run with --force to replace it",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {} (system units need root)", dir.display()))?;
+    }
+    // Unit files are not secret (no credentials ever go in them): 0644 like any unit.
+    std::fs::write(&path, &text)
+        .with_context(|| format!("writing {} (system units need root)", path.display()))?;
+    if let Some(dir) = &opts.user_state_dir {
+        create_private_dir(dir)?;
+    }
+    if a.launchd {
+        let logs = service::launchd_log_path(&home);
+        if let Some(dir) = logs.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    println!("wrote {}\n\nNext:\n{commands}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("resolving {}", p.display()))
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod 700 {}", dir.display()))
+}

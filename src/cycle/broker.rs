@@ -1,0 +1,230 @@
+//! The seam between the rebalance cycle and the gateway.
+//!
+//! The cycle needs a dozen broker operations; naming them in one trait keeps the cycle's
+//! money logic testable against a fake and independent of HTTP details. The production
+//! implementation is the Client Portal client (`ibkr_broker.rs`); end-to-end tests drive it
+//! against `pbal sim`.
+use std::future::Future;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Broker errors as the cycle sees them: either the session is not usable (wait, alert, retry
+/// later) or something else went wrong (fail closed).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    #[error("gateway session not ready: {0}")]
+    NotReady(String),
+    #[error("gateway: {0}")]
+    Other(String),
+}
+
+impl BrokerError {
+    /// True when waiting for a login (or the keeper) may fix it.
+    pub fn is_session_lost(&self) -> bool {
+        matches!(self, BrokerError::NotReady(_))
+    }
+}
+
+/// Buy or sell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+}
+
+/// An account the gateway offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub id: String,
+    /// What the gateway says; the cycle also checks the id prefix and fails closed.
+    pub paper: bool,
+}
+
+/// One held position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerPosition {
+    pub conid: i64,
+    pub symbol: String,
+    pub quantity: Decimal,
+    pub mark_price: Decimal,
+    pub market_value: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub currency: String,
+    pub asset_class: String,
+}
+
+/// Cash and account value, in the account's base currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Balances {
+    pub currency: String,
+    /// Settled cash: what can be invested without borrowing.
+    pub settled_cash: Decimal,
+    /// Cash balance including unsettled proceeds (what buys after sells may use).
+    pub cash: Decimal,
+    pub net_liquidation: Decimal,
+}
+
+/// How to find a symbol's contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractSpec {
+    pub symbol: String,
+    pub sec_type: String,
+    pub currency: String,
+    pub exchange: Option<String>,
+    pub conid: Option<i64>,
+}
+
+/// A market-data quote. Prices may be missing; the cycle refuses to size orders without them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    pub conid: i64,
+    pub bid: Option<Decimal>,
+    pub ask: Option<Decimal>,
+    pub last: Option<Decimal>,
+    /// Delayed (not real-time) data.
+    pub delayed: bool,
+}
+
+/// Order type with its limit price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OrderType {
+    Market,
+    Limit { price: Decimal },
+}
+
+/// One order exactly as it will be sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    pub coid: String,
+    pub conid: i64,
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: Decimal,
+    pub order_type: OrderType,
+    pub tif: String,
+}
+
+/// What happened to a placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PlaceResult {
+    /// The gateway took it.
+    Submitted { order_id: String, status: String },
+    /// A confirmation prompt not on the allowlist; the order was discarded.
+    Refused { prompt_id: String, text: String },
+    /// The gateway said no.
+    Rejected { reason: String },
+    /// The gateway already has this cOID: reconcile, never resend.
+    DuplicateCoid,
+    /// The POST's fate is unknown (timeout, 503): reconcile before anything else.
+    Unknown { reason: String },
+}
+
+/// Normalised order status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderStatus {
+    Working,
+    Filled,
+    Cancelled,
+    /// Inactive / rejected by the venue.
+    Inactive,
+}
+
+impl OrderStatus {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, OrderStatus::Working)
+    }
+}
+
+/// An order the gateway knows about (live orders of this session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveOrder {
+    pub order_id: String,
+    /// The cOID we sent (`order_ref`).
+    pub coid: Option<String>,
+    pub conid: i64,
+    pub side: Side,
+    pub status: OrderStatus,
+    pub filled: Decimal,
+    pub remaining: Decimal,
+    pub avg_price: Option<Decimal>,
+}
+
+/// One execution (fill).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub execution_id: String,
+    pub order_id: String,
+    pub coid: Option<String>,
+    pub symbol: String,
+    pub side: Side,
+    pub size: Decimal,
+    pub price: Decimal,
+    pub commission: Option<Decimal>,
+    pub time: Option<String>,
+}
+
+/// The operations a rebalance cycle performs against the broker.
+pub trait Broker: Send + Sync {
+    /// Confirms the session is Ready now (orders require a recent confirmation).
+    fn ensure_ready(&self) -> impl Future<Output = Result<(), BrokerError>> + Send;
+    /// Tradable accounts.
+    fn accounts(&self) -> impl Future<Output = Result<Vec<AccountInfo>, BrokerError>> + Send;
+    /// All positions, fresh (cache invalidated, every page).
+    fn positions(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<BrokerPosition>, BrokerError>> + Send;
+    /// Cash and net liquidation.
+    fn balances(&self, account: &str)
+    -> impl Future<Output = Result<Balances, BrokerError>> + Send;
+    /// Symbol → conid.
+    fn resolve(&self, spec: &ContractSpec)
+    -> impl Future<Output = Result<i64, BrokerError>> + Send;
+    /// Quotes for many conids (pre-flight handled inside).
+    fn quotes(
+        &self,
+        conids: &[i64],
+    ) -> impl Future<Output = Result<Vec<Quote>, BrokerError>> + Send;
+    /// IBKR what-if for one order; nothing is placed.
+    fn whatif(
+        &self,
+        account: &str,
+        order: &OrderRequest,
+    ) -> impl Future<Output = Result<serde_json::Value, BrokerError>> + Send;
+    /// Places one order, answering only allow-listed prompts. Never retried blindly.
+    fn place(
+        &self,
+        account: &str,
+        order: &OrderRequest,
+    ) -> impl Future<Output = Result<PlaceResult, BrokerError>> + Send;
+    /// Orders the gateway knows about for this account.
+    fn live_orders(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<LiveOrder>, BrokerError>> + Send;
+    /// Executions of the last `days` days.
+    fn trades(
+        &self,
+        account: &str,
+        days: u32,
+    ) -> impl Future<Output = Result<Vec<Execution>, BrokerError>> + Send;
+    /// Requests cancellation of one of our orders.
+    fn cancel(
+        &self,
+        account: &str,
+        order_id: &str,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
+}

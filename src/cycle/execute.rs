@@ -1,0 +1,696 @@
+//! Execution: write-ahead intents, one POST per order, polling within the gateway's pacing,
+//! cancellation at the end of the window, fills — and resumption after a crash.
+//!
+//! The same [`execute`] runs a fresh plan and resumes an interrupted one: it reads the run's
+//! intents from the journal, asks the gateway (by cOID) about any whose fate is not known,
+//! and POSTs only what the gateway never received. Sells go first; buys are written (and
+//! sized with the cash actually available) only once the sells are settled or timed out.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use super::broker::{Broker, BrokerError, LiveOrder, OrderStatus, OrderType, PlaceResult, Side};
+use super::planning::{Leg, RunPlan};
+use super::{Cycle, CycleError, CycleReport, guards};
+use crate::config::OrderMode;
+use crate::journal::{FillRecord, IntentState, OrderIntent};
+
+/// What happened to one leg.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegOutcome {
+    pub leg: u32,
+    pub coid: String,
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: Decimal,
+    pub state: IntentState,
+    pub order_id: Option<String>,
+    pub filled: Decimal,
+    pub avg_price: Option<Decimal>,
+    pub message: Option<String>,
+}
+
+/// The result of executing (or resuming) a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecOutcome {
+    /// `completed` when every leg filled, else `partial`.
+    pub status: String,
+    pub legs: Vec<LegOutcome>,
+    pub notes: Vec<String>,
+}
+
+fn intent_for(leg: &Leg, run_id: &str, account: &str) -> OrderIntent {
+    let (order_type, limit_price) = match leg.order_type {
+        OrderType::Market => ("MKT", None),
+        OrderType::Limit { price } => ("LMT", Some(price.to_string())),
+    };
+    OrderIntent {
+        coid: leg.coid(run_id),
+        run_id: run_id.to_owned(),
+        leg: leg.leg,
+        account_id: account.to_owned(),
+        conid: leg.conid,
+        symbol: leg.symbol.clone(),
+        side: leg.side.as_str().to_owned(),
+        quantity: leg.quantity.to_string(),
+        order_type: order_type.to_owned(),
+        limit_price,
+        tif: leg.tif.clone(),
+        state: IntentState::Intent,
+        gateway_order_id: None,
+        filled_qty: None,
+        avg_price: None,
+        last_error: None,
+    }
+}
+
+/// Rebuilds the leg an intent was written for (quantities may have been trimmed).
+fn leg_from_intent(i: &OrderIntent) -> Result<Leg, CycleError> {
+    let bad = |what: &str| CycleError::Plan(format!("journal intent {}: bad {what}", i.coid));
+    let quantity: Decimal = i.quantity.parse().map_err(|_| bad("quantity"))?;
+    let order_type = match (i.order_type.as_str(), &i.limit_price) {
+        ("LMT", Some(p)) => OrderType::Limit {
+            price: p.parse().map_err(|_| bad("limit price"))?,
+        },
+        ("MKT", _) => OrderType::Market,
+        _ => return Err(bad("order type")),
+    };
+    let side = match i.side.as_str() {
+        "BUY" => Side::Buy,
+        "SELL" => Side::Sell,
+        _ => return Err(bad("side")),
+    };
+    Ok(Leg {
+        leg: i.leg,
+        symbol: i.symbol.clone(),
+        conid: i.conid,
+        side,
+        quantity,
+        price: match order_type {
+            OrderType::Limit { price } => price,
+            OrderType::Market => Decimal::ZERO,
+        },
+        order_type,
+        tif: i.tif.clone(),
+    })
+}
+
+fn map_status(o: &LiveOrder) -> IntentState {
+    match o.status {
+        OrderStatus::Working => IntentState::Working,
+        OrderStatus::Filled => IntentState::Filled,
+        OrderStatus::Cancelled | OrderStatus::Inactive => IntentState::Cancelled,
+    }
+}
+
+impl<B: Broker> Cycle<B> {
+    async fn update(
+        &self,
+        coid: &str,
+        state: IntentState,
+        order_id: Option<String>,
+        filled: Option<Decimal>,
+        avg: Option<Decimal>,
+        error: Option<String>,
+    ) -> Result<(), CycleError> {
+        let now = (self.clock)();
+        let coid = coid.to_owned();
+        self.journal
+            .call(move |j| {
+                j.update_intent(
+                    &coid,
+                    state,
+                    order_id.as_deref(),
+                    filled.map(|d| d.to_string()).as_deref(),
+                    avg.map(|d| d.to_string()).as_deref(),
+                    error.as_deref(),
+                    now,
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn intents(&self, run_id: &str) -> Result<Vec<OrderIntent>, CycleError> {
+        let rid = run_id.to_owned();
+        Ok(self.journal.call(move |j| j.intents_for_run(&rid)).await?)
+    }
+
+    async fn write_intents(&self, intents: Vec<OrderIntent>) -> Result<(), CycleError> {
+        let now = (self.clock)();
+        self.journal
+            .call(move |j| {
+                for i in &intents {
+                    // An existing cOID is left untouched: the journal already knows its fate.
+                    j.insert_intent(i, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the gateway about intents whose fate is not known and records what it says.
+    /// Returns the cOIDs the gateway has never seen.
+    async fn reconcile(
+        &self,
+        account: &str,
+        intents: &[OrderIntent],
+    ) -> Result<Vec<String>, CycleError> {
+        let pending: Vec<&OrderIntent> = intents
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.state,
+                    IntentState::Intent | IntentState::Unknown | IntentState::Working
+                )
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let live = self.broker.live_orders(account).await?;
+        let trades = self.broker.trades(account, 7).await?;
+        let mut unseen = Vec::new();
+        for i in pending {
+            if let Some(o) = live
+                .iter()
+                .find(|o| o.coid.as_deref() == Some(i.coid.as_str()))
+            {
+                self.update(
+                    &i.coid,
+                    map_status(o),
+                    Some(o.order_id.clone()),
+                    Some(o.filled),
+                    o.avg_price,
+                    None,
+                )
+                .await?;
+                continue;
+            }
+            let fills: Vec<_> = trades
+                .iter()
+                .filter(|t| t.coid.as_deref() == Some(i.coid.as_str()))
+                .collect();
+            if !fills.is_empty() {
+                let size: Decimal = fills.iter().map(|t| t.size).sum();
+                let notional: Decimal = fills.iter().map(|t| t.size * t.price).sum();
+                let qty: Decimal = i.quantity.parse().unwrap_or(Decimal::MAX);
+                let state = if size >= qty {
+                    IntentState::Filled
+                } else {
+                    IntentState::Cancelled
+                };
+                let avg = (size > Decimal::ZERO).then(|| (notional / size).round_dp(6));
+                self.update(
+                    &i.coid,
+                    state,
+                    Some(fills[0].order_id.clone()),
+                    Some(size),
+                    avg,
+                    None,
+                )
+                .await?;
+                continue;
+            }
+            if i.state == IntentState::Working {
+                // The gateway had it (we hold its order id) but no longer lists it: a previous
+                // session's order. Never resend; flag it for a human.
+                self.update(
+                    &i.coid,
+                    IntentState::Unknown,
+                    None,
+                    None,
+                    None,
+                    Some(
+                        "order no longer listed by the gateway; check it in the broker's UI"
+                            .to_owned(),
+                    ),
+                )
+                .await?;
+                continue;
+            }
+            unseen.push(i.coid.clone());
+        }
+        Ok(unseen)
+    }
+
+    /// POSTs one intent and records the answer. Session loss leaves the intent as written
+    /// (it will be reconciled); any other failure marks it unknown and stops the run.
+    async fn place_one(
+        &self,
+        account: &str,
+        run_id: &str,
+        leg: &Leg,
+        notes: &mut Vec<String>,
+    ) -> Result<(), CycleError> {
+        let order = leg.order_request(run_id);
+        match self.broker.place(account, &order).await {
+            Ok(PlaceResult::Submitted { order_id, status }) => {
+                let state = if status.eq_ignore_ascii_case("filled") {
+                    IntentState::Filled
+                } else {
+                    IntentState::Working
+                };
+                tracing::info!(coid = %order.coid, %order_id, symbol = %leg.symbol, side = leg.side.as_str(), qty = %leg.quantity, "order submitted");
+                self.update(&order.coid, state, Some(order_id), None, None, None)
+                    .await
+            }
+            Ok(PlaceResult::Refused { prompt_id, text }) => {
+                let msg = format!(
+                    "{} {}: gateway prompt {prompt_id} is not on orders.prompt_allowlist, order not placed: {text}",
+                    leg.side.as_str(),
+                    leg.symbol
+                );
+                tracing::warn!(coid = %order.coid, %prompt_id, "order refused: prompt not allowed");
+                notes.push(msg.clone());
+                self.update(
+                    &order.coid,
+                    IntentState::Rejected,
+                    None,
+                    None,
+                    None,
+                    Some(msg),
+                )
+                .await
+            }
+            Ok(PlaceResult::Rejected { reason }) => {
+                let msg = format!(
+                    "{} {}: rejected by the gateway: {reason}",
+                    leg.side.as_str(),
+                    leg.symbol
+                );
+                tracing::warn!(coid = %order.coid, %reason, "order rejected");
+                notes.push(msg.clone());
+                self.update(
+                    &order.coid,
+                    IntentState::Rejected,
+                    None,
+                    None,
+                    None,
+                    Some(msg),
+                )
+                .await
+            }
+            Ok(PlaceResult::DuplicateCoid) => {
+                // The gateway already has it: reconciliation will adopt it.
+                self.update(
+                    &order.coid,
+                    IntentState::Unknown,
+                    None,
+                    None,
+                    None,
+                    Some("duplicate cOID: gateway already has it".to_owned()),
+                )
+                .await
+            }
+            Ok(PlaceResult::Unknown { reason }) => {
+                self.update(
+                    &order.coid,
+                    IntentState::Unknown,
+                    None,
+                    None,
+                    None,
+                    Some(reason),
+                )
+                .await
+            }
+            Err(e @ BrokerError::NotReady(_)) => Err(e.into()),
+            Err(e) => {
+                self.update(
+                    &order.coid,
+                    IntentState::Unknown,
+                    None,
+                    None,
+                    None,
+                    Some(e.to_string()),
+                )
+                .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Places every not-yet-sent intent of `phase`, then waits for them to finish or the window
+    /// to close, cancelling what remains.
+    async fn run_phase(
+        &self,
+        account: &str,
+        run_id: &str,
+        side: Side,
+        notes: &mut Vec<String>,
+    ) -> Result<(), CycleError> {
+        let intents: Vec<OrderIntent> = self
+            .intents(run_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.side == side.as_str())
+            .collect();
+        let unseen = self.reconcile(account, &intents).await?;
+        for coid in unseen {
+            let Some(intent) = intents.iter().find(|i| i.coid == coid) else {
+                continue;
+            };
+            // The kill switch is checked between orders, never in the middle of one.
+            if let Err(g) = guards::kill_switch(&self.state_dir, &self.settings.orders) {
+                self.update(
+                    &coid,
+                    IntentState::Skipped,
+                    None,
+                    None,
+                    None,
+                    Some(g.to_string()),
+                )
+                .await?;
+                notes.push(format!("{} {}: not sent: {g}", intent.side, intent.symbol));
+                continue;
+            }
+            self.broker.ensure_ready().await?;
+            let leg = leg_from_intent(intent)?;
+            self.place_one(account, run_id, &leg, notes).await?;
+        }
+        self.wait_for(account, run_id, side, notes).await
+    }
+
+    async fn wait_for(
+        &self,
+        account: &str,
+        run_id: &str,
+        side: Side,
+        notes: &mut Vec<String>,
+    ) -> Result<(), CycleError> {
+        let window = Duration::from_secs(self.settings.orders.fill_timeout_secs);
+        let poll = Duration::from_secs(self.settings.orders.poll_interval_secs.max(1));
+        let deadline = tokio::time::Instant::now() + window;
+        let mut cancelled = false;
+        loop {
+            let open: Vec<OrderIntent> = self
+                .intents(run_id)
+                .await?
+                .into_iter()
+                .filter(|i| i.side == side.as_str() && !i.state.is_terminal())
+                .collect();
+            if open.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                if cancelled {
+                    for i in &open {
+                        notes.push(format!(
+                            "{} {} ({}): still {} after the fill window and cancellation request",
+                            i.side,
+                            i.symbol,
+                            i.coid,
+                            i.state.as_str()
+                        ));
+                    }
+                    return Ok(());
+                }
+                for i in &open {
+                    if let Some(id) = &i.gateway_order_id {
+                        tracing::info!(coid = %i.coid, order_id = %id, "fill window over: cancelling");
+                        if let Err(e) = self.broker.cancel(account, id).await {
+                            notes.push(format!("cancel {} failed: {e}", i.coid));
+                        }
+                    }
+                }
+                cancelled = true;
+            }
+            tokio::time::sleep(poll).await;
+            self.reconcile(account, &open).await?;
+        }
+    }
+
+    /// Writes the buy intents, trimmed to the cash actually available now.
+    async fn write_buys(
+        &self,
+        account: &str,
+        run_id: &str,
+        run_plan: &RunPlan,
+        notes: &mut Vec<String>,
+    ) -> Result<(), CycleError> {
+        let mut buys: Vec<Leg> = run_plan
+            .legs
+            .iter()
+            .filter(|l| l.side == Side::Buy)
+            .cloned()
+            .collect();
+        if buys.is_empty() {
+            return Ok(());
+        }
+        let balances = self.broker.balances(account).await?;
+        let available = balances.cash - self.settings.portfolio.buffer;
+        let cost = |l: &Leg| match l.order_type {
+            OrderType::Limit { price } => l.quantity * price,
+            OrderType::Market => l.quantity * l.price,
+        };
+        let mut total: Decimal = buys.iter().map(cost).sum();
+        // Trim one share at a time from the largest buy until the buys fit the cash: sells may
+        // have filled lower than planned, and pbal does not borrow.
+        while total > available {
+            let Some(big) = buys
+                .iter_mut()
+                .filter(|l| l.quantity > Decimal::ZERO)
+                .max_by_key(|l| cost(l))
+            else {
+                break;
+            };
+            let before = cost(big);
+            let step = big.quantity.min(Decimal::ONE);
+            big.quantity -= step;
+            big.quantity = big
+                .quantity
+                .round_dp_with_strategy(6, RoundingStrategy::ToZero);
+            total -= before - cost(big);
+        }
+        for l in &buys {
+            let planned = run_plan
+                .legs
+                .iter()
+                .find(|p| p.leg == l.leg)
+                .map(|p| p.quantity);
+            if planned != Some(l.quantity) {
+                notes.push(format!(
+                    "BUY {}: trimmed from {} to {} shares to fit available cash {}",
+                    l.symbol,
+                    planned.unwrap_or_default(),
+                    l.quantity,
+                    available.round_dp(2)
+                ));
+            }
+        }
+        let intents: Vec<OrderIntent> = buys
+            .iter()
+            .map(|l| {
+                let mut i = intent_for(l, run_id, account);
+                if l.quantity.is_zero() {
+                    i.state = IntentState::Skipped;
+                    i.last_error = Some("trimmed to zero: not enough cash".to_owned());
+                }
+                i
+            })
+            .collect();
+        self.write_intents(intents).await
+    }
+
+    async fn record_fills(&self, account: &str, run_id: &str) -> Result<(), CycleError> {
+        let intents = self.intents(run_id).await?;
+        if intents.iter().all(|i| i.gateway_order_id.is_none()) {
+            return Ok(());
+        }
+        let trades = self.broker.trades(account, 1).await?;
+        let by_coid: BTreeMap<&str, &OrderIntent> =
+            intents.iter().map(|i| (i.coid.as_str(), i)).collect();
+        let now = (self.clock)();
+        let fills: Vec<FillRecord> = trades
+            .into_iter()
+            .filter_map(|t| {
+                let coid = t.coid.clone()?;
+                by_coid.contains_key(coid.as_str()).then(|| FillRecord {
+                    execution_id: t.execution_id,
+                    coid: Some(coid),
+                    gateway_order_id: Some(t.order_id),
+                    symbol: t.symbol,
+                    side: t.side.as_str().to_owned(),
+                    size: t.size.to_string(),
+                    price: t.price.to_string(),
+                    commission: t.commission.map(|c| c.to_string()),
+                    trade_time: t.time,
+                })
+            })
+            .collect();
+        self.journal
+            .call(move |j| {
+                for f in &fills {
+                    j.record_fill(f, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Executes (or resumes) a run's plan: sells, then buys sized with the cash available.
+pub async fn execute<B: Broker>(
+    cycle: &Cycle<B>,
+    run_id: &str,
+    account: &str,
+    run_plan: &RunPlan,
+) -> Result<ExecOutcome, CycleError> {
+    let mut notes = Vec::new();
+    let existing = cycle.intents(run_id).await?;
+    // Phase 1: sells. All sell intents are committed before the first POST.
+    if !existing.iter().any(|i| i.side == "SELL") {
+        let sells: Vec<OrderIntent> = run_plan
+            .legs
+            .iter()
+            .filter(|l| l.side == Side::Sell)
+            .map(|l| intent_for(l, run_id, account))
+            .collect();
+        cycle.write_intents(sells).await?;
+    }
+    cycle
+        .run_phase(account, run_id, Side::Sell, &mut notes)
+        .await?;
+    // Phase 2: buys, written once, after the sells are done.
+    if !existing.iter().any(|i| i.side == "BUY") {
+        cycle
+            .write_buys(account, run_id, run_plan, &mut notes)
+            .await?;
+    }
+    cycle
+        .run_phase(account, run_id, Side::Buy, &mut notes)
+        .await?;
+    cycle.record_fills(account, run_id).await?;
+
+    let intents = cycle.intents(run_id).await?;
+    let legs: Vec<LegOutcome> = intents
+        .iter()
+        .map(|i| LegOutcome {
+            leg: i.leg,
+            coid: i.coid.clone(),
+            symbol: i.symbol.clone(),
+            side: if i.side == "SELL" {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
+            quantity: i.quantity.parse().unwrap_or_default(),
+            state: i.state,
+            order_id: i.gateway_order_id.clone(),
+            filled: i
+                .filled_qty
+                .as_deref()
+                .and_then(|f| f.parse().ok())
+                .unwrap_or_default(),
+            avg_price: i.avg_price.as_deref().and_then(|f| f.parse().ok()),
+            message: i.last_error.clone(),
+        })
+        .collect();
+    let all_filled = legs.iter().all(|l| {
+        l.state == IntentState::Filled || (l.state == IntentState::Skipped && l.quantity.is_zero())
+    });
+    Ok(ExecOutcome {
+        status: if all_filled { "completed" } else { "partial" }.to_owned(),
+        legs,
+        notes,
+    })
+}
+
+/// Resumes whatever a crash left behind. Returns the resumed run's report, or None when there
+/// was nothing to do.
+///
+/// A submit run that was interrupted less than `orders.fill_timeout_secs` + 1 h ago is finished
+/// (what the gateway never received is sent with the same cOIDs). An older one is not: prices
+/// have moved, so its unsent orders are marked skipped and a human (or the next period) decides.
+pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, CycleError> {
+    let unfinished = cycle.journal.call(|j| j.unfinished_runs()).await?;
+    let open = cycle.journal.call(|j| j.open_intents()).await?;
+    if unfinished.is_empty() && open.is_empty() {
+        return Ok(None);
+    }
+    cycle.broker.ensure_ready().await?;
+    let mut last_report = None;
+    for run_id in unfinished {
+        let rid = run_id.clone();
+        let run = cycle.journal.call(move |j| j.run(&rid)).await?;
+        let now = (cycle.clock)();
+        let started = chrono::DateTime::parse_from_rfc3339(&run.started_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(now);
+        let age = now - started;
+        let fresh = age
+            < chrono::Duration::seconds(cycle.settings.orders.fill_timeout_secs as i64)
+                + chrono::Duration::hours(1);
+        let places_orders = run.mode == "submit";
+        let plan: Option<RunPlan> = run
+            .plan
+            .clone()
+            .and_then(|p| serde_json::from_value(p).ok());
+        let rid = run_id.clone();
+        let wrote_ahead = !cycle
+            .journal
+            .call(move |j| j.intents_for_run(&rid))
+            .await?
+            .is_empty();
+        // A run that wrote no intent sent nothing: there is nothing to finish.
+        let (status, report) = match (places_orders && wrote_ahead, plan, run.account_id.clone()) {
+            (true, Some(plan), Some(account)) if fresh => {
+                tracing::warn!(run = %run_id, "resuming an interrupted run");
+                let outcome = execute(cycle, &run_id, &account, &plan).await?;
+                let mut notes = vec![format!("resumed interrupted run {run_id}")];
+                notes.extend(outcome.notes);
+                let report = CycleReport {
+                    run_id: run_id.clone(),
+                    account_id: account,
+                    mode: OrderMode::Submit,
+                    status: "resumed".to_owned(),
+                    plan: Some(plan),
+                    staged_id: None,
+                    orders: outcome.legs,
+                    prices_delayed: run.prices_delayed,
+                    notes,
+                };
+                (outcome.status, Some(report))
+            }
+            _ => ("interrupted".to_owned(), None),
+        };
+        let error = (status == "interrupted")
+            .then(|| "interrupted before completion; unsent orders were not sent".to_owned());
+        let outcome = report.as_ref().and_then(|r| serde_json::to_value(r).ok());
+        let rid = run_id.clone();
+        cycle
+            .journal
+            .call(move |j| j.finish_run(&rid, &status, outcome.as_ref(), error.as_deref(), now))
+            .await?;
+        if report.is_some() {
+            last_report = report;
+        }
+    }
+    // Intents of finished runs whose fate is still open: learn it, never resend.
+    let open = cycle.journal.call(|j| j.open_intents()).await?;
+    let mut by_account: BTreeMap<String, Vec<OrderIntent>> = BTreeMap::new();
+    for i in open {
+        by_account.entry(i.account_id.clone()).or_default().push(i);
+    }
+    for (account, intents) in by_account {
+        for coid in cycle.reconcile(&account, &intents).await? {
+            cycle
+                .update(
+                    &coid,
+                    IntentState::Skipped,
+                    None,
+                    None,
+                    None,
+                    Some(
+                        "never received by the gateway, and its run has ended: not sent".to_owned(),
+                    ),
+                )
+                .await?;
+        }
+    }
+    Ok(last_report)
+}

@@ -1,0 +1,304 @@
+//! The production [`Broker`]: the cycle's operations on the Client Portal client.
+//!
+//! Translation only — pacing, retries, session recovery and prompt handling live in
+//! [`crate::ibkr`]. What this layer adds is the cycle's vocabulary: normalised order states,
+//! the base-currency cash view, and session errors surfaced as [`BrokerError::NotReady`] so the
+//! cycle (and the daemon) can wait for a login instead of failing a period.
+use super::broker::{
+    AccountInfo, Balances, Broker, BrokerError, BrokerPosition, ContractSpec, Execution, LiveOrder,
+    OrderRequest, OrderStatus, OrderType, PlaceResult, Quote, Side,
+};
+use crate::config::Settings;
+use crate::ibkr::{self, GatewayClient, GatewayError};
+
+/// The gateway client plus the order policy from the config.
+pub struct IbkrBroker {
+    client: GatewayClient,
+    policy: ibkr::orders::PromptPolicy,
+    currency: String,
+    sec_types: std::collections::BTreeMap<String, String>,
+    default_sec_type: String,
+}
+
+impl IbkrBroker {
+    /// Wraps a client with the settings' prompt allowlist and contract defaults.
+    pub fn new(client: GatewayClient, settings: &Settings) -> Self {
+        IbkrBroker {
+            client,
+            policy: ibkr::orders::PromptPolicy::new(settings.orders.prompt_allowlist.clone()),
+            currency: settings.portfolio.currency.clone(),
+            sec_types: settings
+                .portfolio
+                .contracts
+                .iter()
+                .filter_map(|(s, o)| o.sec_type.clone().map(|t| (s.clone(), t)))
+                .collect(),
+            default_sec_type: settings.portfolio.sec_type.clone(),
+        }
+    }
+
+    /// The underlying client (the daemon's keeper shares it).
+    pub fn client(&self) -> &GatewayClient {
+        &self.client
+    }
+}
+
+fn map_err(e: GatewayError) -> BrokerError {
+    if e.is_session_lost() {
+        BrokerError::NotReady(e.to_string())
+    } else {
+        BrokerError::Other(e.to_string())
+    }
+}
+
+fn side(s: Side) -> ibkr::types::Side {
+    match s {
+        Side::Buy => ibkr::types::Side::Buy,
+        Side::Sell => ibkr::types::Side::Sell,
+    }
+}
+
+fn side_back(s: Option<ibkr::types::Side>) -> Side {
+    match s {
+        Some(ibkr::types::Side::Sell) => Side::Sell,
+        _ => Side::Buy,
+    }
+}
+
+/// Gateway order statuses → the cycle's four. Unknown words count as working: the cycle then
+/// keeps polling and finally cancels, rather than assuming a fill.
+fn status(s: &str) -> OrderStatus {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "filled" => OrderStatus::Filled,
+        "cancelled" | "canceled" | "apicancelled" => OrderStatus::Cancelled,
+        "inactive" | "rejected" => OrderStatus::Inactive,
+        _ => OrderStatus::Working,
+    }
+}
+
+impl IbkrBroker {
+    fn ticket(&self, account: &str, o: &OrderRequest) -> ibkr::orders::OrderTicket {
+        ibkr::orders::OrderTicket {
+            account_id: account.to_owned(),
+            conid: o.conid,
+            sec_type: Some(
+                self.sec_types
+                    .get(&o.symbol)
+                    .cloned()
+                    .unwrap_or_else(|| self.default_sec_type.clone()),
+            ),
+            coid: o.coid.clone(),
+            side: side(o.side),
+            order_type: match o.order_type {
+                OrderType::Market => ibkr::orders::OrderType::Market,
+                OrderType::Limit { price } => ibkr::orders::OrderType::Limit { price },
+            },
+            size: ibkr::orders::OrderSize::Quantity(o.quantity),
+            tif: o.tif.clone(),
+            outside_rth: false,
+            listing_exchange: None,
+        }
+    }
+}
+
+impl Broker for IbkrBroker {
+    async fn ensure_ready(&self) -> Result<(), BrokerError> {
+        self.client.ensure_ready().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn accounts(&self) -> Result<Vec<AccountInfo>, BrokerError> {
+        let iserver = self.client.iserver_accounts().await.map_err(map_err)?;
+        let portfolio = self.client.portfolio_accounts().await.map_err(map_err)?;
+        Ok(iserver
+            .accounts
+            .iter()
+            .map(|id| {
+                let p = portfolio.iter().find(|p| &p.id == id);
+                AccountInfo {
+                    id: id.clone(),
+                    // Paper only when both sources agree it is (fail closed).
+                    paper: p.is_some_and(|p| p.is_paper()) && iserver.is_paper != Some(false),
+                }
+            })
+            .collect())
+    }
+
+    async fn positions(&self, account: &str) -> Result<Vec<BrokerPosition>, BrokerError> {
+        let ps = self.client.positions(account).await.map_err(map_err)?;
+        ps.into_iter()
+            .map(|p| {
+                let mark = p.market_price.ok_or_else(|| {
+                    BrokerError::Other(format!("position {}: no market price", p.symbol))
+                })?;
+                let value = p.market_value.unwrap_or(p.quantity * mark);
+                let cost = p.avg_cost.map(|c| c * p.quantity);
+                Ok(BrokerPosition {
+                    conid: p.conid,
+                    symbol: p.symbol,
+                    quantity: p.quantity,
+                    mark_price: mark,
+                    market_value: value,
+                    unrealized_pnl: cost.map(|c| value - c).unwrap_or_default(),
+                    currency: p.currency,
+                    asset_class: p.asset_class,
+                })
+            })
+            .collect()
+    }
+
+    async fn balances(&self, account: &str) -> Result<Balances, BrokerError> {
+        let ledger = self.client.ledger(account).await.map_err(map_err)?;
+        let summary = self.client.summary(account).await.map_err(map_err)?;
+        let ccy = &self.currency;
+        let cash = ledger.cash(ccy).ok_or_else(|| {
+            BrokerError::Other(format!(
+                "ledger has no {ccy} cash entry (portfolio.currency); currencies: {}",
+                ledger
+                    .by_currency
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        Ok(Balances {
+            currency: ccy.clone(),
+            settled_cash: ledger.settled_cash(ccy).unwrap_or(cash),
+            cash,
+            net_liquidation: summary.net_liquidation,
+        })
+    }
+
+    async fn resolve(&self, spec: &ContractSpec) -> Result<i64, BrokerError> {
+        let q = ibkr::types::ContractQuery {
+            symbol: spec.symbol.clone(),
+            sec_type: spec.sec_type.clone(),
+            currency: spec.currency.clone(),
+            exchange: spec.exchange.clone(),
+            conid: spec.conid,
+        };
+        Ok(self.client.resolve(&q).await.map_err(map_err)?.conid)
+    }
+
+    async fn quotes(&self, conids: &[i64]) -> Result<Vec<Quote>, BrokerError> {
+        let qs = self.client.snapshot(conids).await.map_err(map_err)?;
+        Ok(qs
+            .into_iter()
+            .filter(|q| !q.is_missing())
+            .map(|q| Quote {
+                conid: q.conid,
+                bid: q.bid,
+                ask: q.ask,
+                // A `C`-prefixed last is yesterday's close, and a halted line has no tradable
+                // price: neither may size an order.
+                last: q.last.filter(|_| !q.last_is_prior_close && !q.halted),
+                delayed: q.availability.is_delayed(),
+            })
+            .collect())
+    }
+
+    async fn whatif(
+        &self,
+        account: &str,
+        order: &OrderRequest,
+    ) -> Result<serde_json::Value, BrokerError> {
+        let w = self
+            .client
+            .whatif(&self.ticket(account, order))
+            .await
+            .map_err(map_err)?;
+        serde_json::to_value(&w).map_err(|e| BrokerError::Other(e.to_string()))
+    }
+
+    async fn place(&self, account: &str, order: &OrderRequest) -> Result<PlaceResult, BrokerError> {
+        // Orders need a Ready session confirmed within the last few seconds.
+        self.client
+            .confirm_ready_for_orders()
+            .await
+            .map_err(map_err)?;
+        let outcome = self
+            .client
+            .place_order(&self.ticket(account, order), &self.policy)
+            .await
+            .map_err(map_err)?;
+        Ok(match outcome {
+            ibkr::orders::PlaceOutcome::Submitted { order_id, status } => {
+                PlaceResult::Submitted { order_id, status }
+            }
+            ibkr::orders::PlaceOutcome::Refused { prompt } => PlaceResult::Refused {
+                prompt_id: prompt.message_ids.join(","),
+                text: prompt.messages.join(" / "),
+            },
+            ibkr::orders::PlaceOutcome::Rejected { message } => {
+                PlaceResult::Rejected { reason: message }
+            }
+            ibkr::orders::PlaceOutcome::DuplicateCoid { .. } => PlaceResult::DuplicateCoid,
+            ibkr::orders::PlaceOutcome::Unknown { detail } => {
+                PlaceResult::Unknown { reason: detail }
+            }
+        })
+    }
+
+    async fn live_orders(&self, account: &str) -> Result<Vec<LiveOrder>, BrokerError> {
+        let os = self.client.live_orders(account).await.map_err(map_err)?;
+        Ok(os
+            .into_iter()
+            .map(|o| LiveOrder {
+                order_id: o.order_id.to_string(),
+                coid: o.order_ref,
+                conid: o.conid,
+                side: side_back(o.side),
+                status: status(&o.status),
+                filled: o.filled_quantity.unwrap_or_default(),
+                remaining: o.remaining_quantity.unwrap_or_default(),
+                avg_price: o.avg_price,
+            })
+            .collect())
+    }
+
+    async fn trades(&self, account: &str, days: u32) -> Result<Vec<Execution>, BrokerError> {
+        let ts = self
+            .client
+            .trades(days.clamp(1, 7))
+            .await
+            .map_err(map_err)?;
+        Ok(ts
+            .into_iter()
+            .filter(|t| t.account.as_deref().is_none_or(|a| a == account))
+            .map(|t| Execution {
+                execution_id: t.execution_id,
+                order_id: t.order_id.map(|i| i.to_string()).unwrap_or_default(),
+                coid: t.order_ref,
+                symbol: t.symbol,
+                side: side_back(t.side),
+                size: t.size,
+                price: t.price,
+                commission: t.commission,
+                time: t.trade_time,
+            })
+            .collect())
+    }
+
+    async fn cancel(&self, account: &str, order_id: &str) -> Result<(), BrokerError> {
+        self.client
+            .cancel_order(account, order_id)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_fail_toward_working() {
+        assert_eq!(status("Filled"), OrderStatus::Filled);
+        assert_eq!(status("Cancelled"), OrderStatus::Cancelled);
+        assert_eq!(status("Inactive"), OrderStatus::Inactive);
+        assert_eq!(status("PreSubmitted"), OrderStatus::Working);
+        assert_eq!(status("SomethingNew"), OrderStatus::Working);
+    }
+}

@@ -1,0 +1,200 @@
+//! Snapshot + settings → the strategy's plan → numbered order legs (sells first).
+//!
+//! The planner itself is pure ([`crate::strategy`]); this module only translates the live
+//! account into its request and its trades into orders with deterministic cOIDs.
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::CycleError;
+use super::broker::{OrderRequest, OrderType, Side};
+use super::guards::{self, SizedOrder};
+use super::snapshot::AccountSnapshot;
+use crate::config::{CashSetting, Settings};
+use crate::strategy::{self, Granularity, Holding, PlanRequest, Strategy, Targets};
+
+/// One order of a run, numbered: legs `0..k` are sells, the rest buys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leg {
+    pub leg: u32,
+    pub symbol: String,
+    pub conid: i64,
+    pub side: Side,
+    pub quantity: Decimal,
+    /// Reference price the plan was sized at.
+    pub price: Decimal,
+    pub order_type: OrderType,
+    pub tif: String,
+}
+
+impl Leg {
+    /// The deterministic client order id: run id + leg + side. Unique per run and leg, so a
+    /// restarted process can find out whether the gateway already has it.
+    pub fn coid(&self, run_id: &str) -> String {
+        let side = match self.side {
+            Side::Buy => 'B',
+            Side::Sell => 'S',
+        };
+        format!("pbal-{run_id}-{:02}{side}", self.leg)
+    }
+
+    /// The order exactly as sent.
+    pub fn order_request(&self, run_id: &str) -> OrderRequest {
+        OrderRequest {
+            coid: self.coid(run_id),
+            conid: self.conid,
+            symbol: self.symbol.clone(),
+            side: self.side,
+            quantity: self.quantity,
+            order_type: self.order_type,
+            tif: self.tif.clone(),
+        }
+    }
+
+    /// Value at the reference price (positive).
+    pub fn value(&self) -> Decimal {
+        self.quantity * self.price
+    }
+}
+
+/// What a run will do: the strategy's plan and the order legs derived from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub plan: strategy::Plan,
+    pub legs: Vec<Leg>,
+}
+
+impl RunPlan {
+    /// Orders with their values, for the caps.
+    pub fn sized_orders(&self) -> Vec<SizedOrder> {
+        self.legs
+            .iter()
+            .map(|l| SizedOrder {
+                symbol: l.symbol.clone(),
+                side: l.side,
+                quantity: l.quantity,
+                value: l.value(),
+            })
+            .collect()
+    }
+}
+
+/// The cash the plan may use, from `portfolio.cash`.
+///
+/// `available` invests settled cash (never a negative balance: a margin loan is not cash to
+/// invest). A fixed deposit larger than the settled cash above the buffer is refused: pbal
+/// does not borrow on the user's behalf.
+pub fn investable_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<Decimal, CycleError> {
+    let settled = snap.balances.settled_cash;
+    match &settings.portfolio.cash {
+        CashSetting::Available => Ok(settled.max(Decimal::ZERO)),
+        CashSetting::Amount(x) => {
+            let room = settled - settings.portfolio.buffer;
+            if *x > Decimal::ZERO && *x > room {
+                return Err(CycleError::Plan(format!(
+                    "portfolio.cash = {x} but only {} settled cash is available above the buffer {}; \
+                     lower portfolio.cash or use \"available\"",
+                    room.max(Decimal::ZERO),
+                    settings.portfolio.buffer
+                )));
+            }
+            Ok(*x)
+        }
+    }
+}
+
+/// Cash held back (limit orders only) so buys still fit when they fill at their limit (up to `limit_offset_bps`
+/// above the reference price) and sells fill as far below it: the offset applied to the cash
+/// invested, plus, for `hard`, to the holdings whose sales fund buys. Rounded up to the cent.
+/// Execution trims buys to the cash actually available anyway; this keeps that the exception.
+fn limit_headroom(
+    holdings: &[Holding],
+    cash: Decimal,
+    strategy: Strategy,
+    settings: &Settings,
+) -> Decimal {
+    if settings.orders.kind != crate::config::OrderKind::Limit {
+        // Market orders have no price bound to reserve for; execution trims buys to the cash.
+        return Decimal::ZERO;
+    }
+    let offset = settings.orders.limit_offset_bps / Decimal::from(10_000);
+    let mut exposed = cash.max(Decimal::ZERO);
+    if strategy == Strategy::Hard {
+        exposed += holdings
+            .iter()
+            .map(|h| h.quantity * h.price)
+            .sum::<Decimal>();
+    }
+    (exposed * offset).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::AwayFromZero)
+}
+
+/// Plans the snapshot with the configured strategy and turns the trades into legs.
+pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, CycleError> {
+    let p = &settings.portfolio;
+    let strategy_kind =
+        Strategy::from_str(&p.strategy).map_err(|e| CycleError::Plan(e.to_string()))?;
+    let granularity =
+        Granularity::from_str(&p.granularity).map_err(|e| CycleError::Plan(e.to_string()))?;
+    let holdings: Vec<Holding> = snap
+        .instruments
+        .iter()
+        .map(|i| Holding {
+            symbol: i.symbol.clone(),
+            quantity: i.quantity,
+            price: i.price,
+            unrealized_pnl: i.unrealized_pnl,
+            conid: Some(i.conid),
+            currency: Some(snap.balances.currency.clone()),
+            // Value at the checked live price, not the (possibly stale) position mark.
+            market_value: None,
+        })
+        .collect();
+    let targets = if p.targets.is_empty() {
+        Targets::Equal
+    } else {
+        Targets::Weights(p.targets.clone())
+    };
+    let cash = investable_cash(snap, settings)?;
+    let request = PlanRequest {
+        buffer: p.buffer + limit_headroom(&holdings, cash, strategy_kind, settings),
+        holdings,
+        targets,
+        cash,
+        min_trade_value: p.min_trade_value,
+        strategy: strategy_kind,
+        granularity,
+    };
+    let plan = strategy::plan(&request).map_err(|e| CycleError::Plan(e.to_string()))?;
+
+    let mut legs = Vec::new();
+    let mut trades: Vec<&strategy::Trade> = plan.trades.iter().collect();
+    // Sells first (their proceeds fund the buys), then buys; by symbol within a side.
+    trades.sort_by(|a, b| {
+        (a.side != strategy::Side::Sell, &a.symbol)
+            .cmp(&(b.side != strategy::Side::Sell, &b.symbol))
+    });
+    for t in trades {
+        let inst = snap.instrument(&t.symbol).ok_or_else(|| {
+            CycleError::Plan(format!("{}: planned but not in the snapshot", t.symbol))
+        })?;
+        let side = match t.side {
+            strategy::Side::Buy => Side::Buy,
+            strategy::Side::Sell => Side::Sell,
+        };
+        if t.shares <= Decimal::ZERO {
+            continue;
+        }
+        legs.push(Leg {
+            leg: legs.len() as u32,
+            symbol: t.symbol.clone(),
+            conid: inst.conid,
+            side,
+            quantity: t.shares,
+            price: inst.price,
+            order_type: guards::order_type(side, &inst.quote, inst.price, &settings.orders),
+            tif: settings.orders.tif.clone(),
+        });
+    }
+    Ok(RunPlan { plan, legs })
+}

@@ -1,0 +1,376 @@
+//! The real rebalance cycle behind the driver's [`CycleRunner`] and [`SessionProbe`] seams.
+//!
+//! Mapping of cycle results to scheduler outcomes (why each):
+//! - a report → [`Outcome::Done`]: dry-run recorded, plan staged, orders executed, or nothing
+//!   to do — the period's work is done either way;
+//! - a guard violation → [`Outcome::Refused`]: kill switch, live account, caps, price sanity
+//!   are deliberate "no"s a human must look at, never retried behind their back;
+//! - broker and journal errors → retryable [`Outcome::Failed`] (gateway down, session lost,
+//!   database busy): the scheduler retries after a back-off, a bounded number of times;
+//! - planning, account and staged-plan errors → non-retryable: the same inputs fail the same
+//!   way until the configuration or the account changes.
+//!
+//! `Cycle::run` first finishes any interrupted earlier run and reports that instead
+//! (`status = "resumed"`); the adapter then runs the period's own cycle, so a resumed manual
+//! run is never mistaken for this period's rebalance.
+use super::driver::{CycleRunner, Outcome, PreflightReport, SessionProbe};
+use crate::cycle::broker::Broker;
+use crate::cycle::{Cycle, CycleError, CycleReport, RunKind, planning, snapshot};
+
+impl<B: Broker> CycleRunner for Cycle<B> {
+    async fn run(&self, period: &str) -> Outcome {
+        let mode = self.settings.orders.mode;
+        for _ in 0..2 {
+            match Cycle::run(self, mode, RunKind::Scheduled, Some(period)).await {
+                Ok(report) if report.status == "resumed" => {
+                    tracing::info!(run = %report.run_id, "finished an interrupted run first");
+                }
+                Ok(report) => {
+                    return Outcome::Done {
+                        summary: summary(&report),
+                    };
+                }
+                Err(e) => return outcome_of(&e),
+            }
+        }
+        Outcome::Failed {
+            reason: "interrupted runs kept being resumed; the period's own cycle did not start"
+                .into(),
+            retryable: true,
+        }
+    }
+
+    async fn preflight(&self, _period: &str) -> PreflightReport {
+        let mut problems = Vec::new();
+        let now = (self.clock)();
+        match snapshot::take(&self.broker, &self.settings, now).await {
+            Ok(snap) => {
+                if let Err(e) = planning::plan(&snap, &self.settings) {
+                    problems.push(e.to_string());
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+        if !self.settings.orders.enabled || self.state_dir.join("STOP").exists() {
+            problems.push("the kill switch is on (orders.enabled = false or a STOP file)".into());
+        }
+        PreflightReport { problems }
+    }
+}
+
+impl<B: Broker> SessionProbe for Cycle<B> {
+    async fn ready(&self) -> Result<(), String> {
+        self.broker.ensure_ready().await.map_err(|e| e.to_string())
+    }
+}
+
+fn outcome_of(e: &CycleError) -> Outcome {
+    let reason = e.to_string();
+    match e {
+        CycleError::Guard(_) => Outcome::Refused { reason },
+        CycleError::Broker(_) | CycleError::Journal(_) => Outcome::Failed {
+            reason,
+            retryable: true,
+        },
+        _ => Outcome::Failed {
+            reason,
+            retryable: false,
+        },
+    }
+}
+
+fn summary(r: &CycleReport) -> String {
+    let planned = r.plan.as_ref().map_or(0, |p| p.legs.len());
+    let mut s = format!(
+        "{}: {planned} planned order(s), {} executed (run {}, account {})",
+        r.status,
+        r.orders.len(),
+        r.run_id,
+        r.account_id,
+    );
+    if let Some(id) = &r.staged_id {
+        s.push_str(&format!("; approve with `pbal staged approve {id}`"));
+    }
+    if r.prices_delayed {
+        s.push_str("; prices were delayed");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver, the real cycle (stage mode), and the journal-backed period store together,
+    //! against a minimal in-memory broker that refuses to place orders (stage never places).
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use rust_decimal::Decimal;
+    use rust_decimal_macros::dec;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::config::{OrderMode, Settings};
+    use crate::cycle::broker::*;
+    use crate::journal::Journal;
+    use crate::scheduler::Schedule;
+    use crate::scheduler::driver::{Clock, Driver, DriverConfig, TokioClock};
+    use crate::scheduler::journal_store::JournalPeriodStore;
+    use crate::scheduler::notify::{Alert, Notify};
+
+    /// AAA 30 × 100 and BBB 10 × 100: off a 50/50 target.
+    struct StageOnlyBroker {
+        ready: AtomicBool,
+        whatifs: AtomicUsize,
+    }
+
+    impl Broker for StageOnlyBroker {
+        async fn ensure_ready(&self) -> Result<(), BrokerError> {
+            if self.ready.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(BrokerError::NotReady("not authenticated".into()))
+            }
+        }
+        async fn accounts(&self) -> Result<Vec<AccountInfo>, BrokerError> {
+            Ok(vec![AccountInfo {
+                id: "DU111".into(),
+                paper: true,
+            }])
+        }
+        async fn positions(&self, _a: &str) -> Result<Vec<BrokerPosition>, BrokerError> {
+            Ok([("AAA", 1, dec!(30)), ("BBB", 2, dec!(10))]
+                .into_iter()
+                .map(|(s, c, q)| BrokerPosition {
+                    conid: c,
+                    symbol: s.into(),
+                    quantity: q,
+                    mark_price: dec!(100),
+                    market_value: q * dec!(100),
+                    unrealized_pnl: Decimal::ZERO,
+                    currency: "USD".into(),
+                    asset_class: "STK".into(),
+                })
+                .collect())
+        }
+        async fn balances(&self, _a: &str) -> Result<Balances, BrokerError> {
+            Ok(Balances {
+                currency: "USD".into(),
+                settled_cash: dec!(0),
+                cash: dec!(0),
+                net_liquidation: dec!(4000),
+            })
+        }
+        async fn resolve(&self, spec: &ContractSpec) -> Result<i64, BrokerError> {
+            match spec.symbol.as_str() {
+                "AAA" => Ok(1),
+                "BBB" => Ok(2),
+                s => Err(BrokerError::Other(format!("no contract for {s}"))),
+            }
+        }
+        async fn quotes(&self, conids: &[i64]) -> Result<Vec<Quote>, BrokerError> {
+            Ok(conids
+                .iter()
+                .map(|c| Quote {
+                    conid: *c,
+                    bid: Some(dec!(99.99)),
+                    ask: Some(dec!(100.01)),
+                    last: Some(dec!(100)),
+                    delayed: false,
+                })
+                .collect())
+        }
+        async fn whatif(
+            &self,
+            _a: &str,
+            _o: &OrderRequest,
+        ) -> Result<serde_json::Value, BrokerError> {
+            self.whatifs.fetch_add(1, Ordering::SeqCst);
+            Ok(serde_json::json!({}))
+        }
+        async fn place(&self, _a: &str, _o: &OrderRequest) -> Result<PlaceResult, BrokerError> {
+            Err(BrokerError::Other("this test never places orders".into()))
+        }
+        async fn live_orders(&self, _a: &str) -> Result<Vec<LiveOrder>, BrokerError> {
+            Ok(vec![])
+        }
+        async fn trades(&self, _a: &str, _d: u32) -> Result<Vec<Execution>, BrokerError> {
+            Ok(vec![])
+        }
+        async fn cancel(&self, _a: &str, _id: &str) -> Result<(), BrokerError> {
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Alerts(std::sync::Mutex<Vec<Alert>>);
+
+    impl Notify for Alerts {
+        async fn notify(&self, alert: &Alert) {
+            self.0.lock().unwrap().push(alert.clone());
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn settings(dir: &std::path::Path, mode: OrderMode) -> Settings {
+        let mut s = Settings::load_from(
+            None,
+            vec![
+                ("PBAL__PORTFOLIO__TARGETS__AAA".into(), "0.5".into()),
+                ("PBAL__PORTFOLIO__TARGETS__BBB".into(), "0.5".into()),
+                ("PBAL__PORTFOLIO__STRATEGY".into(), "hard".into()),
+            ],
+        )
+        .unwrap();
+        s.orders.max_turnover_pct = dec!(100);
+        s.orders.mode = mode;
+        s.state.dir = Some(dir.to_path_buf());
+        s
+    }
+
+    type RealDriver = Driver<
+        Arc<Cycle<StageOnlyBroker>>,
+        Arc<Cycle<StageOnlyBroker>>,
+        JournalPeriodStore,
+        Alerts,
+        TokioClock,
+    >;
+
+    fn real_driver(dir: &std::path::Path, start: &str, mode: OrderMode) -> RealDriver {
+        let clock = TokioClock::starting_at(utc(start));
+        let journal = Journal::open_in(dir).unwrap();
+        let cycle = Arc::new(Cycle {
+            broker: StageOnlyBroker {
+                ready: AtomicBool::new(true),
+                whatifs: AtomicUsize::new(0),
+            },
+            journal: journal.clone(),
+            settings: settings(dir, mode),
+            state_dir: dir.to_path_buf(),
+            clock: Arc::new(move || clock.now()),
+        });
+        let schedule = Schedule::from_settings(&cycle.settings.schedule).unwrap();
+        let store = JournalPeriodStore::new(journal);
+        Driver {
+            schedule,
+            runner: cycle.clone(),
+            probe: cycle,
+            store,
+            notifier: Alerts::default(),
+            clock,
+            config: DriverConfig {
+                max_sleep: Duration::from_secs(3600),
+                ..DriverConfig::default()
+            },
+        }
+    }
+
+    async fn drive(d: &RealDriver, span: Duration) {
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::join!(d.run(cancel), async move {
+            tokio::time::sleep(span).await;
+            stop.cancel();
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scheduled_stage_run_happens_once_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        // Seed "tracking since" before the Q1 slot, as a first start in December would.
+        {
+            let d = real_driver(dir.path(), "2026-12-20T12:00:00Z", OrderMode::Stage);
+            drive(&d, Duration::from_secs(60)).await;
+        }
+        let d = real_driver(dir.path(), "2027-01-04T14:00:00Z", OrderMode::Stage);
+        drive(&d, Duration::from_secs(2 * 86_400)).await;
+        assert!(
+            d.runner.broker.whatifs.load(Ordering::SeqCst) > 0,
+            "the cycle staged a plan"
+        );
+        let journal = Journal::open_in(dir.path()).unwrap();
+        assert_eq!(
+            journal.period("2027-Q1").unwrap().unwrap().state,
+            "completed"
+        );
+        let staged = journal.runs(10).unwrap();
+        assert_eq!(staged.len(), 1, "{staged:?}");
+        let done = d.notifier.0.lock().unwrap().clone();
+        assert!(
+            done.iter().any(|a| a.message.contains("2 planned order(s)")
+                && a.message.contains("pbal staged approve")),
+            "{done:?}"
+        );
+
+        // Restart inside the quarter: no second run.
+        let again = real_driver(dir.path(), "2027-01-06T15:00:00Z", OrderMode::Stage);
+        drive(&again, Duration::from_secs(3 * 86_400)).await;
+        assert_eq!(again.runner.broker.whatifs.load(Ordering::SeqCst), 0);
+        assert_eq!(journal.runs(10).unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn kill_switch_refuses_and_closes_the_period() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let d = real_driver(dir.path(), "2026-12-20T12:00:00Z", OrderMode::Stage);
+            drive(&d, Duration::from_secs(60)).await;
+        }
+        std::fs::write(dir.path().join("STOP"), "").unwrap();
+        let d = real_driver(dir.path(), "2027-01-04T14:00:00Z", OrderMode::Submit);
+        drive(&d, Duration::from_secs(86_400)).await;
+        let journal = Journal::open_in(dir.path()).unwrap();
+        let rec = journal.period("2027-Q1").unwrap().unwrap();
+        assert_eq!(rec.state, "missed", "{rec:?}");
+        assert!(rec.reason.unwrap_or_default().contains("refused"));
+        // The pre-flight (at start, the run being 90 minutes away) saw the kill switch too.
+        let alerts = d.notifier.0.lock().unwrap().clone();
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.title.contains("pre-flight") && a.message.contains("kill switch")),
+            "{alerts:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn login_wait_through_the_real_cycle_then_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let d = real_driver(dir.path(), "2026-12-20T12:00:00Z", OrderMode::Stage);
+            drive(&d, Duration::from_secs(60)).await;
+        }
+        let d = real_driver(dir.path(), "2027-01-04T15:00:00Z", OrderMode::Stage);
+        d.runner.broker.ready.store(false, Ordering::SeqCst);
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let broker_ready = &d.runner.broker.ready;
+        tokio::join!(d.run(cancel), async move {
+            // The user logs in at 12:00 EST, 90 minutes after the slot.
+            tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+            broker_ready.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(86_400)).await;
+            stop.cancel();
+        });
+        let journal = Journal::open_in(dir.path()).unwrap();
+        assert_eq!(
+            journal.period("2027-Q1").unwrap().unwrap().state,
+            "completed"
+        );
+        let runs = journal.runs(10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert!(
+            runs[0].started_at.starts_with("2027-01-04T17:0"),
+            "{runs:?}"
+        );
+        let alerts = d.notifier.0.lock().unwrap().clone();
+        assert!(
+            alerts.iter().any(|a| a.title.contains("log in")),
+            "{alerts:?}"
+        );
+    }
+}
