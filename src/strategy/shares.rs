@@ -408,7 +408,7 @@ struct Reach {
 /// Largest total bitset size (bits over all suffixes) we are willing to build.
 const REACH_MAX_BITS: usize = 200_000_000;
 /// Largest number of word operations spent building the table.
-const REACH_MAX_WORK: usize = 20_000_000;
+const REACH_MAX_WORK: usize = 2_000_000;
 
 impl Reach {
     fn new(items: &[Item], order: &[usize], budget: Decimal) -> Option<Reach> {
@@ -506,6 +506,9 @@ struct Bounds {
     min_spend: Vec<Decimal>,
     max_spend: Vec<Decimal>,
     prim: Vec<Quad>,
+    /// Per suffix, the assets' cut limits sorted by saturation point (see [`Bounds::prim_at`]);
+    /// built for every suffix when the search runs, else only for the root.
+    cuts: Vec<Vec<Cut>>,
     sec: Vec<Relax>,
     reach: Option<Reach>,
 }
@@ -544,6 +547,16 @@ impl Quad {
     }
 }
 
+/// How far one asset's spend can be cut below `e` (to its lower limit) and at what weight.
+#[derive(Clone, Copy)]
+struct Cut {
+    /// `c · k`: the multiplier level at which this asset is cut all the way.
+    mu: Decimal,
+    c: Decimal,
+    k: Decimal,
+    inv_k: Decimal,
+}
+
 #[derive(Clone, Copy, Default)]
 struct Relax {
     /// Σ e_j, e_j = target clamped to [lo·P, hi·P].
@@ -575,7 +588,28 @@ impl Bounds {
             max_spend: vec![Decimal::ZERO; m + 1],
             prim: vec![Quad::default(); m + 1],
             sec: vec![Relax::default(); m + 1],
+            cuts: Vec::new(),
         };
+        let suffixes = if m <= MAX_EXACT_ASSETS { m } else { 1.min(m) };
+        for k in 0..suffixes {
+            let mut list: Vec<Cut> = order[k..]
+                .iter()
+                .map(|&i| {
+                    let it = &items[i];
+                    let (l, h) = (it.lo * it.price, it.hi * it.price);
+                    let c = it.d.max(l).min(h) - l;
+                    let inv_k = Decimal::ONE.checked_div(it.k).unwrap_or_default();
+                    Cut {
+                        mu: c.saturating_mul(it.k),
+                        c,
+                        k: it.k,
+                        inv_k,
+                    }
+                })
+                .collect();
+            list.sort_by(|a, b| a.mu.cmp(&b.mu));
+            b.cuts.push(list);
+        }
         for k in (0..m).rev() {
             let it = &items[order[k]];
             let (l, h) = (it.lo * it.price, it.hi * it.price);
@@ -610,11 +644,49 @@ impl Bounds {
             None => budget,
         };
         Some(Cost(
-            self.prim[k].bound(budget),
+            self.prim_at(k, budget),
             -budget.min(self.max_spend[k]),
             self.sec[k].bound(budget),
         ))
     }
+    /// Lower bound on the squared deviation of `order[k..]` with `budget` left: the exact
+    /// continuous optimum with each spend kept at or above its lower limit. The assets must
+    /// together be cut by `excess = Σ e − budget`; cutting `δ_j ≤ c_j` costs `k_j δ_j²`, so
+    /// the optimum is `δ_j = min(c_j, μ / k_j)` for the `μ` where the cuts add up (water-fill
+    /// over the assets sorted by `c_j k_j`). Falls back to the box-free Cauchy–Schwarz bound
+    /// where no sorted list was built.
+    fn prim_at(&self, k: usize, budget: Decimal) -> Decimal {
+        let q = &self.prim[k];
+        let Some(list) = self.cuts.get(k) else {
+            return q.bound(budget);
+        };
+        let excess = q.e - budget;
+        if excess <= Decimal::ZERO {
+            return q.unbudgeted();
+        }
+        let mut act_inv: Decimal = list.iter().map(|c| c.inv_k).sum();
+        let (mut sat_c, mut sat_cost) = (Decimal::ZERO, Decimal::ZERO);
+        for cut in list {
+            if sat_c + cut.mu.saturating_mul(act_inv) >= excess {
+                break;
+            }
+            sat_c += cut.c;
+            sat_cost = sat_cost.saturating_add(weighted_square(cut.k, cut.c));
+            act_inv -= cut.inv_k;
+        }
+        let cost = if act_inv <= Decimal::ZERO {
+            // Everything cut to its limit and still short: infeasible, caught by min_spend;
+            // what was cut is still a valid bound.
+            sat_cost
+        } else {
+            let mu = (excess - sat_c)
+                .checked_div(act_inv)
+                .unwrap_or(Decimal::MAX);
+            sat_cost.saturating_add(mu.saturating_mul(mu).saturating_mul(act_inv))
+        };
+        q.f.saturating_add(cost).max(q.int)
+    }
+
     fn unbudgeted(&self, k: usize) -> Cost {
         Cost(
             self.prim[k].unbudgeted(),
