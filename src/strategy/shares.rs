@@ -607,7 +607,7 @@ impl Bounds {
                     }
                 })
                 .collect();
-            list.sort_by(|a, b| a.mu.cmp(&b.mu));
+            list.sort_by_key(|c| c.mu);
             b.cuts.push(list);
         }
         for k in (0..m).rev() {
