@@ -46,14 +46,20 @@
 //! 2. **Greedy completion**, O((n + k) log n) for *k* extra shares: repeatedly buy the one
 //!    affordable share that lowers the cost most (ties: lower P&L, then symbol) until none
 //!    does. So no cash is left idle while a purchase would reduce the deviation.
-//! 3. **Branch and bound** (exact): a cheap root bound often proves the greedy plan optimal at
-//!    any size; otherwise, when at most 48 assets have a choice, a depth-first search over share
-//!    counts (assets by descending price) pruned by a lower bound: the larger of the per-asset
-//!    integer minimum and a continuous relaxation under the remaining budget, the budget first
-//!    tightened to the largest spend the remaining assets can reach exactly (a subset-sum
-//!    bitset over cents, built when small). If it finishes within 400 000 nodes the result is
-//!    proven optimal ([`Plan::proven_optimal`]); otherwise the best plan found is returned,
-//!    marked unproven. Property tests compare it with brute force on random small cases.
+//! 3. **Branch and bound** (exact), for inputs of at most 4096 assets: a root bound may prove
+//!    the greedy plan optimal at once; otherwise, when at most 48 assets have a choice, a
+//!    depth-first search over share counts (assets by descending price, starting from the
+//!    continuous optimum) pruned by a lower bound on the undecided assets: the larger of the
+//!    per-asset integer minimum and the exact continuous optimum under the remaining budget
+//!    (spends kept above their lower limits: a water-fill of the cuts, O(m) per node), with
+//!    the budget first tightened to the largest spend the remaining assets can reach exactly
+//!    (a subset-sum bitset over cents, built when small). If it finishes within 400 000
+//!    nodes the result is proven optimal ([`Plan::proven_optimal`]); otherwise the best plan
+//!    found is returned, marked unproven. Typical daemon portfolios (≤ ~20 assets) are proven
+//!    in well under a millisecond; property tests compare with brute force on random cases.
+//!
+//! Complexity: validation, water-fill and greedy are O(n log n); the search is bounded by
+//! its node limit (each node O(m), m ≤ 48).
 //!
 //! # Increment granularity (original-tool parity)
 //! See [`increment`]: the original's dollar-step loop, reproduced exactly (with Decimal
@@ -307,10 +313,10 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
                 h.symbol
             )));
         }
-        if h.market_value.is_some_and(|v| v < Decimal::ZERO) {
-            return Err(PlanError::NegativeQuantity {
+        if let Some(v) = h.market_value.filter(|v| *v < Decimal::ZERO) {
+            return Err(PlanError::NegativeValue {
                 symbol: h.symbol.clone(),
-                quantity: h.quantity,
+                value: v,
             });
         }
         let value = h

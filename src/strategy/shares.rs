@@ -277,6 +277,9 @@ struct Step {
     key: i128,
     delta: Cost,
     rank: Decimal,
+    /// Symbol order: ascending for buys; descending when the step sells one share fewer
+    /// (so the earlier symbol keeps selling — "then symbol" for sales too).
+    sym: isize,
     idx: usize,
     to: Decimal,
     /// Cash the step costs; valid while the asset's quantity is unchanged (an asset has one
@@ -289,7 +292,7 @@ impl Ord for Step {
             .cmp(&o.key)
             .then_with(|| self.delta.cmp(&o.delta))
             .then_with(|| self.rank.cmp(&o.rank))
-            .then_with(|| self.idx.cmp(&o.idx))
+            .then_with(|| self.sym.cmp(&o.sym))
     }
 }
 impl PartialOrd for Step {
@@ -328,15 +331,17 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
         }
         let delta = it.delta(cur, to);
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
-        let rank = if to <= Decimal::ZERO && cur < Decimal::ZERO {
-            it.down_rank
+        let fewer_sold = to <= Decimal::ZERO && cur < Decimal::ZERO;
+        let (rank, sym) = if fewer_sold {
+            (it.down_rank, -(i as isize))
         } else {
-            it.up_rank
+            (it.up_rank, i as isize)
         };
         (delta < Cost::default()).then_some(Step {
             key: int_key(delta.0),
             delta,
             rank,
+            sym,
             idx: i,
             to,
             cash,
