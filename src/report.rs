@@ -44,7 +44,6 @@ fn fixed_dp(o: &mut Vec<u8>, v: Decimal, dp: u32) {
 
 /// Writes `mantissa · 10^-scale` with `dp ≥ scale` decimals (zero-padded).
 fn write_digits(o: &mut Vec<u8>, mantissa: i128, scale: usize, dp: usize) {
-    let mut m = mantissa.unsigned_abs();
     let mut buf = [0u8; 96];
     let mut i = buf.len();
     let pad = dp - scale;
@@ -53,15 +52,34 @@ fn write_digits(o: &mut Vec<u8>, mantissa: i128, scale: usize, dp: usize) {
         buf[i] = b'0';
     }
     let mut digits = pad;
-    while m > 0 || digits <= dp {
-        if digits == dp && dp > 0 {
-            i -= 1;
-            buf[i] = b'.';
+    // u64 arithmetic when the mantissa fits (nearly always): u128 division is a libcall.
+    let m = mantissa.unsigned_abs();
+    match u64::try_from(m) {
+        Ok(mut m) => {
+            while m > 0 || digits <= dp {
+                if digits == dp && dp > 0 {
+                    i -= 1;
+                    buf[i] = b'.';
+                }
+                i -= 1;
+                buf[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+                digits += 1;
+            }
         }
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        digits += 1;
+        Err(_) => {
+            let mut m = m;
+            while m > 0 || digits <= dp {
+                if digits == dp && dp > 0 {
+                    i -= 1;
+                    buf[i] = b'.';
+                }
+                i -= 1;
+                buf[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+                digits += 1;
+            }
+        }
     }
     if mantissa < 0 {
         i -= 1;

@@ -406,7 +406,7 @@ fn build_plan(
     let (inv_before, inv_after) = (inv(total_before), inv(total_after));
     let inv_weights = inv(weight_sum);
     let mut lines = Vec::with_capacity(assets.len());
-    let mut trades = Vec::new();
+    let mut trades = Vec::with_capacity(assets.len());
     for (i, a) in assets.iter().enumerate() {
         let s = spend[i];
         let (conid, currency) = (a.conid, a.currency.map(str::to_string));

@@ -347,34 +347,49 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             cash,
         })
     };
-    let mut pool: Vec<Step> = Vec::with_capacity(items.len());
-    pool.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
+    // First steps live in `store`; the pool orders small (key, index) pairs, so selection
+    // and sorting move 24 bytes per element and compare integers except on ties.
+    let mut store: Vec<Step> = Vec::with_capacity(items.len());
+    store.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
+    let mut pool: Vec<(i128, u32)> = store
+        .iter()
+        .enumerate()
+        .map(|(j, s)| (s.key, j as u32))
+        .collect();
+    let order = |a: &(i128, u32), b: &(i128, u32)| {
+        a.0.cmp(&b.0)
+            .then_with(|| store[a.1 as usize].cmp(&store[b.1 as usize]))
+    };
     let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
-    // The pool is consumed in sorted chunks of growing size: select the best `k`
-    // (O(pool)), sort only those, and drop what became unaffordable before the next chunk.
-    // Usually the cash runs out within the first chunk, so 10^5 candidates cost one
-    // selection instead of a full sort; doubling `k` bounds the worst case at O(n log n).
+    // Pruning the pool only pays once the cash left is below some step's price.
+    let mut pool_max_cash = store.iter().map(|s| s.cash).max().unwrap_or_default();
+    // The pool is consumed in sorted chunks of growing size: select the best `k` to the end
+    // (O(pool), no shifting), sort only those, and drop what became unaffordable before the
+    // next chunk. Usually the cash runs out within the first chunk, so 10^5 candidates cost
+    // one selection instead of a full sort; doubling `k` bounds the work at O(n log n).
     let mut k = 64;
     loop {
-        let take = k.min(pool.len());
-        if take > 0 && take < pool.len() {
-            pool.select_nth_unstable(take - 1);
+        let len = pool.len();
+        let take = k.min(len);
+        if take > 0 && take < len {
+            pool.select_nth_unstable_by(len - take, |a, b| order(b, a));
         }
-        let mut chunk: Vec<Step> = pool.drain(..take).collect();
-        chunk.sort_unstable();
+        let mut chunk: Vec<(i128, u32)> = pool.drain(len - take..).collect();
+        chunk.sort_unstable_by(order);
         let mut pos = 0;
         loop {
             // Heap steps may be merged only while a chunk step is there to compare with, or
             // once the pool is empty: the pool holds steps worse than the whole chunk.
-            let from_chunk = match (chunk.get(pos), heap.peek()) {
+            let head = chunk.get(pos).map(|c| &store[c.1 as usize]);
+            let from_chunk = match (head, heap.peek()) {
                 (Some(a), Some(Reverse(b))) => a < b,
                 (Some(_), None) => true,
                 (None, Some(_)) if pool.is_empty() => false,
                 _ => break,
             };
             let (i, to, price) = if from_chunk {
+                let s = &store[chunk[pos].1 as usize];
                 pos += 1;
-                let s = &chunk[pos - 1];
                 (s.idx, s.to, s.cash)
             } else {
                 let Some(Reverse(step)) = heap.pop() else {
@@ -392,7 +407,10 @@ fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
             }
         }
         let budget = *left;
-        pool.retain(|s| s.cash <= budget);
+        if pool_max_cash > budget {
+            pool.retain(|&(_, j)| store[j as usize].cash <= budget);
+            pool_max_cash = budget;
+        }
         if pool.is_empty() && heap.is_empty() {
             break;
         }
