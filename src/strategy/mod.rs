@@ -183,7 +183,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         }
     };
 
-    let spend = apply_min_trade(spend, req.min_trade_value, budget, req.strategy);
+    // Dropping small trades happens after the optimisation, so the result is no longer the
+    // proven optimum of anything: say so.
+    let (spend, dropped) = apply_min_trade(spend, req.min_trade_value, budget, req.strategy);
+    let proven_optimal = proven_optimal && !dropped;
     Ok(build_plan(
         req,
         &assets,
@@ -234,21 +237,24 @@ fn target_value(weight: Decimal, weight_sum: Decimal, total: Decimal, per: Decim
     }
 }
 
-/// Drops trades smaller than `min` (absolute value). Dropping a sell in `hard` can leave buys
-/// above sells + budget; then the smallest buys are dropped too until the budget holds again,
-/// so the constraint is never violated (fail closed).
+/// Drops trades smaller than `min` (absolute value); returns whether any was dropped.
+/// Dropping a sell in `hard` can leave buys above sells + budget; then the smallest buys are
+/// dropped too until the budget holds again, so the constraint is never violated (fail
+/// closed).
 fn apply_min_trade(
     mut spend: Vec<Spend>,
     min: Decimal,
     budget: Decimal,
     strategy: Strategy,
-) -> Vec<Spend> {
+) -> (Vec<Spend>, bool) {
     if min <= Decimal::ZERO {
-        return spend;
+        return (spend, false);
     }
+    let mut dropped = false;
     for s in spend.iter_mut() {
         if !s.value().is_zero() && s.value().abs() < min {
             *s = Spend::NONE;
+            dropped = true;
         }
     }
     let total: Decimal = spend.iter().map(|s| s.value()).sum();
@@ -266,7 +272,7 @@ fn apply_min_trade(
             spend[i] = Spend::NONE;
         }
     }
-    spend
+    (spend, dropped)
 }
 
 fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {

@@ -338,6 +338,7 @@ fn min_trade_drops_small_trades_without_breaking_the_budget() {
     // ±40 trades are below the minimum: nothing trades, and buys never exceed sells + cash.
     assert!(p.trades.is_empty(), "{:?}", p.trades);
     assert!(p.cash_used <= Decimal::ZERO);
+    assert!(!p.proven_optimal, "a filtered plan is not a proven optimum");
 }
 
 #[test]
