@@ -77,7 +77,7 @@ pub fn read_holdings(path: &Path) -> Result<Vec<Holding>, CsvError> {
 
 /// Parses holdings from `bytes`; `file` only names the source in errors.
 pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvError> {
-    let mut rd = Reader::new(file, bytes)?;
+    let rd = Reader::new(file, bytes)?;
     let flex = [
         rd.col("Symbol"),
         rd.col("PositionValue"),
@@ -121,8 +121,103 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         Format::Plain => ["symbol", "quantity", "price", "unrealized_pnl"],
     };
 
-    let mut out = Vec::with_capacity(bytes.len() / 40);
-    let mut seen: HashMap<String, u64> = HashMap::with_capacity(bytes.len() / 40);
+    let spec = RowSpec {
+        format,
+        sym,
+        amount,
+        price,
+        pnl,
+        names,
+    };
+    let body = &rd.bytes[rd.body_start..];
+    let (out, lines) = match split_point(body) {
+        // Large files: two halves on two threads (the split is at a record boundary).
+        Some(mid) if body.len() > PARALLEL_BYTES => {
+            let first_lines = 1 + body[..mid].iter().filter(|&&b| b == b'\n').count() as u64;
+            let (a, b) = std::thread::scope(|scope| {
+                let second = scope.spawn(|| {
+                    let mut r = Reader::body(file, &body[mid..], &rd.header, first_lines);
+                    parse_rows(&mut r, &spec)
+                });
+                let mut r = Reader::body(file, &body[..mid], &rd.header, 1);
+                let a = parse_rows(&mut r, &spec);
+                (a, second.join())
+            });
+            let (mut out, mut lines) = a?;
+            let (out2, lines2) = b.map_err(|_| CsvError::Row {
+                file: file.to_path_buf(),
+                line: first_lines + 1,
+                message: "internal error while parsing".into(),
+            })??;
+            out.extend(out2);
+            lines.extend(lines2);
+            (out, lines)
+        }
+        _ => {
+            let mut r = Reader::body(file, body, &rd.header, 1);
+            parse_rows(&mut r, &spec)?
+        }
+    };
+    // Duplicates are checked after the pass, with keys borrowed from the rows (no second
+    // allocation per symbol).
+    let mut seen: HashMap<&str, u64> = HashMap::with_capacity(out.len());
+    for (h, &line) in out.iter().zip(&lines) {
+        if let Some(first) = seen.insert(h.symbol.as_str(), line) {
+            return Err(CsvError::Field {
+                file: file.to_path_buf(),
+                line,
+                column: names[0].to_string(),
+                message: format!(
+                    "duplicate symbol {} (first on line {first}); merge the rows",
+                    h.symbol
+                ),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Where the columns of a holdings file are.
+struct RowSpec {
+    format: Format,
+    sym: usize,
+    amount: usize,
+    price: usize,
+    pnl: Option<usize>,
+    names: [&'static str; 4],
+}
+
+/// Files above this size are parsed on two threads.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// A record boundary near the middle of `body`: a newline with an even number of quotes
+/// before it (so it is not inside a quoted field).
+fn split_point(body: &[u8]) -> Option<usize> {
+    let half = body.len() / 2;
+    let quotes = body[..half].iter().filter(|&&b| b == b'"').count();
+    let mut inside = quotes % 2 == 1;
+    for (k, &b) in body[half..].iter().enumerate() {
+        match b {
+            b'"' => inside = !inside,
+            b'\n' if !inside => return Some(half + k + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_rows(rd: &mut Reader<'_>, spec: &RowSpec) -> Result<(Vec<Holding>, Vec<u64>), CsvError> {
+    let RowSpec {
+        format,
+        sym,
+        amount,
+        price,
+        pnl,
+        names,
+    } = *spec;
+    let cap = rd.bytes.len() / 40;
+    let mut out = Vec::with_capacity(cap);
+    let mut lines: Vec<u64> = Vec::with_capacity(cap);
     while let Some(line) = rd.next()? {
         let symbol = rd.text(sym, names[0])?;
         if symbol.is_empty() {
@@ -143,12 +238,6 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
             Some(c) => rd.decimal(c, names[3])?,
             None => Decimal::ZERO,
         };
-        if let Some(first) = seen.insert(symbol.to_string(), line) {
-            return Err(rd.field_error(
-                names[0],
-                format!("duplicate symbol {symbol} (first on line {first}); merge the rows"),
-            ));
-        }
         let mut h = match format {
             Format::Flex => Holding {
                 market_value: Some(a),
@@ -158,8 +247,9 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         };
         h.unrealized_pnl = pnl;
         out.push(h);
+        lines.push(line);
     }
-    Ok(out)
+    Ok((out, lines))
 }
 
 /// Reads a targets file: header `symbol,weight`, one row per symbol. Weights are relative
@@ -207,10 +297,15 @@ pub fn parse_targets(file: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Decim
 /// (case-insensitive, surrounding spaces ignored).
 struct Reader<'a> {
     file: &'a Path,
+    bytes: &'a [u8],
     inner: csv::Reader<&'a [u8]>,
     header: Vec<String>,
     record: csv::ByteRecord,
     line: u64,
+    /// Line number of the first line of `bytes` minus one.
+    line_offset: u64,
+    /// Offset of the first record after the header.
+    body_start: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -219,7 +314,6 @@ impl<'a> Reader<'a> {
         let mut inner = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .trim(csv::Trim::All)
             .from_reader(bytes);
         let header = match inner.byte_headers() {
             Ok(h) => h
@@ -234,17 +328,39 @@ impl<'a> Reader<'a> {
                 });
             }
         };
+        let body_start = usize::try_from(inner.position().byte()).unwrap_or(bytes.len());
         let r = Reader {
             file,
+            bytes,
             inner,
             header,
             record: csv::ByteRecord::new(),
             line: 1,
+            line_offset: 0,
+            body_start: body_start.min(bytes.len()),
         };
         if r.header.iter().all(String::is_empty) {
             return Err(r.header_error("empty file: expected a header row".into()));
         }
         Ok(r)
+    }
+
+    /// A reader over records only (no header), whose first line is line `first_line`.
+    fn body(file: &'a Path, bytes: &'a [u8], header: &[String], first_line: u64) -> Self {
+        let inner = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        Reader {
+            file,
+            bytes,
+            inner,
+            header: header.to_vec(),
+            record: csv::ByteRecord::new(),
+            line: first_line,
+            line_offset: first_line,
+            body_start: 0,
+        }
     }
 
     fn col(&self, name: &str) -> Option<usize> {
@@ -259,8 +375,11 @@ impl<'a> Reader<'a> {
             match self.inner.read_byte_record(&mut self.record) {
                 Ok(false) => return Ok(None),
                 Ok(true) => {
-                    self.line = self.record.position().map_or(self.line + 1, |p| p.line());
-                    if self.record.iter().all(|f| f.is_empty()) {
+                    self.line = self
+                        .record
+                        .position()
+                        .map_or(self.line + 1, |p| p.line() + self.line_offset);
+                    if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
                         continue; // blank line
                     }
                     if self.record.len() != self.header.len() {
@@ -277,7 +396,9 @@ impl<'a> Reader<'a> {
                     return Ok(Some(self.line));
                 }
                 Err(e) => {
-                    let line = e.position().map_or(self.line + 1, |p| p.line());
+                    let line = e
+                        .position()
+                        .map_or(self.line + 1, |p| p.line() + self.line_offset);
                     return Err(CsvError::Row {
                         file: self.file.to_path_buf(),
                         line,
@@ -416,6 +537,35 @@ mod tests {
             let e = parse(input).unwrap_err().to_string();
             assert!(e.starts_with(want), "{input:?}: got {e:?}, want {want:?}");
         }
+    }
+
+    #[test]
+    fn large_files_parse_in_two_halves_with_exact_line_numbers() {
+        let rows = 40_000;
+        let mut s =
+            String::from("\"Symbol\",\"PositionValue\",\"MarkPrice\",\"FifoPnlUnrealized\"\r\n");
+        for i in 0..rows {
+            s.push_str(&format!(
+                "\"S{i:06}\",\"{}.50\",\"{}.25\",\"-1.5\"\r\n",
+                i + 1,
+                i % 97 + 1
+            ));
+        }
+        assert!(s.len() > PARALLEL_BYTES);
+        let hs = parse(&s).unwrap();
+        assert_eq!(hs.len(), rows);
+        assert_eq!(hs[rows - 1].symbol, format!("S{:06}", rows - 1));
+        assert_eq!(hs[rows - 1].value(), Decimal::from(rows) + dec!(0.5));
+        // Errors near the end (second half) and a duplicate across the halves keep their lines.
+        let bad = s.replace("\"S039000\",\"39001.50\"", "\"S039000\",\"x\"");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("p.csv:39002: column PositionValue"), "{e}");
+        let dup = s.replace("\"S039990\"", "\"S000003\"");
+        let e = parse(&dup).unwrap_err().to_string();
+        assert!(
+            e.starts_with("p.csv:39992: column Symbol: duplicate symbol S000003 (first on line 5)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,6 +13,10 @@ use super::Asset;
 pub const MAX_EXACT_ASSETS: usize = 48;
 /// Branch and bound gives up (keeping the best plan found, marked unproven) after this many nodes.
 pub const NODE_LIMIT: u64 = 400_000;
+/// Above this many assets even the O(n) root proof is skipped: it never succeeds at that
+/// scale in practice and costs more than the rest of the plan (the greedy plan is returned,
+/// marked unproven).
+pub const MAX_PROOF_INPUT: usize = 4096;
 
 /// Which trades the strategy allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +92,7 @@ impl Item {
         Cost(weighted_square(self.k, self.d - s), -s, (self.x - s).abs())
     }
     fn up(&self, n: Decimal) -> Option<Decimal> {
-        let m = if n.fract().is_zero() {
+        let m = if n.scale() == 0 || n.fract().is_zero() {
             n + Decimal::ONE
         } else {
             n.ceil()
@@ -119,7 +123,20 @@ impl Item {
     }
     /// The start point `⌊x/P⌋`, clamped (feasible: spends at most `x`).
     fn start(&self) -> Decimal {
-        self.clamp((self.cont / self.price).floor())
+        if self.cont.is_zero() {
+            return self.clamp(Decimal::ZERO);
+        }
+        self.clamp(floor_div(self.cont, self.price))
+    }
+    /// `cost(to) − cost(cur)` in closed form (cheaper than two full costs: no squares).
+    fn delta(&self, cur: Decimal, to: Decimal) -> Cost {
+        let s = cur * self.price;
+        let step = (to - cur) * self.price;
+        // k·((r − s − δ)² − (r − s)²) = k·δ·(δ − 2(r − s))
+        let r = self.d - s;
+        let prim = step.saturating_mul(step - r - r).saturating_mul(self.k);
+        let x = self.x - s;
+        Cost(prim, -step, (x - step).abs() - x.abs())
     }
     fn has_choice(&self) -> bool {
         self.lo != self.hi
@@ -141,6 +158,34 @@ impl Item {
             .min()
             .unwrap_or_default()
     }
+}
+
+/// `⌊x / p⌋` for `p > 0`, exactly: a float estimate, corrected with exact multiplications
+/// (a Decimal division costs several multiplications; this runs once per asset).
+pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Decimal {
+    use rust_decimal::prelude::FromPrimitive;
+    let guess = match (x.to_f64(), p.to_f64()) {
+        (Some(xf), Some(pf)) if pf > 0.0 => {
+            let q = (xf / pf).floor();
+            (q.abs() < 1e15).then(|| i64::from_f64(q)).flatten()
+        }
+        _ => None,
+    };
+    let Some(q) = guess else {
+        return (x / p).floor();
+    };
+    let mut n = Decimal::from(q);
+    // The estimate is off by at most a few units; walk to the exact floor.
+    for _ in 0..8 {
+        if n * p > x {
+            n -= Decimal::ONE;
+        } else if (n + Decimal::ONE) * p <= x {
+            n += Decimal::ONE;
+        } else {
+            return n;
+        }
+    }
+    (x / p).floor()
 }
 
 /// Solves the whole-share problem for `assets` with target deviations `d`, continuous optimum
@@ -165,9 +210,13 @@ pub(crate) fn solve(
                 Direction::BuyOnly => Decimal::ZERO,
                 Direction::SellOnly | Direction::Both => -a.quantity,
             };
-            // Buying past the target never helps (one share less is cheaper and closer).
+            // Buying past the target never helps (one share less is cheaper and closer). The
+            // cap only matters to the exact search; large inputs skip that division (the
+            // greedy stops at the target anyway, where a further share makes things worse).
             let buy_cap = if a.weight.is_zero() {
                 Decimal::ZERO
+            } else if assets.len() > MAX_PROOF_INPUT {
+                Decimal::MAX
             } else {
                 (d[i].max(Decimal::ZERO) / a.price).ceil()
             };
@@ -223,17 +272,27 @@ pub(crate) fn solve(
 
 #[derive(PartialEq, Eq)]
 struct Step {
+    /// `⌊primary delta⌋` as an integer: a monotone prefix of the order below that settles
+    /// almost every comparison without comparing Decimals.
+    key: i128,
     delta: Cost,
     rank: Decimal,
+    /// Symbol order: ascending for buys; descending when the step sells one share fewer
+    /// (so the earlier symbol keeps selling — "then symbol" for sales too).
+    sym: isize,
     idx: usize,
     to: Decimal,
+    /// Cash the step costs; valid while the asset's quantity is unchanged (an asset has one
+    /// live step at a time, and it is replaced whenever the asset moves).
+    cash: Decimal,
 }
 impl Ord for Step {
     fn cmp(&self, o: &Self) -> Ordering {
-        self.delta
-            .cmp(&o.delta)
+        self.key
+            .cmp(&o.key)
+            .then_with(|| self.delta.cmp(&o.delta))
             .then_with(|| self.rank.cmp(&o.rank))
-            .then_with(|| self.idx.cmp(&o.idx))
+            .then_with(|| self.sym.cmp(&o.sym))
     }
 }
 impl PartialOrd for Step {
@@ -242,42 +301,120 @@ impl PartialOrd for Step {
     }
 }
 
+/// Monotone (non-decreasing) integer prefix of a Decimal: its floor, saturated.
+fn int_key(v: Decimal) -> i128 {
+    use rust_decimal::prelude::ToPrimitive;
+    v.floor().to_i128().unwrap_or(if v.is_sign_negative() {
+        i128::MIN
+    } else {
+        i128::MAX
+    })
+}
+
 /// Repeatedly take the affordable one-share step that lowers the cost most (ties: lower P&L,
 /// then symbol). A step's gain only shrinks as an asset grows (each cost term is convex), and
 /// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
-/// never reconsidered: O((n + k) log n) for k steps.
+/// never reconsidered.
+///
+/// Every asset's first step is sorted once (O(n log n)); steps that follow a purchase go to a
+/// small heap, and the two streams are merged in the same order a single heap would produce.
+/// Unaffordable first steps are then skipped in O(1) instead of being popped from a heap.
 fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
-    let next = |i: usize, cur: Decimal| -> Option<Step> {
+    // Only affordable steps are considered: the cash left only shrinks, so a step that is
+    // unaffordable now never becomes affordable.
+    let next = |i: usize, cur: Decimal, left: Decimal| -> Option<Step> {
         let it = &items[i];
         let to = it.up(cur)?;
-        let delta = it.cost(to) - it.cost(cur);
+        let cash = (to - cur) * it.price;
+        if cash > left {
+            return None;
+        }
+        let delta = it.delta(cur, to);
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
-        let rank = if to <= Decimal::ZERO && cur < Decimal::ZERO {
-            it.down_rank
+        let fewer_sold = to <= Decimal::ZERO && cur < Decimal::ZERO;
+        let (rank, sym) = if fewer_sold {
+            (it.down_rank, -(i as isize))
         } else {
-            it.up_rank
+            (it.up_rank, i as isize)
         };
         (delta < Cost::default()).then_some(Step {
+            key: int_key(delta.0),
             delta,
             rank,
+            sym,
             idx: i,
             to,
+            cash,
         })
     };
-    let mut heap: BinaryHeap<Reverse<Step>> = (0..items.len())
-        .filter_map(|i| next(i, n[i]).map(Reverse))
+    // First steps live in `store`; the pool orders small (key, index) pairs, so selection
+    // and sorting move 24 bytes per element and compare integers except on ties.
+    let mut store: Vec<Step> = Vec::with_capacity(items.len());
+    store.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
+    let mut pool: Vec<(i128, u32)> = store
+        .iter()
+        .enumerate()
+        .map(|(j, s)| (s.key, j as u32))
         .collect();
-    while let Some(Reverse(step)) = heap.pop() {
-        let i = step.idx;
-        let price = (step.to - n[i]) * items[i].price;
-        if price > *left {
-            continue;
+    let order = |a: &(i128, u32), b: &(i128, u32)| {
+        a.0.cmp(&b.0)
+            .then_with(|| store[a.1 as usize].cmp(&store[b.1 as usize]))
+    };
+    let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
+    // Pruning the pool only pays once the cash left is below some step's price.
+    let mut pool_max_cash = store.iter().map(|s| s.cash).max().unwrap_or_default();
+    // The pool is consumed in sorted chunks of growing size: select the best `k` to the end
+    // (O(pool), no shifting), sort only those, and drop what became unaffordable before the
+    // next chunk. Usually the cash runs out within the first chunk, so 10^5 candidates cost
+    // one selection instead of a full sort; doubling `k` bounds the work at O(n log n).
+    let mut k = 64;
+    loop {
+        let len = pool.len();
+        let take = k.min(len);
+        if take > 0 && take < len {
+            pool.select_nth_unstable_by(len - take, |a, b| order(b, a));
         }
-        *left -= price;
-        n[i] = step.to;
-        if let Some(s) = next(i, n[i]) {
-            heap.push(Reverse(s));
+        let mut chunk: Vec<(i128, u32)> = pool.drain(len - take..).collect();
+        chunk.sort_unstable_by(order);
+        let mut pos = 0;
+        loop {
+            // Heap steps may be merged only while a chunk step is there to compare with, or
+            // once the pool is empty: the pool holds steps worse than the whole chunk.
+            let head = chunk.get(pos).map(|c| &store[c.1 as usize]);
+            let from_chunk = match (head, heap.peek()) {
+                (Some(a), Some(Reverse(b))) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) if pool.is_empty() => false,
+                _ => break,
+            };
+            let (i, to, price) = if from_chunk {
+                let s = &store[chunk[pos].1 as usize];
+                pos += 1;
+                (s.idx, s.to, s.cash)
+            } else {
+                let Some(Reverse(step)) = heap.pop() else {
+                    break;
+                };
+                (step.idx, step.to, step.cash)
+            };
+            if price > *left {
+                continue;
+            }
+            *left -= price;
+            n[i] = to;
+            if let Some(s) = next(i, n[i], *left) {
+                heap.push(Reverse(s));
+            }
         }
+        let budget = *left;
+        if pool_max_cash > budget {
+            pool.retain(|&(_, j)| store[j as usize].cash <= budget);
+            pool_max_cash = budget;
+        }
+        if pool.is_empty() && heap.is_empty() {
+            break;
+        }
+        k = k.saturating_mul(2);
     }
 }
 
@@ -294,7 +431,7 @@ struct Reach {
 /// Largest total bitset size (bits over all suffixes) we are willing to build.
 const REACH_MAX_BITS: usize = 200_000_000;
 /// Largest number of word operations spent building the table.
-const REACH_MAX_WORK: usize = 20_000_000;
+const REACH_MAX_WORK: usize = 2_000_000;
 
 impl Reach {
     fn new(items: &[Item], order: &[usize], budget: Decimal) -> Option<Reach> {
@@ -392,6 +529,9 @@ struct Bounds {
     min_spend: Vec<Decimal>,
     max_spend: Vec<Decimal>,
     prim: Vec<Quad>,
+    /// Per suffix, the assets' cut limits sorted by saturation point (see [`Bounds::prim_at`]);
+    /// built for every suffix when the search runs, else only for the root.
+    cuts: Vec<Vec<Cut>>,
     sec: Vec<Relax>,
     reach: Option<Reach>,
 }
@@ -430,6 +570,16 @@ impl Quad {
     }
 }
 
+/// How far one asset's spend can be cut below `e` (to its lower limit) and at what weight.
+#[derive(Clone, Copy)]
+struct Cut {
+    /// `c · k`: the multiplier level at which this asset is cut all the way.
+    mu: Decimal,
+    c: Decimal,
+    k: Decimal,
+    inv_k: Decimal,
+}
+
 #[derive(Clone, Copy, Default)]
 struct Relax {
     /// Σ e_j, e_j = target clamped to [lo·P, hi·P].
@@ -461,7 +611,28 @@ impl Bounds {
             max_spend: vec![Decimal::ZERO; m + 1],
             prim: vec![Quad::default(); m + 1],
             sec: vec![Relax::default(); m + 1],
+            cuts: Vec::new(),
         };
+        let suffixes = if m <= MAX_EXACT_ASSETS { m } else { 1.min(m) };
+        for k in 0..suffixes {
+            let mut list: Vec<Cut> = order[k..]
+                .iter()
+                .map(|&i| {
+                    let it = &items[i];
+                    let (l, h) = (it.lo * it.price, it.hi * it.price);
+                    let c = it.d.max(l).min(h) - l;
+                    let inv_k = Decimal::ONE.checked_div(it.k).unwrap_or_default();
+                    Cut {
+                        mu: c.saturating_mul(it.k),
+                        c,
+                        k: it.k,
+                        inv_k,
+                    }
+                })
+                .collect();
+            list.sort_by_key(|c| c.mu);
+            b.cuts.push(list);
+        }
         for k in (0..m).rev() {
             let it = &items[order[k]];
             let (l, h) = (it.lo * it.price, it.hi * it.price);
@@ -496,11 +667,49 @@ impl Bounds {
             None => budget,
         };
         Some(Cost(
-            self.prim[k].bound(budget),
+            self.prim_at(k, budget),
             -budget.min(self.max_spend[k]),
             self.sec[k].bound(budget),
         ))
     }
+    /// Lower bound on the squared deviation of `order[k..]` with `budget` left: the exact
+    /// continuous optimum with each spend kept at or above its lower limit. The assets must
+    /// together be cut by `excess = Σ e − budget`; cutting `δ_j ≤ c_j` costs `k_j δ_j²`, so
+    /// the optimum is `δ_j = min(c_j, μ / k_j)` for the `μ` where the cuts add up (water-fill
+    /// over the assets sorted by `c_j k_j`). Falls back to the box-free Cauchy–Schwarz bound
+    /// where no sorted list was built.
+    fn prim_at(&self, k: usize, budget: Decimal) -> Decimal {
+        let q = &self.prim[k];
+        let Some(list) = self.cuts.get(k) else {
+            return q.bound(budget);
+        };
+        let excess = q.e - budget;
+        if excess <= Decimal::ZERO {
+            return q.unbudgeted();
+        }
+        let mut act_inv: Decimal = list.iter().map(|c| c.inv_k).sum();
+        let (mut sat_c, mut sat_cost) = (Decimal::ZERO, Decimal::ZERO);
+        for cut in list {
+            if sat_c + cut.mu.saturating_mul(act_inv) >= excess {
+                break;
+            }
+            sat_c += cut.c;
+            sat_cost = sat_cost.saturating_add(weighted_square(cut.k, cut.c));
+            act_inv -= cut.inv_k;
+        }
+        let cost = if act_inv <= Decimal::ZERO {
+            // Everything cut to its limit and still short: infeasible, caught by min_spend;
+            // what was cut is still a valid bound.
+            sat_cost
+        } else {
+            let mu = (excess - sat_c)
+                .checked_div(act_inv)
+                .unwrap_or(Decimal::MAX);
+            sat_cost.saturating_add(mu.saturating_mul(mu).saturating_mul(act_inv))
+        };
+        q.f.saturating_add(cost).max(q.int)
+    }
+
     fn unbudgeted(&self, k: usize) -> Cost {
         Cost(
             self.prim[k].unbudgeted(),
@@ -524,6 +733,9 @@ struct Search<'a> {
 /// Improves `n` in place to an optimal plan if the search completes; returns whether the
 /// result is proven optimal.
 fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool {
+    if items.len() > MAX_PROOF_INPUT {
+        return false;
+    }
     let fixed: Vec<usize> = (0..items.len())
         .filter(|&i| !items[i].has_choice())
         .collect();
@@ -636,5 +848,38 @@ impl Search<'_> {
         self.cur[k] = q;
         self.dfs(k + 1, budget - spend, own);
         !self.aborted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::{prop_assert, prop_assert_eq, proptest};
+    use rust_decimal::Decimal;
+    use rust_decimal_macros::dec;
+
+    use super::floor_div;
+
+    #[test]
+    fn floor_div_is_exact_on_boundaries() {
+        assert_eq!(floor_div(dec!(2796.80), dec!(279.68)), dec!(10));
+        assert_eq!(floor_div(dec!(2796.79), dec!(279.68)), dec!(9));
+        assert_eq!(floor_div(dec!(-0.01), dec!(279.68)), dec!(-1));
+        assert_eq!(floor_div(dec!(-559.36), dec!(279.68)), dec!(-2));
+        assert_eq!(floor_div(Decimal::ZERO, dec!(3)), Decimal::ZERO);
+        let third = dec!(1) / dec!(3);
+        assert_eq!(
+            floor_div(dec!(1), third),
+            dec!(3).min((dec!(1) / third).floor())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn floor_div_matches_the_definition(x in -10_000_000_000i64..10_000_000_000, p in 1i64..100_000_000, sx in 0u32..6, sp in 0u32..6) {
+            let (x, p) = (Decimal::new(x, sx), Decimal::new(p, sp));
+            let n = floor_div(x, p);
+            prop_assert_eq!(n.fract(), Decimal::ZERO);
+            prop_assert!(n * p <= x && (n + Decimal::ONE) * p > x, "{} {} {}", x, p, n);
+        }
     }
 }

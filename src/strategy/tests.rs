@@ -338,6 +338,7 @@ fn min_trade_drops_small_trades_without_breaking_the_budget() {
     // ±40 trades are below the minimum: nothing trades, and buys never exceed sells + cash.
     assert!(p.trades.is_empty(), "{:?}", p.trades);
     assert!(p.cash_used <= Decimal::ZERO);
+    assert!(!p.proven_optimal, "a filtered plan is not a proven optimum");
 }
 
 #[test]
@@ -402,4 +403,51 @@ fn whole_shares_regression_two_assets() {
     assert_eq!(line(&p, "S0").trade_shares, dec!(5));
     assert_eq!(line(&p, "S1").trade_shares, dec!(1));
     assert!(p.proven_optimal);
+}
+
+/// Large inputs skip the exact search; the greedy must still respect the budget and leave no
+/// affordable share that would reduce the deviation (checked for every asset).
+#[test]
+fn large_portfolios_are_maximal_and_within_budget() {
+    let mut s: u64 = 12345;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let hs: Vec<Holding> = (0..6000)
+        .map(|i| {
+            let mut h = Holding::new(
+                format!("A{i:05}"),
+                Decimal::from(next() % 50),
+                Decimal::new(100 + (next() % 40_000) as i64, 2),
+            );
+            h.unrealized_pnl = Decimal::from(next() % 100);
+            h
+        })
+        .collect();
+    for (strategy, cash) in [
+        (Strategy::NeverSell, dec!(250000)),
+        (Strategy::NeverSell, dec!(1234.56)),
+        (Strategy::Hard, dec!(5000)),
+        (Strategy::Hard, dec!(-5000)),
+    ] {
+        let p = run(hs.clone(), cash, strategy, Granularity::Shares);
+        assert!(!p.proven_optimal);
+        assert!(p.cash_used <= cash, "{strategy} {cash}");
+        let left = cash - p.cash_used;
+        for l in &p.lines {
+            assert!(l.trade_shares.fract().is_zero());
+            assert!(l.value_after >= Decimal::ZERO);
+            if l.price <= left && (strategy == Strategy::Hard || l.trade_shares >= Decimal::ZERO) {
+                let gap = l.target_value - l.value_after;
+                assert!(
+                    gap <= l.price / dec!(2),
+                    "{strategy} {cash}: {} still {gap} below",
+                    l.symbol
+                );
+            }
+        }
+    }
 }

@@ -286,6 +286,10 @@ pub enum PlanError {
         "{symbol}: quantity must not be negative (short positions are not supported), got {quantity}"
     )]
     NegativeQuantity { symbol: String, quantity: Decimal },
+    #[error(
+        "{symbol}: market value must not be negative (short positions are not supported), got {value}"
+    )]
+    NegativeValue { symbol: String, value: Decimal },
     #[error("{0}: symbol appears more than once; merge the rows")]
     DuplicateSymbol(String),
     #[error("{0}: empty symbol")]

@@ -39,21 +39,35 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
     if idx.is_empty() {
         return out;
     }
-    idx.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
-    let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
-    let mut k = 0;
-    let mut lvl = Decimal::ZERO;
-    while k < idx.len() {
-        let a = &assets[idx[k].1];
-        sum_p += a.value;
-        sum_w += a.weight;
-        k += 1;
-        lvl = (budget + sum_p) / sum_w;
-        // Stop when the next asset is already at or above the level reached.
-        if k == idx.len() || lvl <= idx[k].0 {
-            break;
+    // Usually only a few of the lowest levels rise: select the lowest `want` (O(n)), sort
+    // just those, and widen the window only if the level climbs past them. Same result as
+    // sorting everything.
+    let cmp = |x: &(Decimal, usize), y: &(Decimal, usize)| x.0.cmp(&y.0).then(x.1.cmp(&y.1));
+    let mut want = 256;
+    let (k, lvl) = loop {
+        let window = want.min(idx.len());
+        if window < idx.len() {
+            idx.select_nth_unstable_by(window, cmp);
         }
-    }
+        idx[..window].sort_unstable_by(cmp);
+        let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
+        let mut found = None;
+        for k in 1..=window {
+            let a = &assets[idx[k - 1].1];
+            sum_p += a.value;
+            sum_w += a.weight;
+            let lvl = (budget + sum_p) / sum_w;
+            // Stop when the next asset is already at or above the level reached.
+            if k == idx.len() || lvl <= idx[k].0 {
+                found = Some((k, lvl));
+                break;
+            }
+        }
+        match found {
+            Some(f) => break f,
+            None => want = want.saturating_mul(4),
+        }
+    };
     for &(_, i) in &idx[..k] {
         let a = &assets[i];
         out[i] = (a.weight * lvl - a.value).max(Decimal::ZERO);
@@ -87,7 +101,7 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
         .filter(|(_, a)| a.weight > Decimal::ZERO)
         .map(|(i, a)| (level(a), i))
         .collect();
-    idx.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    sort_levels(&mut idx, true);
     let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
     let mut k = 0;
     let mut lvl = Decimal::ZERO;
@@ -106,6 +120,23 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
         out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
     }
     out
+}
+
+/// Sorts `(level, index)` by level (descending if `desc`), then index. An integer prefix of
+/// each level settles most comparisons without comparing Decimals.
+fn sort_levels(idx: &mut Vec<(Decimal, usize)>, desc: bool) {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut keyed: Vec<(i128, Decimal, usize)> = idx
+        .iter()
+        .map(|&(l, i)| (l.floor().to_i128().unwrap_or(i128::MAX), l, i))
+        .collect();
+    if desc {
+        keyed.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2)));
+    } else {
+        keyed.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    }
+    idx.clear();
+    idx.extend(keyed.into_iter().map(|(_, l, i)| (l, i)));
 }
 
 /// Division leaves dust in the 28th digit, so `Σ x_i` can differ from the budget by ~1e-20.
