@@ -189,7 +189,12 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             strategy::Side::Buy => Side::Buy,
             strategy::Side::Sell => Side::Sell,
         };
-        if t.shares <= Decimal::ZERO {
+        // Fractional (`exact`) quantities go to the broker with at most 4 decimals, rounded
+        // toward zero so a buy never costs more, nor a sell exceeds the holding, than planned.
+        let quantity = t
+            .shares
+            .round_dp_with_strategy(4, rust_decimal::RoundingStrategy::ToZero);
+        if quantity <= Decimal::ZERO {
             continue;
         }
         legs.push(Leg {
@@ -198,7 +203,7 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             conid: inst.conid,
             sec_type: inst.sec_type.clone(),
             side,
-            quantity: t.shares,
+            quantity,
             price: inst.price,
             // Mutual funds trade once a day at NAV and accept market orders only.
             order_type: if inst.sec_type == "FUND" {

@@ -560,3 +560,31 @@ async fn shutdown_parks_between_steps_and_the_run_resumes() {
         Err(CycleError::Parked)
     ));
 }
+
+#[tokio::test]
+async fn exact_granularity_sends_at_most_four_decimals_rounded_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = FakeBroker::new(
+        &[
+            ("AAA", 1, dec!(30), dec!(100)),
+            ("BBB", 2, dec!(10), dec!(30)),
+        ],
+        dec!(1000),
+    );
+    let mut s = settings("never-sell", CashSetting::Available);
+    s.portfolio.granularity = "exact".into();
+    let c = cycle(b, s, &dir);
+    let r = c
+        .run(OrderMode::DryRun, RunKind::Manual, None)
+        .await
+        .unwrap();
+    let legs = r.plan.unwrap().legs;
+    assert_eq!(legs.len(), 1, "{legs:?}");
+    let q = legs[0].quantity;
+    assert_eq!(
+        q,
+        dec!(33.3333),
+        "1000 / 30 rounded toward zero at 4 decimals"
+    );
+    assert!(q * dec!(30) <= dec!(1000));
+}
