@@ -140,3 +140,50 @@ async fn sigterm_stops_the_binary_cleanly() {
     assert!(status.success(), "exit {status:?}: {err}");
     assert!(err.contains("pbal daemon stopped"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_session_next_run_and_kill_switch() {
+    let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(&sim, dir.path());
+    let cfg = dir.path().join("pbal.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gateway]\nurl = \"{}\"\nca_cert = \"{}\"\n[state]\ndir = \"{}\"\n",
+            s.gateway.url,
+            s.gateway.ca_cert.as_ref().unwrap().display(),
+            s.state_dir().display()
+        ),
+    )
+    .unwrap();
+    let status = |cfg: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pbal"))
+            .args([
+                "--config",
+                cfg.to_str().unwrap(),
+                "status",
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = status(&cfg);
+    assert_eq!(v["session"], "ready", "{v}");
+    assert!(v["kill_switch"].is_null(), "{v}");
+    let at: chrono::DateTime<chrono::Utc> = v["next_run"]["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        at > chrono::Utc::now(),
+        "the next run is in the future: {v}"
+    );
+    std::fs::write(s.state_dir().join("STOP"), "").unwrap();
+    let v = status(&cfg);
+    assert!(v["kill_switch"].as_str().unwrap().contains("STOP"), "{v}");
+}

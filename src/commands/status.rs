@@ -33,7 +33,12 @@ pub fn run(g: &Globals, args: StatusArgs) -> anyhow::Result<ExitCode> {
         };
         let schedule = Schedule::from_settings(&settings.schedule)?;
         let store = JournalPeriodStore::new(journal.clone());
-        let state = store.load().await?;
+        let mut state = store.load().await?;
+        if state.since.is_none() {
+            // The daemon has never run: it would start tracking now (no catch-up of the past),
+            // so show the run it would actually make.
+            state.apply(&crate::scheduler::PeriodEvent::TrackingStarted { at: now });
+        }
         let next = schedule.next_run_at(now, &state);
         let runs = journal.runs(5)?;
         let staged: Vec<_> = journal
