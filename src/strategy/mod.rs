@@ -62,7 +62,7 @@
 //! its node limit (each node O(m), m ≤ 48).
 //!
 //! # Increment granularity (original-tool parity)
-//! See [`increment`]: the original's dollar-step loop, reproduced exactly (with Decimal
+//! See the `increment` module: the original's dollar-step loop, reproduced exactly (with Decimal
 //! instead of floats), minus its bugs.
 use std::cmp::Ordering;
 
