@@ -142,14 +142,9 @@ impl<B: Broker> Cycle<B> {
 
     async fn write_intents(&self, intents: Vec<OrderIntent>) -> Result<(), CycleError> {
         let now = (self.clock)();
+        // One transaction; an existing cOID is left untouched (the journal knows its fate).
         self.journal
-            .call(move |j| {
-                for i in &intents {
-                    // An existing cOID is left untouched: the journal already knows its fate.
-                    j.insert_intent(i, now)?;
-                }
-                Ok(())
-            })
+            .call(move |j| j.insert_intents(&intents, now))
             .await?;
         Ok(())
     }

@@ -651,31 +651,21 @@ impl Journal {
     /// Writes an intent before its POST. Returns `false` (and changes nothing) if an intent
     /// with this cOID already exists — the caller must then reconcile, not submit.
     pub fn insert_intent(&self, intent: &OrderIntent, now: DateTime<Utc>) -> Result<bool> {
+        self.with(|c| insert_intent_on(c, intent, now))
+    }
+
+    /// Writes a phase's intents in one transaction: after a crash either all of them exist or
+    /// none does, so a resumed run never mistakes a half-written phase for a complete one.
+    /// Returns how many were new.
+    pub fn insert_intents(&self, intents: &[OrderIntent], now: DateTime<Utc>) -> Result<usize> {
         self.with(|c| {
-            let n = c.execute(
-                "INSERT INTO order_intents (coid, run_id, leg, account_id, conid, symbol, side, quantity, order_type,
-                                            limit_price, tif, state, gateway_order_id, created_at, updated_at, sec_type)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
-                 ON CONFLICT(coid) DO NOTHING",
-                params![
-                    intent.coid,
-                    intent.run_id,
-                    intent.leg,
-                    intent.account_id,
-                    intent.conid,
-                    intent.symbol,
-                    intent.side,
-                    intent.quantity,
-                    intent.order_type,
-                    intent.limit_price,
-                    intent.tif,
-                    intent.state.as_str(),
-                    intent.gateway_order_id,
-                    ts(now),
-                    intent.sec_type
-                ],
-            )?;
-            Ok(n == 1)
+            let tx = c.transaction()?;
+            let mut inserted = 0;
+            for i in intents {
+                inserted += usize::from(insert_intent_on(&tx, i, now)?);
+            }
+            tx.commit()?;
+            Ok(inserted)
         })
     }
 
@@ -923,6 +913,33 @@ impl Journal {
             Ok(out)
         })
     }
+}
+
+fn insert_intent_on(c: &Connection, intent: &OrderIntent, now: DateTime<Utc>) -> Result<bool> {
+    let n = c.execute(
+                "INSERT INTO order_intents (coid, run_id, leg, account_id, conid, symbol, side, quantity, order_type,
+                                            limit_price, tif, state, gateway_order_id, created_at, updated_at, sec_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
+                 ON CONFLICT(coid) DO NOTHING",
+                params![
+                    intent.coid,
+                    intent.run_id,
+                    intent.leg,
+                    intent.account_id,
+                    intent.conid,
+                    intent.symbol,
+                    intent.side,
+                    intent.quantity,
+                    intent.order_type,
+                    intent.limit_price,
+                    intent.tif,
+                    intent.state.as_str(),
+                    intent.gateway_order_id,
+                    ts(now),
+                    intent.sec_type
+                ],
+            )?;
+    Ok(n == 1)
 }
 
 const INTENT_SELECT: &str = "SELECT coid, run_id, leg, account_id, conid, symbol, side, quantity, order_type, limit_price, tif,

@@ -241,3 +241,21 @@ async fn call_runs_on_the_blocking_pool() {
     let status = j.call(|j| Ok(j.run("r1")?.status)).await.unwrap();
     assert_eq!(status, "running");
 }
+
+#[test]
+fn a_phase_of_intents_is_written_all_or_nothing() {
+    let (_d, j) = open();
+    j.begin_run("r1", "manual", "submit", None, t(10, 0))
+        .unwrap();
+    // The second intent reuses leg 0 of the run: the UNIQUE(run_id, leg) check fails midway.
+    let batch = [intent("c1", "r1", 0), intent("c2", "r1", 0)];
+    assert!(j.insert_intents(&batch, t(10, 0)).is_err());
+    assert!(j.intents_for_run("r1").unwrap().is_empty(), "rolled back");
+    let batch = [intent("c1", "r1", 0), intent("c2", "r1", 1)];
+    assert_eq!(j.insert_intents(&batch, t(10, 0)).unwrap(), 2);
+    assert_eq!(
+        j.insert_intents(&batch, t(10, 1)).unwrap(),
+        0,
+        "existing cOIDs untouched"
+    );
+}
