@@ -151,8 +151,25 @@ impl<B: Broker> Cycle<B> {
         if self.stop.is_cancelled() {
             return Err(CycleError::Parked);
         }
-        if let Some(report) = self.resume_interrupted().await? {
-            return Ok(report);
+        let mut pending_note = None;
+        if mode == OrderMode::Submit {
+            if let Some(report) = self.resume_interrupted().await? {
+                return Ok(report);
+            }
+        } else {
+            // Dry-run and stage never place orders, so they do not finish an interrupted
+            // submit run either; they say that one is waiting.
+            let unfinished = self
+                .journal
+                .call(|j| Ok(j.unfinished_runs()?.len() + j.open_intents()?.len()))
+                .await?;
+            if unfinished > 0 {
+                pending_note = Some(
+                    "an interrupted submit run is waiting: the next `pbal rebalance --mode submit` or \
+                     `pbal staged approve` finishes it before anything else"
+                        .to_owned(),
+                );
+            }
         }
         let run_id = new_run_id(self.now());
         let now = self.now();
@@ -161,7 +178,10 @@ impl<B: Broker> Cycle<B> {
         self.journal
             .call(move |j| j.begin_run(&rid, kind.as_str(), mode_str, p.as_deref(), now))
             .await?;
-        let result = self.run_inner(&run_id, mode).await;
+        let mut result = self.run_inner(&run_id, mode).await;
+        if let (Ok(report), Some(note)) = (&mut result, pending_note) {
+            report.notes.push(note);
+        }
         self.close_unless_resumable(&run_id, &result).await?;
         result
     }

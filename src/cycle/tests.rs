@@ -588,3 +588,34 @@ async fn exact_granularity_sends_at_most_four_decimals_rounded_down() {
     );
     assert!(q * dec!(30) <= dec!(1000));
 }
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_and_stage_never_finish_an_interrupted_submit_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = lopsided();
+    b.fail_after = Some(0); // the first POST "crashes": the run stays open with its intents
+    let c = cycle(b, settings("hard", CashSetting::Amount(dec!(0))), &dir);
+    assert!(
+        c.run(OrderMode::Submit, RunKind::Manual, None)
+            .await
+            .is_err()
+    );
+    assert_eq!(c.journal.unfinished_runs().unwrap().len(), 1);
+    for mode in [OrderMode::DryRun, OrderMode::Stage] {
+        let r = c.run(mode, RunKind::Manual, None).await.unwrap();
+        assert!(
+            r.notes.iter().any(|n| n.contains("interrupted submit run")),
+            "{:?}",
+            r.notes
+        );
+    }
+    assert!(
+        c.broker.posts().is_empty(),
+        "no order was placed by dry-run or stage"
+    );
+    assert_eq!(
+        c.journal.unfinished_runs().unwrap().len(),
+        1,
+        "still waiting for a submit"
+    );
+}
