@@ -53,12 +53,14 @@ pub fn run(g: &Globals, args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim.write_ca(&ca)
             .with_context(|| format!("writing {}", ca.display()))?;
         let settings = demo_settings(&sim.base_url(), &ca, &dir)?;
-        println!(
-            "pbal demo: simulated gateway at {} (paper account {}), state in {}\n",
-            sim.base_url(),
-            sim.account_id(),
-            dir.display()
-        );
+        if args.format == Format::Table {
+            println!(
+                "pbal demo: simulated gateway at {} (paper account {}), state in {}\n",
+                sim.base_url(),
+                sim.account_id(),
+                dir.display()
+            );
+        }
         let cycle = common::connect(settings).await?;
         let approve_cmd = format!(
             "pbal demo --approve {{id}}{}",
