@@ -212,6 +212,29 @@ impl<B: Broker> Cycle<B> {
                 .await?;
                 continue;
             }
+            if i.gateway_order_id.is_some()
+                || i.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("duplicate cOID"))
+            {
+                // The gateway had it once (an order id, or it called the cOID a duplicate):
+                // whatever state the journal shows now, it is never sent again.
+                if i.state != IntentState::Unknown {
+                    self.update(
+                        &i.coid,
+                        IntentState::Unknown,
+                        None,
+                        None,
+                        None,
+                        Some(
+                            "order no longer listed by the gateway; check it in the broker's UI"
+                                .to_owned(),
+                        ),
+                    )
+                    .await?;
+                }
+                continue;
+            }
             if i.state == IntentState::Working {
                 // The gateway had it (we hold its order id) but no longer lists it: a previous
                 // session's order. Never resend; flag it for a human.
@@ -640,6 +663,41 @@ async fn residual_drift<B: Broker>(
     }))
 }
 
+/// Gives up an interrupted run that is too old to finish: its orders still working at the
+/// gateway are cancelled (a later run would otherwise trade the same imbalance again), and a
+/// run that sold without buying says how much cash its sales left uninvested.
+async fn abandon<B: Broker>(
+    cycle: &Cycle<B>,
+    run: &crate::journal::RunRecord,
+    intents: &[OrderIntent],
+) {
+    let Some(account) = run.account_id.as_deref() else {
+        return;
+    };
+    for i in intents {
+        if let (IntentState::Working, Some(id)) = (i.state, i.gateway_order_id.as_deref()) {
+            tracing::warn!(run = %run.id, coid = %i.coid, order_id = %id, "cancelling an order of an abandoned run");
+            if let Err(e) = cycle.broker.cancel(account, id).await {
+                tracing::error!(coid = %i.coid, error = %e, "cancel failed: cancel it in the broker's UI");
+            }
+        }
+    }
+    let sold = intents.iter().any(|i| i.side == "SELL");
+    let bought = intents.iter().any(|i| i.side == "BUY");
+    if sold && !bought {
+        let proceeds: Decimal = intents
+            .iter()
+            .filter(|i| i.side == "SELL")
+            .filter_map(|i| {
+                let q: Decimal = i.filled_qty.as_deref()?.parse().ok()?;
+                let p: Decimal = i.avg_price.as_deref()?.parse().ok()?;
+                Some(q * p)
+            })
+            .sum();
+        tracing::error!(run = %run.id, proceeds = %proceeds.round_dp(2), "run abandoned after its sells: the proceeds were not reinvested; run `pbal rebalance` to plan the buys");
+    }
+}
+
 /// Resumes whatever a crash left behind. Returns the resumed run's report, or None when there
 /// was nothing to do.
 ///
@@ -671,15 +729,24 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
             .clone()
             .and_then(|p| serde_json::from_value(p).ok());
         let rid = run_id.clone();
-        let wrote_ahead = !cycle
-            .journal
-            .call(move |j| j.intents_for_run(&rid))
-            .await?
-            .is_empty();
+        let intents = cycle.journal.call(move |j| j.intents_for_run(&rid)).await?;
+        let wrote_ahead = !intents.is_empty();
         // A run that wrote no intent sent nothing: there is nothing to finish.
         let (status, report) = match (places_orders && wrote_ahead, plan, run.account_id.clone()) {
             (true, Some(plan), Some(account)) if fresh => {
                 tracing::warn!(run = %run_id, "resuming an interrupted run");
+                // The guards as configured now: a user who disallowed live trading or
+                // tightened the caps after the crash is obeyed by the resumed run too.
+                let offered = cycle.broker.accounts().await?;
+                let paper = offered.iter().any(|a| a.id == account && a.paper);
+                guards::live_account(&account, paper, cycle.settings.account.allow_live)?;
+                guards::kill_switch(&cycle.state_dir, &cycle.settings.orders)?;
+                let balances = cycle.broker.balances(&account).await?;
+                guards::caps(
+                    &plan.sized_orders(),
+                    balances.net_liquidation,
+                    &cycle.settings.orders,
+                )?;
                 let outcome = execute(cycle, &run_id, &account, &plan).await?;
                 let mut notes = vec![format!("resumed interrupted run {run_id}")];
                 notes.extend(outcome.notes);
@@ -693,13 +760,21 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
                     orders: outcome.legs,
                     prices_delayed: run.prices_delayed,
                     notes,
+                    period: run.period.clone(),
                 };
                 (outcome.status, Some(report))
             }
-            _ => ("interrupted".to_owned(), None),
+            _ => {
+                abandon(cycle, &run, &intents).await;
+                let rid = run_id.clone();
+                if cycle.journal.call(move |j| j.reopen_approval(&rid)).await? {
+                    tracing::warn!(run = %run_id, "the interrupted approval sent nothing: its staged plan is pending again");
+                }
+                ("interrupted".to_owned(), None)
+            }
         };
         let error = (status == "interrupted")
-            .then(|| "interrupted before completion; unsent orders were not sent".to_owned());
+            .then(|| "interrupted before completion; unsent orders were not sent, working ones were cancelled".to_owned());
         let outcome = report.as_ref().and_then(|r| serde_json::to_value(r).ok());
         let rid = run_id.clone();
         cycle

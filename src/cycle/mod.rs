@@ -29,6 +29,7 @@ pub mod broker;
 pub mod execute;
 pub mod guards;
 pub mod ibkr_broker;
+pub mod lock;
 pub mod planning;
 pub mod snapshot;
 #[cfg(test)]
@@ -68,6 +69,9 @@ pub enum CycleError {
     /// that had written orders ahead stays open and is resumed at the next start.
     #[error("stopped for shutdown between steps; the run resumes at the next start")]
     Parked,
+    /// Another process holds the order lock, or orders of an earlier run are still open.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl CycleError {
@@ -111,6 +115,9 @@ pub struct CycleReport {
     pub orders: Vec<execute::LegOutcome>,
     pub prices_delayed: bool,
     pub notes: Vec<String>,
+    /// The period the run was recorded against (scheduled runs).
+    #[serde(default)]
+    pub period: Option<String>,
 }
 
 /// Everything a cycle needs, injected (so tests drive the production path).
@@ -152,10 +159,13 @@ impl<B: Broker> Cycle<B> {
             return Err(CycleError::Parked);
         }
         let mut pending_note = None;
+        let _lock;
         if mode == OrderMode::Submit {
+            _lock = lock::OrderLock::acquire(&self.state_dir)?;
             if let Some(report) = self.resume_interrupted().await? {
                 return Ok(report);
             }
+            self.refuse_if_orders_open().await?;
         } else {
             // Dry-run and stage never place orders, so they do not finish an interrupted
             // submit run either; they say that one is waiting.
@@ -179,6 +189,9 @@ impl<B: Broker> Cycle<B> {
             .call(move |j| j.begin_run(&rid, kind.as_str(), mode_str, p.as_deref(), now))
             .await?;
         let mut result = self.run_inner(&run_id, mode).await;
+        if let Ok(report) = &mut result {
+            report.period = period.map(str::to_owned);
+        }
         if let (Ok(report), Some(note)) = (&mut result, pending_note) {
             report.notes.push(note);
         }
@@ -240,6 +253,7 @@ impl<B: Broker> Cycle<B> {
             orders: Vec::new(),
             prices_delayed: snap.prices_delayed,
             notes: Vec::new(),
+            period: None,
         };
         if snap.prices_delayed {
             report
@@ -345,10 +359,39 @@ impl<B: Broker> Cycle<B> {
         Ok(staged_id)
     }
 
+    /// After reconciliation, orders of earlier runs whose fate is still open (working at the
+    /// gateway, or unknown) block a new order-placing run: planning on holdings that do not yet
+    /// show them would trade the same imbalance twice.
+    async fn refuse_if_orders_open(&self) -> Result<(), CycleError> {
+        let open = self.journal.call(|j| j.open_intents()).await?;
+        if open.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = open
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {} {} ({}, {})",
+                    i.side,
+                    i.quantity,
+                    i.symbol,
+                    i.coid,
+                    i.state.as_str()
+                )
+            })
+            .collect();
+        Err(CycleError::Busy(format!(
+            "orders of an earlier run are still open at the gateway or of unknown fate: {}; \
+             wait for them to finish or cancel them in the broker's UI, then run again",
+            list.join("; ")
+        )))
+    }
+
     /// Approves a staged plan: re-reads the account; if anything moved beyond tolerance the plan
     /// is superseded by a fresh staged one (returned with status `restaged`); otherwise the staged
     /// orders are executed exactly as approved.
     pub async fn approve(&self, staged_id: &str) -> Result<CycleReport, CycleError> {
+        let _lock = lock::OrderLock::acquire(&self.state_dir)?;
         if let Some(report) = self.resume_interrupted().await? {
             return Err(CycleError::Staged {
                 id: staged_id.to_owned(),
@@ -358,6 +401,7 @@ impl<B: Broker> Cycle<B> {
                 ),
             });
         }
+        self.refuse_if_orders_open().await?;
         let now = self.now();
         let sid = staged_id.to_owned();
         let staged = self.journal.call(move |j| j.staged_plan(&sid, now)).await?;
@@ -389,6 +433,11 @@ impl<B: Broker> Cycle<B> {
             .approve_inner(staged_id, &run_id, &old_plan, &old_snap)
             .await;
         self.close_unless_resumable(&run_id, &result).await?;
+        if result.is_err() {
+            // Failed before any order intent: the approval must not be used up.
+            let rid = run_id.clone();
+            self.journal.call(move |j| j.reopen_approval(&rid)).await?;
+        }
         result
     }
 
@@ -439,8 +488,15 @@ impl<B: Broker> Cycle<B> {
                 orders: Vec::new(),
                 prices_delayed: snap.prices_delayed,
                 notes: changes,
+                period: None,
             });
         }
+        // The caps as configured now (they may have been tightened since staging).
+        guards::caps(
+            &old_plan.sized_orders(),
+            snap.balances.net_liquidation,
+            &self.settings.orders,
+        )?;
         // Claim the decision atomically: a second approver loses here, before any order.
         let (sid, rid) = (staged_id.to_owned(), run_id.to_owned());
         self.journal
@@ -463,6 +519,7 @@ impl<B: Broker> Cycle<B> {
             orders: outcome.legs,
             prices_delayed: snap.prices_delayed,
             notes: outcome.notes,
+            period: None,
         })
     }
 

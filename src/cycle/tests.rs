@@ -34,6 +34,8 @@ struct FakeBroker {
     prompt_for: Option<(String, String)>,
     fills: bool,
     post_count: AtomicUsize,
+    /// `balances` answers "session lost" while set.
+    fail_balances: std::sync::atomic::AtomicBool,
 }
 
 impl FakeBroker {
@@ -53,6 +55,7 @@ impl FakeBroker {
             prompt_for: None,
             fills: true,
             post_count: AtomicUsize::new(0),
+            fail_balances: Default::default(),
         }
     }
 
@@ -103,6 +106,9 @@ impl Broker for FakeBroker {
             .collect())
     }
     async fn balances(&self, _a: &str) -> Result<Balances, BrokerError> {
+        if self.fail_balances.load(Ordering::SeqCst) {
+            return Err(BrokerError::NotReady("session lost".into()));
+        }
         let b = self.book.lock().unwrap();
         let pv: Decimal = b.positions.values().map(|(_, q, p)| q * p).sum();
         Ok(Balances {
@@ -617,5 +623,211 @@ async fn dry_run_and_stage_never_finish_an_interrupted_submit_run() {
         c.journal.unfinished_runs().unwrap().len(),
         1,
         "still waiting for a submit"
+    );
+}
+
+// Found by an independent review of the money paths; each failed before its fix.
+#[tokio::test(start_paused = true)]
+async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = lopsided();
+    let s = settings("hard", CashSetting::Amount(dec!(0)));
+    let c = cycle(b, s, &dir);
+    // Build a run exactly as run_inner would, then "crash" after the sell was accepted.
+    let now = (c.clock)();
+    c.journal
+        .begin_run("R1", "manual", "submit", None, now)
+        .unwrap();
+    let snap = snapshot::take(&c.broker, &c.settings, now).await.unwrap();
+    c.journal
+        .record_snapshot(
+            "R1",
+            &snap.account_id,
+            &serde_json::to_value(&snap).unwrap(),
+            false,
+        )
+        .unwrap();
+    let plan = planning::plan(&snap, &c.settings).unwrap();
+    c.journal
+        .record_plan("R1", &serde_json::to_value(&plan).unwrap())
+        .unwrap();
+    let sell = plan
+        .legs
+        .iter()
+        .find(|l| l.side == Side::Sell)
+        .unwrap()
+        .clone();
+    let coid = sell.coid("R1");
+    let mut i = crate::journal::OrderIntent {
+        coid: coid.clone(),
+        run_id: "R1".into(),
+        leg: sell.leg,
+        account_id: snap.account_id.clone(),
+        conid: sell.conid,
+        symbol: sell.symbol.clone(),
+        sec_type: sell.sec_type.clone(),
+        side: "SELL".into(),
+        quantity: sell.quantity.to_string(),
+        order_type: "MKT".into(),
+        limit_price: None,
+        tif: sell.tif.clone(),
+        state: IntentState::Intent,
+        gateway_order_id: None,
+        filled_qty: None,
+        avg_price: None,
+        last_error: None,
+    };
+    i.state = IntentState::Working;
+    i.gateway_order_id = Some("777".into());
+    c.journal.insert_intents(&[i], now).unwrap();
+    // The gateway (new session) no longer lists order 777. First restart: session is lost again
+    // while sizing buys, so the run stays open.
+    c.broker.fail_balances.store(true, Ordering::SeqCst);
+    let e = c.resume_interrupted().await;
+    assert!(e.is_err(), "{e:?}");
+    let st = c.journal.intent(&coid).unwrap().unwrap();
+    eprintln!(
+        "after first resume: {:?} {:?}",
+        st.state, st.gateway_order_id
+    );
+    assert!(c.broker.posts().is_empty());
+    // Second restart, healthy.
+    c.broker.fail_balances.store(false, Ordering::SeqCst);
+    let _ = c.resume_interrupted().await;
+    let posts = c.broker.posts();
+    eprintln!("posts: {posts:?}");
+    assert!(
+        !posts.contains(&coid),
+        "order {coid} (gateway id 777) was POSTed again: {posts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_period_retry_after_an_interruption_does_not_invest_twice() {
+    use crate::scheduler::driver::CycleRunner;
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = FakeBroker::new(
+        &[
+            ("AAA", 1, dec!(10), dec!(100)),
+            ("BBB", 2, dec!(10), dec!(100)),
+        ],
+        dec!(5000),
+    );
+    b.fail_after = Some(1); // session lost after the first buy
+    let mut s = settings("never-sell", CashSetting::Amount(dec!(1000)));
+    s.orders.mode = OrderMode::Submit;
+    let c = cycle(b, s, &dir);
+    let o = CycleRunner::run(&c, "2027-Q1").await;
+    eprintln!("attempt 1: {o:?}");
+    let Cycle {
+        broker,
+        journal,
+        settings,
+        state_dir,
+        clock,
+        stop,
+    } = c;
+    let mut healthy = broker;
+    healthy.fail_after = None;
+    let c2 = Cycle {
+        broker: healthy,
+        journal,
+        settings,
+        state_dir,
+        clock,
+        stop,
+    };
+    // The driver retries the period (retryable failure).
+    let o = CycleRunner::run(&c2, "2027-Q1").await;
+    eprintln!("attempt 2: {o:?}");
+    let cash = c2.broker.book.lock().unwrap().cash;
+    eprintln!("posts {:?} cash left {cash}", c2.broker.posts());
+    assert_eq!(
+        cash,
+        dec!(4000),
+        "the period's 1000 deposit was invested more than once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_runs_working_order_is_cancelled_before_the_next_run_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = lopsided();
+    b.fills = false;
+    let s = settings("hard", CashSetting::Amount(dec!(0)));
+    let c = cycle(b, s, &dir);
+    let now = (c.clock)();
+    let then = now - chrono::Duration::hours(2);
+    c.journal
+        .begin_run("R0", "manual", "submit", None, then)
+        .unwrap();
+    let snap = snapshot::take(&c.broker, &c.settings, now).await.unwrap();
+    c.journal
+        .record_snapshot(
+            "R0",
+            &snap.account_id,
+            &serde_json::to_value(&snap).unwrap(),
+            false,
+        )
+        .unwrap();
+    let plan = planning::plan(&snap, &c.settings).unwrap();
+    c.journal
+        .record_plan("R0", &serde_json::to_value(&plan).unwrap())
+        .unwrap();
+    let sell = plan
+        .legs
+        .iter()
+        .find(|l| l.side == Side::Sell)
+        .unwrap()
+        .clone();
+    let coid = sell.coid("R0");
+    let i = crate::journal::OrderIntent {
+        coid: coid.clone(),
+        run_id: "R0".into(),
+        leg: sell.leg,
+        account_id: snap.account_id.clone(),
+        conid: sell.conid,
+        symbol: sell.symbol.clone(),
+        sec_type: sell.sec_type.clone(),
+        side: "SELL".into(),
+        quantity: sell.quantity.to_string(),
+        order_type: "MKT".into(),
+        limit_price: None,
+        tif: sell.tif.clone(),
+        state: IntentState::Working,
+        gateway_order_id: Some("900".into()),
+        filled_qty: None,
+        avg_price: None,
+        last_error: None,
+    };
+    c.journal.insert_intents(&[i], then).unwrap();
+    // SIGKILL during the fill window: the DAY order is still working at the gateway.
+    c.broker.book.lock().unwrap().orders.insert(
+        coid.clone(),
+        (sell.order_request("R0"), OrderStatus::Working, "900".into()),
+    );
+    let r = c.run(OrderMode::Submit, RunKind::Manual, None).await;
+    eprintln!("{:?}", r.as_ref().map(|r| &r.status));
+    let orders = c.broker.orders();
+    let sells: Vec<_> = orders
+        .iter()
+        .filter(|(_, (o, _, _))| o.side == Side::Sell)
+        .map(|(k, (o, st, _))| (k.clone(), o.quantity, *st))
+        .collect();
+    eprintln!("sell orders at the gateway: {sells:?}");
+    let st = c.journal.intent(&coid).unwrap().unwrap();
+    eprintln!("old intent: {:?}", st.state);
+    let live = sells
+        .iter()
+        .filter(|(_, _, st)| *st != OrderStatus::Cancelled)
+        .count();
+    assert!(
+        live <= 1,
+        "two sells of the same imbalance are live at the gateway: {sells:?}"
+    );
+    assert_eq!(
+        st.state,
+        IntentState::Cancelled,
+        "the abandoned run's order was cancelled"
     );
 }

@@ -646,6 +646,22 @@ impl Journal {
         })
     }
 
+    /// Puts back to `pending` a plan whose approving run ended before writing any order intent
+    /// (crash, session loss, gateway error): the approval was used up, nothing was sent, and
+    /// the user must be able to approve it again. Returns whether a plan was reopened.
+    pub fn reopen_approval(&self, run_id: &str) -> Result<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE staged_plans SET state = 'pending', decided_at = NULL, decided_run_id = NULL,
+                        decision_note = 'approval interrupted before any order was sent'
+                 WHERE decided_run_id = ?1 AND state = 'approved'
+                   AND NOT EXISTS (SELECT 1 FROM order_intents WHERE run_id = ?1)",
+                [run_id],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
     // ----- order intents ----------------------------------------------------------------------
 
     /// Writes an intent before its POST. Returns `false` (and changes nothing) if an intent

@@ -22,6 +22,14 @@ impl<B: Broker> CycleRunner for Cycle<B> {
         let mode = self.settings.orders.mode;
         for _ in 0..2 {
             match Cycle::run(self, mode, RunKind::Scheduled, Some(period)).await {
+                // The interrupted run was this period's own: finishing it is the period's work.
+                Ok(report)
+                    if report.status == "resumed" && report.period.as_deref() == Some(period) =>
+                {
+                    return Outcome::Done {
+                        summary: summary(&report),
+                    };
+                }
                 Ok(report) if report.status == "resumed" => {
                     tracing::info!(run = %report.run_id, "finished an interrupted run first");
                 }
@@ -69,7 +77,7 @@ fn outcome_of(e: &CycleError) -> Outcome {
     match e {
         CycleError::Parked => Outcome::Parked,
         CycleError::Guard(_) => Outcome::Refused { reason },
-        CycleError::Broker(_) | CycleError::Journal(_) => Outcome::Failed {
+        CycleError::Broker(_) | CycleError::Journal(_) | CycleError::Busy(_) => Outcome::Failed {
             reason,
             retryable: true,
         },
