@@ -212,13 +212,15 @@ impl<B: Broker> Cycle<B> {
                 .await?;
                 continue;
             }
-            if i.gateway_order_id.is_some()
+            if i.state == IntentState::Working
+                || i.gateway_order_id.is_some()
                 || i.last_error
                     .as_deref()
                     .is_some_and(|e| e.contains("duplicate cOID"))
             {
-                // The gateway had it once (an order id, or it called the cOID a duplicate):
-                // whatever state the journal shows now, it is never sent again.
+                // The gateway had it once (an order id, or it called the cOID a duplicate) but no
+                // longer lists it — a previous session's order. Whatever state the journal shows,
+                // it is never sent again; flag it for a human.
                 if i.state != IntentState::Unknown {
                     self.update(
                         &i.coid,
@@ -233,23 +235,6 @@ impl<B: Broker> Cycle<B> {
                     )
                     .await?;
                 }
-                continue;
-            }
-            if i.state == IntentState::Working {
-                // The gateway had it (we hold its order id) but no longer lists it: a previous
-                // session's order. Never resend; flag it for a human.
-                self.update(
-                    &i.coid,
-                    IntentState::Unknown,
-                    None,
-                    None,
-                    None,
-                    Some(
-                        "order no longer listed by the gateway; check it in the broker's UI"
-                            .to_owned(),
-                    ),
-                )
-                .await?;
                 continue;
             }
             unseen.push(i.coid.clone());

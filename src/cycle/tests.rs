@@ -626,22 +626,24 @@ async fn dry_run_and_stage_never_finish_an_interrupted_submit_run() {
     );
 }
 
-// Found by an independent review of the money paths; each failed before its fix.
-#[tokio::test(start_paused = true)]
-async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = lopsided();
-    let s = settings("hard", CashSetting::Amount(dec!(0)));
-    let c = cycle(b, s, &dir);
-    // Build a run exactly as run_inner would, then "crash" after the sell was accepted.
+/// An interrupted submit run `run_id` started at `started`, recorded exactly as `run_inner`
+/// would (snapshot, plan), with its sell leg written as an intent in `state` with `order_id`.
+/// Returns the sell leg and its cOID.
+async fn interrupted_run_with_sell(
+    c: &Cycle<FakeBroker>,
+    run_id: &str,
+    started: chrono::DateTime<Utc>,
+    state: IntentState,
+    order_id: &str,
+) -> (planning::Leg, String) {
     let now = (c.clock)();
     c.journal
-        .begin_run("R1", "manual", "submit", None, now)
+        .begin_run(run_id, "manual", "submit", None, started)
         .unwrap();
     let snap = snapshot::take(&c.broker, &c.settings, now).await.unwrap();
     c.journal
         .record_snapshot(
-            "R1",
+            run_id,
             &snap.account_id,
             &serde_json::to_value(&snap).unwrap(),
             false,
@@ -649,7 +651,7 @@ async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions()
         .unwrap();
     let plan = planning::plan(&snap, &c.settings).unwrap();
     c.journal
-        .record_plan("R1", &serde_json::to_value(&plan).unwrap())
+        .record_plan(run_id, &serde_json::to_value(&plan).unwrap())
         .unwrap();
     let sell = plan
         .legs
@@ -657,10 +659,10 @@ async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions()
         .find(|l| l.side == Side::Sell)
         .unwrap()
         .clone();
-    let coid = sell.coid("R1");
-    let mut i = crate::journal::OrderIntent {
+    let coid = sell.coid(run_id);
+    let i = crate::journal::OrderIntent {
         coid: coid.clone(),
-        run_id: "R1".into(),
+        run_id: run_id.into(),
         leg: sell.leg,
         account_id: snap.account_id.clone(),
         conid: sell.conid,
@@ -671,15 +673,26 @@ async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions()
         order_type: "MKT".into(),
         limit_price: None,
         tif: sell.tif.clone(),
-        state: IntentState::Intent,
-        gateway_order_id: None,
+        state,
+        gateway_order_id: Some(order_id.into()),
         filled_qty: None,
         avg_price: None,
         last_error: None,
     };
-    i.state = IntentState::Working;
-    i.gateway_order_id = Some("777".into());
-    c.journal.insert_intents(&[i], now).unwrap();
+    c.journal.insert_intents(&[i], started).unwrap();
+    (sell, coid)
+}
+
+// Found by an independent review of the money paths; each failed before its fix.
+#[tokio::test(start_paused = true)]
+async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = lopsided();
+    let s = settings("hard", CashSetting::Amount(dec!(0)));
+    let c = cycle(b, s, &dir);
+    // A run "crashed" after the sell was accepted (the gateway gave it order id 777).
+    let now = (c.clock)();
+    let (_, coid) = interrupted_run_with_sell(&c, "R1", now, IntentState::Working, "777").await;
     // The gateway (new session) no longer lists order 777. First restart: session is lost again
     // while sizing buys, so the run stays open.
     c.broker.fail_balances.store(true, Ordering::SeqCst);
@@ -756,51 +769,8 @@ async fn an_abandoned_runs_working_order_is_cancelled_before_the_next_run_trades
     b.fills = false;
     let s = settings("hard", CashSetting::Amount(dec!(0)));
     let c = cycle(b, s, &dir);
-    let now = (c.clock)();
-    let then = now - chrono::Duration::hours(2);
-    c.journal
-        .begin_run("R0", "manual", "submit", None, then)
-        .unwrap();
-    let snap = snapshot::take(&c.broker, &c.settings, now).await.unwrap();
-    c.journal
-        .record_snapshot(
-            "R0",
-            &snap.account_id,
-            &serde_json::to_value(&snap).unwrap(),
-            false,
-        )
-        .unwrap();
-    let plan = planning::plan(&snap, &c.settings).unwrap();
-    c.journal
-        .record_plan("R0", &serde_json::to_value(&plan).unwrap())
-        .unwrap();
-    let sell = plan
-        .legs
-        .iter()
-        .find(|l| l.side == Side::Sell)
-        .unwrap()
-        .clone();
-    let coid = sell.coid("R0");
-    let i = crate::journal::OrderIntent {
-        coid: coid.clone(),
-        run_id: "R0".into(),
-        leg: sell.leg,
-        account_id: snap.account_id.clone(),
-        conid: sell.conid,
-        symbol: sell.symbol.clone(),
-        sec_type: sell.sec_type.clone(),
-        side: "SELL".into(),
-        quantity: sell.quantity.to_string(),
-        order_type: "MKT".into(),
-        limit_price: None,
-        tif: sell.tif.clone(),
-        state: IntentState::Working,
-        gateway_order_id: Some("900".into()),
-        filled_qty: None,
-        avg_price: None,
-        last_error: None,
-    };
-    c.journal.insert_intents(&[i], then).unwrap();
+    let then = (c.clock)() - chrono::Duration::hours(2);
+    let (sell, coid) = interrupted_run_with_sell(&c, "R0", then, IntentState::Working, "900").await;
     // SIGKILL during the fill window: the DAY order is still working at the gateway.
     c.broker.book.lock().unwrap().orders.insert(
         coid.clone(),
