@@ -29,6 +29,7 @@ pub mod error;
 pub mod orders;
 pub mod rate;
 pub mod session;
+pub mod sso;
 pub mod tls;
 pub mod types;
 

@@ -51,6 +51,7 @@ mod api;
 pub mod config;
 pub mod faults;
 mod server;
+pub mod sso;
 mod state;
 pub mod tls;
 

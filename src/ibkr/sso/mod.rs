@@ -1,0 +1,11 @@
+//! pbal's own login to the Client Portal Gateway: IBKR's SSO exchange over plain HTTPS
+//! (SRP-6 password proof, EKX, optional TOTP or IB Key push), so the daemon needs no browser
+//! and no human after a gateway restart or the nightly reset (`ibkr-sso-login.md`).
+//!
+//! # Layout
+//! - [`srp`]: the SRP-6 client math with IBKR's hex conventions.
+//! - [`ekx`]: the session key encrypted to the server's RSA key (e = 3, PKCS#1 v1.5).
+//! - [`totp`]: RFC 6238 codes and the fresh-step, never-reuse rule.
+pub mod ekx;
+pub mod srp;
+pub mod totp;
