@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::server::Peer;
+use super::conn::Peer;
 use super::{FaultRule, FillMode, RateLimits, SessionAction, Shared, SimControl};
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
