@@ -17,7 +17,9 @@ fn cfg(start: StartState) -> SimConfig {
 
 #[tokio::test]
 async fn logged_out_then_form_login_then_ssodh_init() {
-    let h = Simulator::start(cfg(StartState::LoggedOut)).await.unwrap();
+    let mut c = cfg(StartState::LoggedOut);
+    c.behaviour.form_login = true;
+    let h = Simulator::start(c).await.unwrap();
     let api = Api::new(&h);
     // No session at all: 401 everywhere, tickle included.
     assert_eq!(api.post("/iserver/auth/status", json!({})).await.0, 401);

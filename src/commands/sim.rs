@@ -28,9 +28,13 @@ pub struct SimArgs {
     /// Private key (PEM) for --cert.
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// Start without a session: log in at https://127.0.0.1:PORT/sso/Login first.
+    /// Start without a session: log in first with IBKR's SRP exchange (`pbal login`), or with
+    /// the plain form at https://127.0.0.1:PORT/sso/Login when --form-login is given.
     #[arg(long)]
     pub logged_out: bool,
+    /// Also accept the plain username/password form at /sso/Login (for browsers).
+    #[arg(long)]
+    pub form_login: bool,
     /// Fault rules (TOML `[[fault]]` tables or a JSON array).
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
@@ -65,6 +69,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.faults {
         cfg.faults = crate::sim::faults::load(p)?;
     }
+    cfg.behaviour.form_login = args.form_login;
     if args.no_rate_limits {
         cfg.behaviour.rate_limits = RateLimits::disabled();
     }
@@ -101,7 +106,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             ),
         }
         eprintln!(
-            "pbal sim: account {}; login (when logged out) at {}/sso/Login",
+            "pbal sim: account {}; login (when logged out): pbal login, or {}/sso/Login with --form-login",
             handle.account_id(),
             handle.base_url()
         );

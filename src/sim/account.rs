@@ -134,6 +134,9 @@ pub struct AccountSpec {
     pub username: String,
     #[serde(default = "default_password")]
     pub password: String,
+    /// The SRP login's second factor, `lp` flag and lock-out (`[login]` table).
+    #[serde(default)]
+    pub login: super::sso::LoginSpec,
     #[serde(default)]
     pub supports_fractions: Option<bool>,
     #[serde(default)]
@@ -174,6 +177,7 @@ impl AccountSpec {
         if self.account_id.trim().is_empty() {
             return Err(SimError::Account("account_id must not be empty".into()));
         }
+        self.login.validate().map_err(SimError::Account)?;
         if self.cash < Decimal::ZERO {
             return Err(SimError::Account(
                 "cash must not be negative (cash account)".into(),
@@ -366,6 +370,7 @@ impl AccountSpec {
             cash: dec!(5000.00),
             username: default_username(),
             password: default_password(),
+            login: Default::default(),
             supports_fractions: Some(true),
             market_hours: None,
             instruments,

@@ -24,7 +24,7 @@ pub enum TlsSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StartState {
-    /// No session: API calls get 401 until someone logs in at `/sso/Login`.
+    /// No session: API calls get 401 until someone logs in (SRP, or the form when enabled).
     LoggedOut,
     /// Browser login done, brokerage session not initialised (`ssodh/init` needed).
     SsoOnly,
@@ -228,8 +228,12 @@ pub struct Behaviour {
     pub idle_timeout_ms: u64,
     /// `ssodh/init` / reauthenticate take this long before `authenticated` turns true.
     pub auth_delay_ms: u64,
-    /// Whether a successful `/sso/Login` also authenticates the brokerage session.
+    /// Whether a successful login also authenticates the brokerage session.
     pub login_establishes_brokerage: bool,
+    /// Accept the plain `/sso/Login` form (a stand-in for browsers). Off by default: the
+    /// login is IBKR's SRP exchange at `/sso/Authenticator` + `/sso/Dispatcher`.
+    #[serde(default)]
+    pub form_login: bool,
     pub nightly_reset: Option<NightlyReset>,
     pub rate_limits: RateLimits,
     pub prompts: Vec<PromptRule>,
@@ -251,6 +255,7 @@ impl Default for Behaviour {
             idle_timeout_ms: 6 * 60 * 1000,
             auth_delay_ms: 0,
             login_establishes_brokerage: false,
+            form_login: false,
             nightly_reset: Some(NightlyReset::default()),
             rate_limits: RateLimits::real(),
             prompts: PromptRule::defaults(),

@@ -1,6 +1,7 @@
-//! The browser login (`/` and `/sso/Login`): a simple form standing in for IBKR's SRP exchange.
-//! Correct credentials create the SSO session (and set browser cookies, which API clients do
-//! not need). Outside `/v1/api`: not paced, not faulted.
+//! The login surfaces: IBKR's SRP exchange (`/sso/Authenticator`, `/sso/Dispatcher`, see
+//! [`super::sso`]) and, with `Behaviour::form_login`, a simple browser form (`/sso/Login`)
+//! standing in for it. Correct credentials create the SSO session (and set browser cookies,
+//! which API clients do not need). Outside `/v1/api`: not paced, not faulted.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/", get(login_page))
         .route("/sso/Login", get(login_page).post(login_submit))
+        .route("/sso/{*rest}", axum::routing::post(super::sso::entry))
 }
 
 const LOGIN_PAGE: &str = r#"<!DOCTYPE html>
@@ -46,6 +48,19 @@ async fn login_submit(State(shared): State<Arc<Shared>>, body: Bytes) -> Respons
     let mut s = shared.lock();
     let now = s.now();
     s.tick(now);
+    if !s.behaviour.form_login {
+        s.log(now, "POST", "/sso/Login", 403);
+        return Reply {
+            status: 403,
+            body: Body::Html(
+                "<html><body>This simulator expects IBKR's SRP login (pbal login); start it \
+                 with --form-login for this form.</body></html>"
+                    .into(),
+            ),
+            cookies: vec![],
+        }
+        .into_response();
+    }
     let ok = form.get("username") == Some(&s.username) && form.get("password") == Some(&s.password);
     if !ok {
         s.log(now, "POST", "/sso/Login", 401);

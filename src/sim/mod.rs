@@ -97,6 +97,8 @@ pub enum SimError {
 pub(crate) struct Shared {
     pub state: Mutex<SimState>,
     pub ca_pem: String,
+    /// The SRP login server. Lock order: `state` before `sso`.
+    pub sso: Mutex<sso::SsoServer>,
 }
 
 impl Shared {
@@ -104,6 +106,11 @@ impl Shared {
     /// the best information available, so poisoning is ignored rather than propagated.
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Locks the login server (after `state` when both are needed).
+    pub fn sso(&self) -> MutexGuard<'_, sso::SsoServer> {
+        self.sso.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -147,6 +154,12 @@ impl Simulator {
                 cfg.faults.clone(),
             )),
             ca_pem: material.ca_pem.clone(),
+            sso: Mutex::new(sso::SsoServer::new(
+                &cfg.account.username,
+                &cfg.account.password,
+                cfg.account.login.clone(),
+                cfg.account.account_id.starts_with('D'),
+            )),
         });
         let token = CancellationToken::new();
         let task = tokio::spawn(server::serve(
@@ -258,6 +271,18 @@ impl SimControl {
     /// Writes the CA PEM atomically (0600).
     pub fn write_ca(&self, path: &Path) -> std::io::Result<()> {
         crate::util::atomic_write_private(path, self.0.ca_pem.as_bytes())
+    }
+    /// Consecutive wrong password proofs seen by the SRP login.
+    pub fn login_failures(&self) -> u32 {
+        self.0.sso().failures()
+    }
+    /// Completed SRP logins (Dispatcher successes).
+    pub fn srp_logins(&self) -> u32 {
+        self.0.sso().logins
+    }
+    /// Unlocks the simulated account after `reached_max_login`.
+    pub fn unlock_login(&self) {
+        self.0.sso().unlock();
     }
     pub fn account_id(&self) -> String {
         self.with(|s, _| s.account_id.clone())
