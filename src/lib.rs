@@ -32,5 +32,6 @@ pub mod scheduler;
 pub mod service;
 pub mod sim;
 pub mod strategy;
+pub mod tax;
 pub mod telemetry;
 pub mod util;
