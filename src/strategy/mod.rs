@@ -23,8 +23,12 @@
 //! Choose integer share counts *n_i* (a fractional position may also be closed entirely) with
 //! spend *s_i = n_i·P_i* minimising, lexicographically,
 //! 1. *Σ k_i·(r_i − s_i)²* with *k_i = max_w / w_i* — the weighted squared deviation from the
-//!    targets (*r_i = T_i − p_i*); for withdrawals *r_i = x_i*, the continuous sale below,
-//!    because the target deviation would reward selling more than asked;
+//!    targets (*r_i = T_i − p_i*). For never-sell withdrawals the cash freed beyond *|c|*
+//!    stays in the account and is part of the deviation: a holding with target 0 (weight 1,
+//!    like any zero-weight holding), adding *e²* for the excess *e = c − Σ s_i*. And every sale
+//!    must be needed: un-selling the last unit of any sold asset would raise less than *|c|*
+//!    (otherwise this objective would sell far more than asked from a holding well above its
+//!    target — a hard rebalance in disguise). See `shares/sell.rs`;
 //! 2. *−Σ s_i* — on a tie, invest idle cash (or raise no more than needed);
 //! 3. *Σ |T_i − p_i − s_i|* — the total absolute deviation,
 //!
@@ -476,3 +480,5 @@ pub(crate) fn tie_break(a: &Asset, b: &Asset) -> Ordering {
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_withdrawal;

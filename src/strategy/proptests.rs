@@ -118,8 +118,13 @@ fn cost(
         let d = l.target_value - l.value_before;
         spend += s;
         dt += (d - s).abs();
-        let r = if sell_only { *x } else { d };
-        sq += (r - s) * (r - s) * k;
+        let _ = x;
+        sq += (d - s) * (d - s) * k;
+    }
+    // Withdrawals: the excess cash is a holding with target 0 and weight 1.
+    if sell_only {
+        let e = budget(req) - spend;
+        sq += e * e;
     }
     (sq, -spend, dt)
 }
@@ -164,7 +169,7 @@ fn brute_force(
     loop {
         let n: Vec<Decimal> = idx.iter().zip(&choices).map(|(i, c)| c[*i]).collect();
         let spend: Decimal = n.iter().zip(lines).map(|(q, l)| *q * l.price).sum();
-        if spend <= b {
+        if spend <= b && (!sell_only || minimal_cover(lines, &n, b - spend)) {
             let c = cost(req, lines, cont, &n);
             if best.is_none_or(|bst| c < bst) {
                 best = Some(c);
@@ -183,6 +188,22 @@ fn brute_force(
             k += 1;
         }
     }
+}
+
+/// Never-sell withdrawals: un-selling the last unit (a share, or the fractional lot of a
+/// closed position) of any sold asset would leave less than the withdrawal raised.
+fn minimal_cover(lines: &[PlanLine], n: &[Decimal], excess: Decimal) -> bool {
+    n.iter().zip(lines).all(|(q, l)| {
+        if *q >= Decimal::ZERO {
+            return true;
+        }
+        let unit = if q.fract().is_zero() {
+            Decimal::ONE
+        } else {
+            q.ceil() - *q
+        };
+        excess < unit * l.price
+    })
 }
 
 fn deviation(p: &Plan, after: bool) -> Decimal {
@@ -299,5 +320,66 @@ proptest! {
                 prop_assert!(after >= before, "{} could still be bought: {} left", l.symbol, left);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Never-sell withdrawals lower the highest `p/w` first: no sold asset ends below the
+    /// `p/w` of an asset left untouched (exact amounts; zero-weight holdings are sold first).
+    #[test]
+    fn withdrawals_sell_the_highest_levels_first(c in case(6)) {
+        let mut req = with(&c.req, Granularity::Exact);
+        req.strategy = super::Strategy::NeverSell;
+        if req.cash >= Decimal::ZERO {
+            req.cash = -req.cash;
+        }
+        let Ok(p) = plan(&req) else { return Ok(()) };
+        let level = |l: &PlanLine, v: Decimal| {
+            (!l.target_weight.is_zero()).then(|| v / l.target_weight)
+        };
+        for sold in p.lines.iter().filter(|l| l.trade_value < Decimal::ZERO) {
+            let Some(after) = level(sold, sold.value_after) else { continue };
+            for kept in p.lines.iter().filter(|l| l.trade_value.is_zero()) {
+                if let Some(lk) = level(kept, kept.value_before) {
+                    prop_assert!(after >= lk - dec!(0.000001), "{} sold to {} below {} at {}",
+                        sold.symbol, after, kept.symbol, lk);
+                }
+            }
+        }
+    }
+
+    /// Whole-share withdrawals: every sale is needed (un-selling any unit misses the amount).
+    #[test]
+    fn whole_share_withdrawals_are_minimal(c in case(8)) {
+        let mut req = with(&c.req, Granularity::Shares);
+        req.strategy = super::Strategy::NeverSell;
+        if req.cash >= Decimal::ZERO {
+            req.cash = -req.cash;
+        }
+        let Ok(p) = plan(&req) else { return Ok(()) };
+        let n: Vec<Decimal> = p.lines.iter().map(|l| l.trade_shares).collect();
+        prop_assert!(p.cash_used <= req.cash);
+        prop_assert!(minimal_cover(&p.lines, &n, req.cash - p.cash_used));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Whole-share never-sell withdrawals equal brute force under the stated objective
+    /// (deviation including the excess cash, among minimal covers).
+    #[test]
+    fn whole_share_withdrawals_match_brute_force(c in case(3)) {
+        let mut req = with(&c.req, Granularity::Shares);
+        req.strategy = super::Strategy::NeverSell;
+        req.cash = -req.cash.abs();
+        let Ok(p) = plan(&req) else { return Ok(()) };
+        let cont = vec![Decimal::ZERO; p.lines.len()];
+        let Some(best) = brute_force(&req, &p.lines, &cont) else { return Ok(()) };
+        let n: Vec<Decimal> = p.lines.iter().map(|l| l.trade_shares).collect();
+        prop_assert!(p.proven_optimal);
+        prop_assert_eq!(cost(&req, &p.lines, &cont, &n), best);
     }
 }

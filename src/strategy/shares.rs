@@ -9,6 +9,8 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::Asset;
 
+mod sell;
+
 /// Branch and bound runs only when at most this many assets have more than one choice.
 pub const MAX_EXACT_ASSETS: usize = 48;
 /// Branch and bound gives up (keeping the best plan found, marked unproven) after this many nodes.
@@ -224,12 +226,6 @@ pub(crate) fn solve(
                 Direction::SellOnly => Decimal::ZERO,
                 Direction::BuyOnly | Direction::Both => buy_cap,
             };
-            // Withdrawals: the deviation from the targets would reward selling more than asked,
-            // so the primary reference is the continuous (reverse water-fill) sale itself.
-            let dp = match dir {
-                Direction::SellOnly => x[i],
-                Direction::BuyOnly | Direction::Both => d[i],
-            };
             let k = if a.weight.is_zero() || a.weight == max_w {
                 Decimal::ONE
             } else {
@@ -239,7 +235,7 @@ pub(crate) fn solve(
                 price: a.price,
                 lo,
                 hi,
-                d: dp,
+                d: d[i],
                 k,
                 x: d[i],
                 cont: x[i],
@@ -261,9 +257,15 @@ pub(crate) fn solve(
                 .map(|(n, it)| *n * it.price)
                 .sum::<Decimal>();
     }
-    greedy(&items, &mut n, &mut left);
+    // Withdrawals: the cash freed beyond |c| is a holding with target 0 (weight 1, like any
+    // zero-weight holding), and every sale must be needed (see `sell`).
+    let cash_k = (dir == Direction::SellOnly).then_some(Decimal::ONE);
+    match cash_k {
+        Some(kc) => sell::complete(&items, &mut n, &mut left, kc),
+        None => greedy(&items, &mut n, &mut left),
+    }
 
-    let proven = branch_and_bound(&items, &mut n, budget);
+    let proven = branch_and_bound(&items, &mut n, budget, cash_k);
     Solution {
         quantities: n,
         proven_optimal: proven,
@@ -445,7 +447,11 @@ impl Reach {
         if order.iter().any(|&i| items[i].lo != Decimal::ZERO) {
             return None;
         }
-        let cap = cents(budget.max(Decimal::ZERO).floor())?;
+        // The table covers every cent up to the budget (floored to the cent, not the dollar:
+        // a dollar floor hid spends in the budget's last dollar and let the bound prune them).
+        let cap = (budget.max(Decimal::ZERO) * Decimal::ONE_HUNDRED)
+            .floor()
+            .to_usize()?;
         let words = cap / 64 + 1;
         if words.checked_mul(64 * (order.len() + 1))? > REACH_MAX_BITS {
             return None;
@@ -726,13 +732,23 @@ struct Search<'a> {
     cur: Vec<Decimal>,
     best: Vec<Decimal>,
     best_cost: Cost,
+    /// Withdrawals: weight of the excess cash; leaves must be minimal covers (`sell`).
+    cash_k: Option<Decimal>,
+    /// Withdrawals: `excess_cap[k]` bounds the excess cash of a minimal cover given the
+    /// choices of `order[..k]` (the smallest unit sold so far, or the largest price).
+    excess_cap: Vec<Decimal>,
     nodes: u64,
     aborted: bool,
 }
 
 /// Improves `n` in place to an optimal plan if the search completes; returns whether the
 /// result is proven optimal.
-fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool {
+fn branch_and_bound(
+    items: &[Item],
+    n: &mut [Decimal],
+    budget: Decimal,
+    cash_k: Option<Decimal>,
+) -> bool {
     if items.len() > MAX_PROOF_INPUT {
         return false;
     }
@@ -744,11 +760,17 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
         .collect();
     let fixed_spend: Decimal = fixed.iter().map(|&i| n[i] * items[i].price).sum();
     let free_budget = budget - fixed_spend;
-    let incumbent = order
+    let mut incumbent = order
         .iter()
         .fold(Cost::default(), |c, &i| c + items[i].cost(n[i]));
+    if let Some(kc) = cash_k {
+        let spent: Decimal = n.iter().zip(items).map(|(n, it)| *n * it.price).sum();
+        incumbent = incumbent + sell::cash_cost(kc, budget - spent);
+    }
 
-    // Cheap proof for any size: the incumbent meets the root lower bound.
+    // Cheap proof for any size: the incumbent meets the root lower bound. (The bounds ignore
+    // the excess-cash term and the minimal-cover rule of withdrawals: both only add cost or
+    // remove plans, so the bounds stay valid lower bounds.)
     order.sort_by(|&a, &b| items[b].price.cmp(&items[a].price).then(a.cmp(&b)));
     let bounds = Bounds::new(items, &order, free_budget);
     let root = bounds.at(0, free_budget);
@@ -759,6 +781,12 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
         return false;
     }
     let cur: Vec<Decimal> = order.iter().map(|&i| n[i]).collect();
+    let max_price = order
+        .iter()
+        .map(|&i| items[i].price)
+        .max()
+        .unwrap_or_default();
+    let order_len = order.len();
     let mut s = Search {
         items,
         best: cur.clone(),
@@ -766,6 +794,8 @@ fn branch_and_bound(items: &[Item], n: &mut [Decimal], budget: Decimal) -> bool 
         order,
         bounds,
         best_cost: incumbent,
+        cash_k,
+        excess_cap: vec![max_price; order_len + 1],
         nodes: 0,
         aborted: false,
     };
@@ -786,6 +816,14 @@ impl Search<'_> {
             return;
         }
         if k == self.order.len() {
+            let mut partial = partial;
+            if let Some(kc) = self.cash_k {
+                let sold = self.order.iter().zip(&self.cur);
+                if !sell::is_minimal(budget, sold.map(|(&i, &q)| (&self.items[i], q))) {
+                    return;
+                }
+                partial = partial + sell::cash_cost(kc, budget);
+            }
             if partial < self.best_cost {
                 self.best_cost = partial;
                 self.best.clone_from(&self.cur);
@@ -833,6 +871,19 @@ impl Search<'_> {
         }
         let it = &self.items[self.order[k]];
         let spend = q * it.price;
+        if self.cash_k.is_some() {
+            // Withdrawals: a minimal cover leaves less excess cash than the unit of any sold
+            // asset; the rest can at best sell nothing more (their max spend). Selling more
+            // here only adds excess, so going down stops; going up may become feasible.
+            let cap = match sell::unsell_cash(it, q) {
+                Some(step) => step.min(self.excess_cap[k]),
+                None => self.excess_cap[k],
+            };
+            if budget - spend - self.bounds.max_spend[k + 1] >= cap {
+                return upward;
+            }
+            self.excess_cap[k + 1] = cap;
+        }
         let own = partial + it.cost(q);
         let Some(rest) = self.bounds.at(k + 1, budget - spend) else {
             // Infeasible: spending more never helps; spending less may.

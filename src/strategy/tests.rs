@@ -451,3 +451,21 @@ fn large_portfolios_are_maximal_and_within_budget() {
         }
     }
 }
+
+#[test]
+fn buy_only_regression_is_optimal() {
+    // Found by the brute-force property test (the subset-sum table stopped at the budget's
+    // whole dollar, so the bound pruned the 56.05 spend): (S0 5, S1 0) beats (S0 1, S1 3).
+    let mut req = PlanRequest::new(
+        vec![
+            Holding::new("S0", dec!(6), dec!(11.21)),
+            Holding::new("S1", dec!(5), dec!(12.03)),
+            Holding::new("S2", dec!(8), dec!(49.91)),
+        ],
+        dec!(56.81),
+    );
+    req.granularity = Granularity::Shares;
+    let p = plan(&req).unwrap();
+    let n: Vec<_> = p.lines.iter().map(|l| l.trade_shares).collect();
+    assert_eq!(n, vec![dec!(5), dec!(0), dec!(0)]);
+}
