@@ -46,4 +46,6 @@ pub enum Command {
     Run(commands::run::RunArgs),
     /// Session, next scheduled run, last runs, staged plans, kill switch.
     Status(commands::status::StatusArgs),
+    /// The local approval page: staged plans with a chart, history, status (loopback only).
+    Ui(commands::ui::UiArgs),
 }

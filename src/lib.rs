@@ -14,6 +14,7 @@
 //! - [`scheduler`]: when runs are due (pure `*_at(now)` functions) and the driver that fires them.
 //! - [`daemon`]: `pbal run`, the long-running service wiring keeper, scheduler and shutdown.
 //! - [`service`]: systemd / launchd unit generation.
+//! - [`ui`]: the loopback approval page (`pbal ui`, or inside `pbal run`).
 //! - [`config`]: the layered, validated settings tree.
 //! - [`cli`] and [`commands`]: clap types and one function per subcommand; `main.rs` stays thin.
 //!
@@ -34,4 +35,5 @@ pub mod sim;
 pub mod strategy;
 pub mod tax;
 pub mod telemetry;
+pub mod ui;
 pub mod util;

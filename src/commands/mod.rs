@@ -17,6 +17,7 @@ pub mod service;
 pub mod sim;
 pub mod staged;
 pub mod status;
+pub mod ui;
 
 /// Options every subcommand may use.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::History(args) => history::run(&g, args),
         Command::Run(args) => run::run(&g, args),
         Command::Status(args) => status::run(&g, args),
+        Command::Ui(args) => ui::run(&g, args),
     };
     match result {
         Ok(code) => code,

@@ -43,6 +43,7 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub notify: NotifySettings,
     pub log: LogSettings,
+    pub ui: UiSettings,
 }
 
 /// `[gateway]`: where the Client Portal Gateway is and how its certificate is trusted.
@@ -295,6 +296,17 @@ pub struct NotifySettings {
     pub webhook: Option<String>,
 }
 
+/// `[ui]`: the local approval page (`pbal ui`, and inside `pbal run` when enabled).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiSettings {
+    /// Serve the page inside `pbal run` too.
+    pub enabled: bool,
+    /// Loopback address to listen on; anything else is refused (the page can place orders, so
+    /// it is reached from elsewhere only through an SSH tunnel).
+    pub listen: std::net::SocketAddr,
+}
+
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -428,6 +440,15 @@ impl Settings {
         }
         crate::scheduler::Schedule::from_settings(&self.schedule)
             .map_err(|e| invalid(e.key(), e.to_string()))?;
+        if !self.ui.listen.ip().is_loopback() {
+            return Err(invalid(
+                "ui.listen",
+                format!(
+                    "{} is not a loopback address; use 127.0.0.1 or [::1] and an SSH tunnel",
+                    self.ui.listen
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -1,0 +1,59 @@
+//! `pbal ui`: serves the approval page (see [`crate::ui`]) until SIGTERM/SIGINT.
+//!
+//! The first stdout line is `listening on http://ADDR/`, the second the link with the token —
+//! scripts and the browser test read them, so their form is fixed.
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::Globals;
+use super::common;
+use crate::config::Settings;
+
+/// Arguments of `pbal ui`.
+#[derive(Debug, clap::Args)]
+pub struct UiArgs {
+    /// Loopback address to listen on (default `ui.listen`); port 0 picks a free one.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+pub fn run(g: &Globals, args: UiArgs) -> anyhow::Result<ExitCode> {
+    let settings = common::load(g.config.as_deref(), g.log_format.as_deref())?;
+    let rt = common::runtime()?;
+    rt.block_on(async move {
+        let addr = args.listen.unwrap_or(settings.ui.listen);
+        let bound = crate::ui::bind(addr, &settings.state_dir()).await?;
+        let ui = page(settings).await?;
+        println!("listening on {}", bound.base_url());
+        println!("{}", bound.link());
+        let shutdown = async {
+            if let Ok(sig) = crate::daemon::shutdown_signal().await {
+                tracing::info!(signal = sig, "ui: stopping");
+            }
+        };
+        crate::ui::serve(bound, ui, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The page on the real gateway: decisions go through the same [`crate::cycle::Cycle`] as
+/// `pbal staged approve`; the status page asks the gateway's auth status.
+pub async fn page(settings: Settings) -> anyhow::Result<crate::ui::Ui> {
+    let probe_client = crate::ibkr::GatewayClient::from_settings(&settings)
+        .context("building the gateway client")?;
+    let cycle = common::connect(settings.clone()).await?;
+    let session: crate::ui::SessionProbe = Arc::new(move || {
+        let c = probe_client.clone();
+        Box::pin(async move { super::status::session_of(&c).await })
+    });
+    Ok(crate::ui::Ui {
+        journal: cycle.journal.clone(),
+        clock: cycle.clock.clone(),
+        settings,
+        decider: Arc::new(cycle),
+        session,
+    })
+}
