@@ -119,7 +119,7 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         o,
         "{{\"strategy\":\"{}\",\"granularity\":\"{}\",\"cash\":{},\"buffer\":{},\
          \"cash_used\":{},\"cash_left\":{},\"total_before\":{},\"total_after\":{},\
-         \"proven_optimal\":{},\"positions\":[",
+         \"proven_optimal\":{},",
         plan.strategy.as_str(),
         plan.granularity,
         money(plan.cash),
@@ -130,6 +130,17 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         money(plan.total_after),
         plan.proven_optimal,
     )?;
+    if !plan.notes.is_empty() {
+        o.extend_from_slice(b"\"notes\":[");
+        for (i, n) in plan.notes.iter().enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            json_str(o, n);
+        }
+        o.extend_from_slice(b"],");
+    }
+    o.extend_from_slice(b"\"positions\":[");
     for (i, l) in plan.lines.iter().enumerate() {
         if o.len() > CHUNK {
             out.write_all(o)?;
@@ -286,6 +297,9 @@ pub fn render_table(plan: &Plan) -> String {
         money(plan.total_after),
         plan.trades.len()
     );
+    for n in &plan.notes {
+        let _ = writeln!(s, "Note: {n}");
+    }
     s
 }
 
@@ -337,6 +351,23 @@ mod tests {
         let trades = v["trades"].as_array().unwrap();
         assert_eq!(trades.len(), p.trades.len());
         assert_eq!(trades[0]["side"], "BUY");
+    }
+
+    #[test]
+    fn notes_reach_the_json_and_the_table() {
+        let mut p = sample();
+        p.notes = vec!["FOO: closes \"x\"".into(), "second".into()];
+        let mut buf = Vec::new();
+        write_json(&p, &mut buf).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["notes"][0], "FOO: closes \"x\"");
+        assert_eq!(v["notes"][1], "second");
+        let table = render_table(&p);
+        assert!(table.contains("Note: second"), "{table}");
+        p.notes.clear();
+        let mut buf = Vec::new();
+        write_json(&p, &mut buf).unwrap();
+        assert!(!String::from_utf8(buf).unwrap().contains("notes"));
     }
 
     #[test]

@@ -274,3 +274,37 @@ fn empty_portfolio_plans_nothing() {
     assert!(v["positions"].as_array().unwrap().is_empty());
     assert_eq!(v["cash_left"].to_string(), "100.00");
 }
+
+#[test]
+fn whole_shares_never_print_a_fractional_sell() {
+    // FOO holds 8.5 shares: whole shares can raise at most 80 + 100 = 180.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("p.csv");
+    std::fs::write(&csv, "symbol,quantity,price\nBAR,10,10\nFOO,8.5,10\n").unwrap();
+    let f = csv.to_str().unwrap();
+    let out = pbal()
+        .args(["plan", f, "-c", "-183", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at most 180") && err.contains("183"), "{err}");
+    assert!(err.contains("--granularity exact"), "{err}");
+
+    let v = json(&[
+        f,
+        "-c",
+        "-183",
+        "--sell-fractional-remainders",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(position(&v, "FOO")["trade_shares"].to_string(), "-8.5");
+    assert!(v["notes"][0].as_str().unwrap().contains("FOO"));
+
+    let v = json(&[f, "-c", "-150", "-s", "hard", "--format", "json"]);
+    for p in v["positions"].as_array().unwrap() {
+        let n = p["trade_shares"].as_f64().unwrap();
+        assert_eq!(n.fract(), 0.0, "{p}");
+    }
+}

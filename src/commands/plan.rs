@@ -58,6 +58,11 @@ pub struct PlanArgs {
     #[arg(long, default_value = "0", value_name = "AMOUNT", value_parser = parse_money)]
     pub min_trade: Decimal,
 
+    /// Whole shares: allow closing a fractional position entirely (its remainder cannot be
+    /// sold otherwise).
+    #[arg(long)]
+    pub sell_fractional_remainders: bool,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -99,6 +104,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         min_trade_value: args.min_trade,
         strategy: args.strategy,
         granularity,
+        sell_fractional_remainders: args.sell_fractional_remainders,
     };
     let plan = strategy::plan(&req).with_context(|| format!("{}", csv.display()))?;
 

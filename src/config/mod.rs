@@ -169,6 +169,9 @@ pub struct PortfolioSettings {
     /// Trades smaller than this are dropped.
     #[serde(deserialize_with = "de_decimal")]
     pub min_trade_value: Decimal,
+    /// Whole-share mode: a fractional remainder may be sold only by closing the position
+    /// entirely, and only when this is true (otherwise the plan refuses with the numbers).
+    pub sell_fractional_remainders: bool,
     /// Default contract currency and security type used to resolve symbols.
     pub currency: String,
     pub sec_type: String,

@@ -171,6 +171,7 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
         min_trade_value: p.min_trade_value,
         strategy: strategy_kind,
         granularity,
+        sell_fractional_remainders: p.sell_fractional_remainders,
     };
     let plan = strategy::plan(&request).map_err(|e| CycleError::Plan(e.to_string()))?;
 

@@ -127,6 +127,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         .map(|a| target_value(a.weight, weight_sum, total_before + budget, per_weight))
         .collect();
 
+    let mut notes = Vec::new();
     let (spend, proven_optimal) = match req.granularity {
         Granularity::Increment(n) => {
             let step = Decimal::from(10u64.pow(n));
@@ -175,7 +176,32 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                         .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
                         .collect()
                 };
-                let sol = shares::solve(&assets, &deviations, &continuous, budget, only);
+                let whole = !req.sell_fractional_remainders;
+                check_whole_shares_can_raise(&assets, budget, only, whole)?;
+                let sol = shares::solve(&assets, &deviations, &continuous, budget, only, whole);
+                let spend_total: Decimal = sol
+                    .quantities
+                    .iter()
+                    .zip(&assets)
+                    .map(|(n, a)| *n * a.price)
+                    .sum();
+                if spend_total > budget {
+                    // Fail closed: unreachable after the check above, but never emit a plan
+                    // that breaks the budget.
+                    return Err(PlanError::WholeSharesCannotRaise {
+                        needed: -budget,
+                        max: -spend_total,
+                    });
+                }
+                for (n, a) in sol.quantities.iter().zip(&assets) {
+                    if !n.fract().is_zero() {
+                        notes.push(format!(
+                            "{}: closes the fractional position ({} shares) entirely \
+                             (portfolio.sell_fractional_remainders)",
+                            a.symbol, a.quantity
+                        ));
+                    }
+                }
                 let spend = sol
                     .quantities
                     .iter()
@@ -191,7 +217,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     // proven optimum of anything: say so.
     let (spend, dropped) = apply_min_trade(spend, req.min_trade_value, budget, req.strategy);
     let proven_optimal = proven_optimal && !dropped;
-    Ok(build_plan(
+    let mut plan = build_plan(
         req,
         &assets,
         weight_sum,
@@ -199,7 +225,33 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         total_before,
         spend,
         proven_optimal,
-    ))
+    );
+    plan.notes = notes;
+    Ok(plan)
+}
+
+/// Whole-share mode: refuse up front when selling every whole share (and, if allowed, every
+/// fractional remainder) still cannot meet the budget — with the numbers.
+fn check_whole_shares_can_raise(
+    assets: &[Asset],
+    budget: Decimal,
+    dir: shares::Direction,
+    whole: bool,
+) -> Result<(), PlanError> {
+    if dir == shares::Direction::BuyOnly || budget >= Decimal::ZERO {
+        return Ok(());
+    }
+    let max: Decimal = assets
+        .iter()
+        .map(|a| shares::sellable(a.quantity, whole) * a.price)
+        .sum();
+    if max < -budget {
+        return Err(PlanError::WholeSharesCannotRaise {
+            needed: -budget,
+            max,
+        });
+    }
+    Ok(())
 }
 
 /// What the planner decided for one asset: (value, shares), with the rounding rules of the
@@ -468,6 +520,7 @@ fn build_plan(
         lines,
         trades,
         proven_optimal,
+        notes: Vec::new(),
     }
 }
 
@@ -480,5 +533,7 @@ pub(crate) fn tie_break(a: &Asset, b: &Asset) -> Ordering {
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_whole;
 #[cfg(test)]
 mod tests_withdrawal;

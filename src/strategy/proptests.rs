@@ -38,30 +38,34 @@ fn case(max_assets: usize) -> impl proptest::strategy::Strategy<Value = Case> {
         prop::bool::ANY,
         0i64..3000, // buffer in cents
         prop::bool::weighted(0.3),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(mut hs, cash, weighted, ws, hard, buffer, use_buffer)| {
-            for (i, h) in hs.iter_mut().enumerate() {
-                h.symbol = format!("S{i}");
-            }
-            let mut req = PlanRequest::new(hs, Decimal::new(cash, 2));
-            if weighted && ws.iter().take(req.holdings.len()).any(|w| *w > 0) {
-                req.targets = Targets::Weights(
-                    req.holdings
-                        .iter()
-                        .zip(&ws)
-                        .filter(|(_, w)| **w > 0)
-                        .map(|(h, w)| (h.symbol.clone(), Decimal::from(*w)))
-                        .collect(),
-                );
-            }
-            if hard {
-                req.strategy = super::Strategy::Hard;
-            }
-            if use_buffer {
-                req.buffer = Decimal::new(buffer, 2);
-            }
-            Case { req }
-        })
+        .prop_map(
+            |(mut hs, cash, weighted, ws, hard, buffer, use_buffer, fractional)| {
+                for (i, h) in hs.iter_mut().enumerate() {
+                    h.symbol = format!("S{i}");
+                }
+                let mut req = PlanRequest::new(hs, Decimal::new(cash, 2));
+                if weighted && ws.iter().take(req.holdings.len()).any(|w| *w > 0) {
+                    req.targets = Targets::Weights(
+                        req.holdings
+                            .iter()
+                            .zip(&ws)
+                            .filter(|(_, w)| **w > 0)
+                            .map(|(h, w)| (h.symbol.clone(), Decimal::from(*w)))
+                            .collect(),
+                    );
+                }
+                if hard {
+                    req.strategy = super::Strategy::Hard;
+                }
+                if use_buffer {
+                    req.buffer = Decimal::new(buffer, 2);
+                }
+                req.sell_fractional_remainders = fractional;
+                Case { req }
+            },
+        )
 }
 
 /// The investable amount B, restated from the module docs (not taken from the planner).
@@ -143,7 +147,12 @@ fn brute_force(
         .map(|l| {
             let mut v = Vec::new();
             let q = l.quantity_before;
-            let lo = if buy_only { Decimal::ZERO } else { -q };
+            let sellable = if req.sell_fractional_remainders {
+                q
+            } else {
+                q.floor()
+            };
+            let lo = if buy_only { Decimal::ZERO } else { -sellable };
             let hi = if sell_only {
                 Decimal::ZERO
             } else {
@@ -225,6 +234,14 @@ proptest! {
             let req = with(&c.req, g);
             let p = match plan(&req) {
                 Ok(p) => p,
+                Err(PlanError::WholeSharesCannotRaise { needed, max }) => {
+                    prop_assert_eq!(g, Granularity::Shares);
+                    prop_assert!(!req.sell_fractional_remainders);
+                    let whole: Decimal = req.holdings.iter().map(|h| h.quantity.floor() * h.price).sum();
+                    prop_assert_eq!(max, whole);
+                    prop_assert!(max < needed && needed == -budget(&req));
+                    continue;
+                }
                 Err(PlanError::WithdrawalExceedsPortfolio { .. }) => {
                     let v: Decimal = req.holdings.iter().map(Holding::value).sum();
                     prop_assert!(v + budget(&req) < Decimal::ZERO);
@@ -267,7 +284,8 @@ proptest! {
                 prop_assert!(t.shares > Decimal::ZERO && t.value >= Decimal::ZERO);
                 if g == Granularity::Shares {
                     let l = p.lines.iter().find(|l| l.symbol == t.symbol).unwrap();
-                    prop_assert!(t.shares.fract().is_zero() || t.shares == l.quantity_before);
+                    let closes = req.sell_fractional_remainders && t.shares == l.quantity_before;
+                    prop_assert!(t.shares.fract().is_zero() || closes, "{} {}", t.symbol, l.quantity_before);
                 }
             }
             // The deviation never grows when doing nothing was allowed.

@@ -162,6 +162,35 @@ impl Item {
     }
 }
 
+/// How much of a holding `q` can be sold: all of it, or only its whole shares.
+pub(crate) fn sellable(q: Decimal, whole: bool) -> Decimal {
+    if whole { q.floor() } else { q }
+}
+
+/// Sells one more unit at a time, choosing the step that raises the cost least, until the
+/// start is within the budget (`left ≥ 0`). The caller has checked that selling everything
+/// sellable suffices; if not, `left` stays negative and the caller refuses the plan.
+fn repair(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
+    // One sort by the cost of each asset's next sale, then one pass: O(n log n) even when
+    // many holdings have fractional remainders (a rescan per step would be quadratic).
+    let mut cand: Vec<(Cost, usize)> = (0..items.len())
+        .filter_map(|i| {
+            let to = items[i].down(n[i])?;
+            Some((items[i].delta(n[i], to), i))
+        })
+        .collect();
+    cand.sort();
+    for (_, i) in cand {
+        while *left < Decimal::ZERO {
+            let Some(to) = items[i].down(n[i]) else {
+                break;
+            };
+            *left += (n[i] - to) * items[i].price;
+            n[i] = to;
+        }
+    }
+}
+
 /// `⌊x / p⌋` for `p > 0`, exactly: a float estimate, corrected with exact multiplications
 /// (a Decimal division costs several multiplications; this runs once per asset).
 pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Decimal {
@@ -198,6 +227,7 @@ pub(crate) fn solve(
     x: &[Decimal],
     budget: Decimal,
     dir: Direction,
+    whole: bool,
 ) -> Solution {
     let max_w = assets
         .iter()
@@ -210,7 +240,7 @@ pub(crate) fn solve(
         .map(|(i, a)| {
             let lo = match dir {
                 Direction::BuyOnly => Decimal::ZERO,
-                Direction::SellOnly | Direction::Both => -a.quantity,
+                Direction::SellOnly | Direction::Both => -sellable(a.quantity, whole),
             };
             // Buying past the target never helps (one share less is cheaper and closer). The
             // cap only matters to the exact search; large inputs skip that division (the
@@ -249,13 +279,9 @@ pub(crate) fn solve(
     let spent: Decimal = n.iter().zip(&items).map(|(n, it)| *n * it.price).sum();
     let mut left = budget - spent;
     if left < Decimal::ZERO {
-        // Unreachable while Σ x ≤ budget; stay safe anyway: start from the least spending.
-        n = items.iter().map(|it| it.lo).collect();
-        left = budget
-            - n.iter()
-                .zip(&items)
-                .map(|(n, it)| *n * it.price)
-                .sum::<Decimal>();
+        // Whole shares: a sale the continuous optimum puts in a fractional remainder is not
+        // available, so sell more elsewhere (the cheapest in cost first).
+        repair(&items, &mut n, &mut left);
     }
     // Withdrawals: the cash freed beyond |c| is a holding with target 0 (weight 1, like any
     // zero-weight holding), and every sale must be needed (see `sell`).

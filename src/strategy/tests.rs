@@ -312,19 +312,6 @@ fn buffer_and_targets() {
 }
 
 #[test]
-fn hard_sells_an_untargeted_fractional_holding_entirely() {
-    let mut hs = basic();
-    hs.push(Holding::new("OLD", dec!(2.5), dec!(10)));
-    let mut req = PlanRequest::new(hs, dec!(0));
-    req.strategy = Strategy::Hard;
-    req.targets = Targets::Weights([("FOO".into(), dec!(1)), ("BAR".into(), dec!(1))].into());
-    let p = plan(&req).unwrap();
-    assert_eq!(line(&p, "OLD").trade_shares, dec!(-2.5));
-    assert_eq!(line(&p, "OLD").value_after, Decimal::ZERO);
-    assert!(p.cash_used <= Decimal::ZERO);
-}
-
-#[test]
 fn min_trade_drops_small_trades_without_breaking_the_budget() {
     let hs = vec![
         h("AAA", dec!(1000), dec!(10), dec!(0)),

@@ -180,6 +180,10 @@ pub struct PlanRequest {
     pub strategy: Strategy,
     #[serde(default)]
     pub granularity: Granularity,
+    /// `shares` granularity: allow closing a fractional position entirely (the only way its
+    /// fractional remainder can be sold in whole-share mode). Off: whole shares only.
+    #[serde(default)]
+    pub sell_fractional_remainders: bool,
 }
 
 impl PlanRequest {
@@ -193,6 +197,7 @@ impl PlanRequest {
             min_trade_value: Decimal::ZERO,
             strategy: Strategy::NeverSell,
             granularity: Granularity::Shares,
+            sell_fractional_remainders: false,
         }
     }
 }
@@ -274,6 +279,10 @@ pub struct Plan {
     /// `true` when the whole-share search proved its answer optimal (always `true` for
     /// `exact` and `increment`, which have no integer search). See [`crate::strategy`] docs.
     pub proven_optimal: bool,
+    /// Things the reader must know about this plan (a fractional position closed entirely,
+    /// why nothing trades, a heuristic answer…), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Why a plan could not be made. Every message names the symbol or field and what to do.
@@ -319,6 +328,12 @@ pub enum PlanError {
     UnknownGranularity(String),
     #[error("increment: N must be 1..=4 (steps of 10^N dollars), got {0}")]
     InvalidIncrement(u32),
+    #[error(
+        "whole shares can raise at most {max} (every whole share held) but the plan needs {needed}; \
+         use --granularity exact (fractional shares), or set portfolio.sell_fractional_remainders \
+         = true to close fractional positions entirely, or ask for less"
+    )]
+    WholeSharesCannotRaise { needed: Decimal, max: Decimal },
     #[error("amounts too large to plan exactly: {0}")]
     Overflow(String),
 }
