@@ -211,7 +211,7 @@ async fn page_shows_the_pending_plan_with_chart_orders_and_strict_headers() {
         "{csp}"
     );
     assert!(h.get("access-control-allow-origin").is_none());
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     // No CORS: a preflight is not answered with permissions.
     let pre = env
         .http

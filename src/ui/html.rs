@@ -95,7 +95,7 @@ pub fn page(frame: Frame<'_>, title: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{title} · pbal</title>{style}</head>
+<meta name="referrer" content="same-origin"><title>{title} · pbal</title>{style}</head>
 <body>{nav}<h1>{title}</h1>
 {body}
 </body></html>

@@ -10,8 +10,10 @@
 //! 3. The per-install token (32 random bytes, hex, in `ui-token` in the state dir, mode 0600)
 //!    is in the query (`?token=`) or, for a POST, in the form body. Compared in constant time.
 //!    It travels in URLs, never in cookies: browsers share cookies across every port of
-//!    127.0.0.1, so another local server could receive a cookie; `Referrer-Policy: no-referrer`
-//!    keeps the URL from leaking to other sites.
+//!    127.0.0.1, so another local server could receive a cookie; `Referrer-Policy: same-origin`
+//!    keeps the URL from leaking to other sites. (Not `no-referrer`: under that policy browsers
+//!    send `Origin: null` on form posts, and the Origin check could no longer tell the page's own
+//!    form from a foreign one — the browser test found this.)
 //! 4. Approve/Reject additionally need a one-time CSRF value bound to the plan id and the
 //!    action, issued when the page with the form was rendered ([`CsrfStore`]).
 use std::collections::HashMap;
