@@ -23,6 +23,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod flex;
 pub mod cycle;
 pub mod daemon;
 pub mod ibkr;

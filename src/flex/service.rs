@@ -1,0 +1,1 @@
+//! Flex Web Service client (placeholder).
