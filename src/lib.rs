@@ -23,9 +23,9 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod flex;
 pub mod cycle;
 pub mod daemon;
+pub mod flex;
 pub mod ibkr;
 pub mod journal;
 pub mod portfolio_csv;

@@ -11,6 +11,7 @@ pub mod common;
 pub mod demo;
 pub mod history;
 pub mod plan;
+pub mod plan_tax;
 pub mod rebalance;
 pub mod run;
 pub mod service;

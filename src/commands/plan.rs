@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use rust_decimal::Decimal;
 
+use super::plan_tax::{StrategyArg, TaxArgs};
 use crate::portfolio_csv;
 use crate::report;
 use crate::strategy::{self, Granularity, PlanRequest, Strategy, Targets};
@@ -33,9 +34,10 @@ pub struct PlanArgs {
     #[arg(short, long, default_value = "0", allow_hyphen_values = true, value_parser = parse_money)]
     pub cash: Decimal,
 
-    /// never-sell (alias try_avoid_sell) or hard (alias hard_rebalance).
+    /// never-sell (alias try_avoid_sell), hard (alias hard_rebalance) or tax-aware (needs
+    /// --lots and --as-of; see the tax flags).
     #[arg(short, long, default_value = "never-sell")]
-    pub strategy: Strategy,
+    pub strategy: StrategyArg,
 
     /// Trade in steps of 10^N dollars (N = 1..4), exactly like the original tool's `-i N`.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4),
@@ -66,6 +68,9 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+
+    #[command(flatten)]
+    pub tax: TaxArgs,
 }
 
 /// Parses a money amount exactly (no binary floating point); rejects NaN and infinities.
@@ -102,10 +107,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         cash: args.cash,
         buffer: args.buffer,
         min_trade_value: args.min_trade,
-        strategy: args.strategy,
+        strategy: match args.strategy {
+            StrategyArg::Core(s) => s,
+            StrategyArg::TaxAware => Strategy::Hard,
+        },
         granularity,
         sell_fractional_remainders: args.sell_fractional_remainders,
     };
+    if args.strategy == StrategyArg::TaxAware {
+        return super::plan_tax::run(&args.tax, req, args.format, &csv);
+    }
     let plan = strategy::plan(&req).with_context(|| format!("{}", csv.display()))?;
 
     let stdout = std::io::stdout();

@@ -104,8 +104,7 @@ pub fn parse_trades(file: &Path, bytes: &[u8]) -> Result<Vec<PastTrade>, FlexErr
     let mut out = Vec::new();
     for r in &recs {
         let c = Cell { file, rec: r };
-        if c
-            .opt(LEVEL)
+        if c.opt(LEVEL)
             .is_some_and(|l| !l.eq_ignore_ascii_case("EXECUTION"))
         {
             continue;
@@ -229,7 +228,11 @@ fn xml_records(file: &Path, bytes: &[u8], element: &str) -> Result<Vec<Rec>, Fle
     loop {
         let start = rd.buffer_position();
         let ev = rd.read_event().map_err(|e| {
-            row_err(file, line_at(rd.error_position()), format!("malformed XML: {e}"))
+            row_err(
+                file,
+                line_at(rd.error_position()),
+                format!("malformed XML: {e}"),
+            )
         })?;
         let e = match ev {
             Event::Start(e) | Event::Empty(e) => e,
@@ -251,9 +254,7 @@ fn xml_records(file: &Path, bytes: &[u8], element: &str) -> Result<Vec<Rec>, Fle
             let key = a.key.into_inner().to_string();
             let value = a
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|err| {
-                    row_err(file, line, format!("attribute {key}: {err}"))
-                })?
+                .map_err(|err| row_err(file, line, format!("attribute {key}: {err}")))?
                 .into_owned();
             fields.push((key, value));
         }
@@ -287,7 +288,10 @@ fn csv_records(file: &Path, bytes: &[u8], code: &str) -> Result<Vec<Rec>, FlexEr
         }
         let first = f[0].to_ascii_uppercase();
         if header.is_none() && !descriptors {
-            if matches!(first.as_str(), "BOF" | "BOA" | "BOS" | "HEADER" | "DATA" | "MSG") {
+            if matches!(
+                first.as_str(),
+                "BOF" | "BOA" | "BOS" | "HEADER" | "DATA" | "MSG"
+            ) {
                 descriptors = true;
             } else {
                 header = Some(f);

@@ -36,6 +36,7 @@ mod harvest;
 pub mod lots;
 pub mod netting;
 mod planner;
+pub mod render;
 mod sells;
 pub mod wash;
 

@@ -205,6 +205,7 @@ fn admit_sales(
     let mut limits = Vec::new();
     let mut wants = Vec::new();
     let mut wanted_qty = Vec::new();
+    let mut netted = Vec::new();
     for t in hard.trades.iter().filter(|t| t.side == Side::Sell) {
         let Some(i) = books.iter().position(|(s, _)| **s == t.symbol) else {
             return Err(TaxError::NotEnoughLots {
@@ -215,7 +216,17 @@ fn admit_sales(
         };
         let b = book_refs[i];
         let start = b.used;
-        let mut end = (start + t.shares).min(b.position());
+        // A sale of a harvest's alternate first un-buys what the harvest bought (netted into
+        // one smaller buy order: no lot is consumed, nothing is realised).
+        let from_buy = harvested
+            .buys
+            .get(&t.symbol)
+            .map_or(Decimal::ZERO, |q| (*q).min(t.shares));
+        if from_buy > Decimal::ZERO {
+            netted.push((t.symbol.clone(), from_buy, b.price));
+        }
+        let from_lots = t.shares - from_buy;
+        let mut end = (start + from_lots).min(b.position());
         let mut reason = LimitReason::Budget;
         if wash.loss_sale_blocked(&t.symbol) {
             let cap = b.before_first_loss(start);
@@ -232,7 +243,7 @@ fn admit_sales(
             start,
             end,
         });
-        wanted_qty.push((t.symbol.clone(), t.shares, reason));
+        wanted_qty.push((t.symbol.clone(), from_lots, reason));
     }
     let (reached, realized) =
         sells::admit(&book_refs, &wants, budget, harvested.realized, whole, as_of);
@@ -282,6 +293,10 @@ fn admit_sales(
                 lots: uses,
             });
         }
+    }
+    for (sym, q, price) in netted {
+        out.proceeds += q * price;
+        *out.sold.entry(sym).or_default() += q;
     }
     out.limits = limits;
     Ok(out)
@@ -526,6 +541,7 @@ fn compose(orig: &PlanRequest, template: &Plan, trades: &Flows) -> Plan {
         lines,
         trades: out_trades,
         proven_optimal: false,
+        cash: orig.cash,
         ..template.clone()
     }
 }
