@@ -1,6 +1,8 @@
 //! Crash safety: the real `pbal` binary is SIGKILLed while an order POST is in flight (the
 //! simulator has applied it but not answered), then restarted. Every planned order must exist at
 //! the simulator exactly once — for a kill at the first, the middle and the last order.
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,44 +13,11 @@ use pbal::sim::faults::{FaultAction, FaultRule};
 use pbal::sim::{SimConfig, SimHandle, Simulator};
 
 fn write_config(dir: &Path, sim: &SimHandle) -> std::path::PathBuf {
-    let ca = dir.join("ca.pem");
-    sim.write_ca(&ca).unwrap();
-    let cfg = dir.join("pbal.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[gateway]
-url = "{url}"
-ca_cert = "{ca}"
-
-[portfolio]
-strategy = "hard"
-cash = 0
-
-[orders]
-mode = "submit"
-type = "limit"
-max_order_value = 100000
-max_turnover_pct = 100
-max_orders = 50
-poll_interval_secs = 1
-fill_timeout_secs = 20
-
-[state]
-dir = "{state}"
-"#,
-            url = sim.base_url(),
-            ca = ca.display(),
-            state = dir.join("state").display()
-        ),
-    )
-    .unwrap();
-    cfg
+    common::config::write_config(dir, sim, common::config::SUBMIT_HARD)
 }
 
 fn pbal(cfg: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pbal"));
+    let mut c = common::config::pbal();
     c.args([
         "--config",
         cfg.to_str().unwrap(),
@@ -69,24 +38,15 @@ async fn crash_at(k_of: impl Fn(usize) -> usize) {
     let probe = Simulator::start(SimConfig::relaxed()).await.unwrap();
     let pdir = tempfile::tempdir().unwrap();
     let pcfg = write_config(pdir.path(), &probe);
-    let out = Command::new(env!("CARGO_BIN_EXE_pbal"))
-        .args([
-            "--config",
-            pcfg.to_str().unwrap(),
-            "rebalance",
-            "--mode",
-            "dry-run",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = common::config::run_json(common::config::pbal().args([
+        "--config",
+        pcfg.to_str().unwrap(),
+        "rebalance",
+        "--mode",
+        "dry-run",
+        "--format",
+        "json",
+    ]));
     let n = report["plan"]["legs"].as_array().unwrap().len();
     assert!(n >= 3, "the sample plan needs several orders, got {n}");
     probe.shutdown().await;

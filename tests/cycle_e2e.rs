@@ -1,42 +1,26 @@
 //! End-to-end: the rebalance cycle on the real gateway client, over real TLS, against the
 //! simulator on 127.0.0.1:0. Each test asserts on what the simulator received.
+mod common;
+
 use std::collections::BTreeSet;
 
-use pbal::config::{CashSetting, OrderKind, OrderMode, Settings};
+use pbal::config::{OrderMode, Settings};
 use pbal::cycle::{Cycle, CycleError, GuardViolation, RunKind, ibkr_broker::IbkrBroker};
 use pbal::journal::{IntentState, Journal};
-use pbal::sim::{SimConfig, SimHandle, Simulator};
+use pbal::sim::SimConfig;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-struct Env {
-    sim: SimHandle,
-    dir: tempfile::TempDir,
-}
+use common::SimEnv as Env;
 
 async fn start(cfg: SimConfig) -> Env {
-    let sim = Simulator::start(cfg).await.expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    sim.write_ca(&dir.path().join("ca.pem")).unwrap();
-    Env { sim, dir }
+    Env::start(cfg).await
 }
 
 /// Defaults pointed at the simulator, with caps wide enough for the sample account and a hard
 /// rebalance (so plans contain sells and buys).
 fn settings(env: &Env, strategy: &str) -> Settings {
-    let mut s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
-    s.gateway.url = env.sim.base_url();
-    s.gateway.ca_cert = Some(env.dir.path().join("ca.pem"));
-    s.state.dir = Some(env.dir.path().join("state"));
-    s.portfolio.strategy = strategy.into();
-    s.portfolio.cash = CashSetting::Amount(Decimal::ZERO);
-    s.orders.kind = OrderKind::Limit;
-    s.orders.max_order_value = dec!(100000);
-    s.orders.max_turnover_pct = dec!(100);
-    s.orders.max_orders = 50;
-    s.orders.poll_interval_secs = 1;
-    s.orders.fill_timeout_secs = 20;
-    s
+    common::settings::rebalancing(&env.sim, env.path(), strategy)
 }
 
 fn cycle(s: Settings) -> Cycle<IbkrBroker> {

@@ -1,21 +1,21 @@
 //! The daemon end to end: `pbal::daemon::run` (the production path of `pbal run`) against the
 //! simulator over TLS, with a schedule that is due at once (every second, no exchange
 //! calendar, monthly periods). Then the real binary under SIGTERM.
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pbal::config::{CashSetting, OrderMode, Settings};
 use pbal::journal::Journal;
 use pbal::sim::{SimConfig, SimHandle, Simulator};
 
+use common::config::{pbal, run_json, write_config};
+
 fn settings(sim: &SimHandle, dir: &Path) -> Settings {
-    let ca = dir.join("ca.pem");
-    sim.write_ca(&ca).unwrap();
-    let mut s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
-    s.gateway.url = sim.base_url();
-    s.gateway.ca_cert = Some(ca);
-    s.state.dir = Some(dir.join("state"));
+    sim.write_ca(&dir.join("ca.pem")).unwrap();
+    let mut s = common::settings::for_sim(sim, dir);
     s.orders.mode = OrderMode::Stage;
     // Invest the account's cash, so the period's run has a plan to stage.
     s.portfolio.cash = CashSetting::Available;
@@ -96,19 +96,8 @@ async fn a_due_run_executes_once_per_period_across_restarts() {
 async fn sigterm_stops_the_binary_cleanly() {
     let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let s = settings(&sim, dir.path());
-    let cfg = dir.path().join("pbal.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[gateway]\nurl = \"{}\"\nca_cert = \"{}\"\n[state]\ndir = \"{}\"\n[schedule]\ncron = \"0 0 0 1 1 *\"\n",
-            s.gateway.url,
-            s.gateway.ca_cert.as_ref().unwrap().display(),
-            s.state_dir().display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pbal"))
+    let cfg = write_config(dir.path(), &sim, "[schedule]\ncron = \"0 0 0 1 1 *\"\n");
+    let mut child = pbal()
         .args(["--config", cfg.to_str().unwrap(), "run"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -145,35 +134,16 @@ async fn sigterm_stops_the_binary_cleanly() {
 async fn status_reports_session_next_run_and_kill_switch() {
     let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let s = settings(&sim, dir.path());
-    let cfg = dir.path().join("pbal.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[gateway]\nurl = \"{}\"\nca_cert = \"{}\"\n[state]\ndir = \"{}\"\n",
-            s.gateway.url,
-            s.gateway.ca_cert.as_ref().unwrap().display(),
-            s.state_dir().display()
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), &sim, "");
+    let state_dir = dir.path().join("state");
     let status = |cfg: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_pbal"))
-            .args([
-                "--config",
-                cfg.to_str().unwrap(),
-                "status",
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        run_json(pbal().args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "status",
+            "--format",
+            "json",
+        ]))
     };
     let v = status(&cfg);
     assert_eq!(v["session"], "ready", "{v}");
@@ -183,7 +153,7 @@ async fn status_reports_session_next_run_and_kill_switch() {
         at > chrono::Utc::now(),
         "the next run is in the future: {v}"
     );
-    std::fs::write(s.state_dir().join("STOP"), "").unwrap();
+    std::fs::write(state_dir.join("STOP"), "").unwrap();
     let v = status(&cfg);
     assert!(v["kill_switch"].as_str().unwrap().contains("STOP"), "{v}");
 }

@@ -1,25 +1,19 @@
 //! The README's first command: `pbal demo` stages a plan on the bundled simulator, and
 //! `pbal demo --approve ID` submits exactly that plan.
-use std::process::Command;
+mod common;
 
 fn demo(dir: &std::path::Path, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_pbal"))
-        .args([
-            "demo",
-            "--format",
-            "json",
-            "--state-dir",
-            dir.to_str().unwrap(),
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("stdout is one JSON report")
+    common::config::run_json(
+        common::config::pbal()
+            .args([
+                "demo",
+                "--format",
+                "json",
+                "--state-dir",
+                dir.to_str().unwrap(),
+            ])
+            .args(extra),
+    )
 }
 
 #[test]

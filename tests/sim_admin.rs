@@ -1,11 +1,11 @@
 //! The `/sim/...` admin API over HTTP (what tests driving the real binary in another process
 //! use): faults, session actions, the clock, fill modes, market state, behaviour, pacing and
 //! inspection of orders by cOID.
-mod sim_support;
+mod common;
 
+use common::http::Api;
 use pbal::sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
-use sim_support::Api;
 
 const ACCT: &str = "DU1234567";
 

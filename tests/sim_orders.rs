@@ -1,14 +1,14 @@
 //! Orders and market data over real TLS: ordering rules, the snapshot pre-flight, prompts and
 //! the reply loop, suppression, duplicate cOIDs, what-if, live-orders quirks, fills, cancel,
 //! trades, faults around order placement, and pacing (429 + penalty box).
-mod sim_support;
+mod common;
 
 use std::time::Duration;
 
+use common::http::Api;
 use pbal::sim::{FaultAction, FaultRule, FillMode, OrderStatus, RateLimits, SimConfig, Simulator};
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
-use sim_support::Api;
 
 const ACCT: &str = "DU1234567";
 const VAW: i64 = 999_000_102;

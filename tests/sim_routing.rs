@@ -2,11 +2,11 @@
 //! routers: what an unknown path, a wrong method or a malformed body gets, and what the request
 //! log records for each. Clients (and the fault rules, which match on the logged path) rely on
 //! these answers, so a routing refactor must not change them.
-mod sim_support;
+mod common;
 
+use common::http::Api;
 use pbal::sim::{SimConfig, Simulator};
 use serde_json::json;
-use sim_support::Api;
 
 /// The last logged request as (method, path, status).
 fn last_logged(h: &pbal::sim::SimHandle) -> (String, String, u16) {

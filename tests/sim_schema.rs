@@ -3,11 +3,11 @@
 //! and OpenAPI 3.0 `nullable` translated to JSON Schema. Where the spec contradicts documented
 //! reality (reference pitfall 22) the exception is patched in narrowly, one pointer at a time,
 //! with the evidence next to it — everything else must match the spec.
-mod sim_support;
+mod common;
 
+use common::http::Api;
 use pbal::sim::{FillMode, SessionAction, SimConfig, Simulator};
 use serde_json::{Value, json};
-use sim_support::Api;
 
 const ACCT: &str = "DU1234567";
 

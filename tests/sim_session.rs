@@ -1,12 +1,12 @@
 //! Session model over real TLS: logged-out start and form login, ssodh/init, idle expiry with
 //! the simulated clock, `no session` tickles, competing sessions, nightly reset, reauthenticate.
-mod sim_support;
+mod common;
 
 use std::time::Duration;
 
+use common::http::Api;
 use pbal::sim::{FaultAction, FaultRule, SessionAction, SimConfig, Simulator, StartState};
 use serde_json::json;
-use sim_support::Api;
 
 fn cfg(start: StartState) -> SimConfig {
     SimConfig {

@@ -1,12 +1,12 @@
 //! TLS and the `pbal sim` binary: trusting the generated CA works, not trusting it fails,
 //! a given cert/key is served, and the first stdout line announces the address.
-mod sim_support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use common::http::{Api, trusting_client};
 use pbal::sim::{SimConfig, Simulator, TlsSource};
-use sim_support::{Api, trusting_client};
 
 #[tokio::test]
 async fn trusting_the_generated_ca_works_and_hostname_is_verified() {

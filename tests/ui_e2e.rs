@@ -1,15 +1,16 @@
 //! End-to-end: the approval page served on 127.0.0.1:0 in front of the real cycle, gateway
 //! client and simulator. Every refusal the page promises is exercised, each asserting that the
 //! simulator received no order; the happy path asserts the orders did reach it.
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use pbal::config::{CashSetting, OrderKind, OrderMode, Settings};
+use pbal::config::{OrderMode, Settings};
 use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
 use pbal::journal::Journal;
-use pbal::sim::{SimConfig, SimHandle, Simulator};
+use pbal::sim::SimHandle;
 use reqwest::header::{HOST, ORIGIN};
-use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 struct Env {
@@ -26,18 +27,7 @@ struct Env {
 }
 
 fn settings(sim: &SimHandle, dir: &std::path::Path) -> Settings {
-    let mut s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
-    s.gateway.url = sim.base_url();
-    s.gateway.ca_cert = Some(dir.join("ca.pem"));
-    s.state.dir = Some(dir.join("state"));
-    s.portfolio.strategy = "hard".into();
-    s.portfolio.cash = CashSetting::Amount(Decimal::ZERO);
-    s.orders.kind = OrderKind::Limit;
-    s.orders.max_order_value = dec!(100000);
-    s.orders.max_turnover_pct = dec!(100);
-    s.orders.max_orders = 50;
-    s.orders.poll_interval_secs = 1;
-    s.orders.fill_timeout_secs = 20;
+    let mut s = common::settings::rebalancing(sim, dir, "hard");
     s.orders.stage_expiry_hours = 1;
     s
 }
@@ -45,9 +35,7 @@ fn settings(sim: &SimHandle, dir: &std::path::Path) -> Settings {
 /// Simulator, a staged plan, and the page serving it.
 async fn start() -> Env {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    sim.write_ca(&dir.path().join("ca.pem")).unwrap();
+    let common::SimEnv { sim, dir } = common::SimEnv::relaxed().await;
     let s = settings(&sim, dir.path());
     let state = s.state_dir();
     std::fs::create_dir_all(&state).unwrap();

@@ -1,6 +1,5 @@
-//! Shared helpers for the simulator end-to-end tests: a reqwest client that trusts only the
-//! simulator's CA (ring provider, hostname verification on), and a tiny JSON request wrapper.
-#![allow(dead_code)]
+//! HTTP against the simulator: a reqwest client that trusts only the simulator's CA (ring
+//! provider, hostname verification on), and a tiny JSON request wrapper for `/v1/api`.
 use std::sync::Arc;
 
 use rustls_pki_types::{CertificateDer, pem::PemObject};
