@@ -421,6 +421,20 @@ impl Settings {
         if !self.gateway.url.starts_with("https://") && !self.gateway.url.starts_with("http://") {
             return Err(invalid("gateway.url", "must start with https://"));
         }
+        // Prompts are allowed by message id only (`o163`); a pasted text would never match.
+        if let Some(bad) = self.orders.prompt_allowlist.iter().find(|a| {
+            let mut c = a.chars();
+            !(a.len() >= 2
+                && c.next().is_some_and(|c| c.is_ascii_alphabetic())
+                && c.all(|c| c.is_ascii_digit()))
+        }) {
+            return Err(invalid(
+                "orders.prompt_allowlist",
+                format!(
+                    "{bad:?} is not a message id: list ids such as \"o163\", never prompt texts"
+                ),
+            ));
+        }
         if self.orders.max_order_value <= Decimal::ZERO {
             return Err(invalid("orders.max_order_value", "must be positive"));
         }
@@ -528,6 +542,28 @@ mod tests {
         assert_eq!(
             s.portfolio.targets.keys().cloned().collect::<Vec<_>>(),
             vec!["BND", "VTI"]
+        );
+    }
+
+    #[test]
+    fn prompt_allowlist_takes_message_ids_only() {
+        let ok = Settings::load_from(
+            None,
+            env(&[("PBAL__ORDERS__PROMPT_ALLOWLIST", "o163,O10151")]),
+        )
+        .unwrap();
+        assert_eq!(ok.orders.prompt_allowlist, vec!["o163", "O10151"]);
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "[orders]\nprompt_allowlist = [\"o163\", \"exceeds the Total Value Limit\"]\n",
+        );
+        let e = Settings::load_from(Some(&p), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("orders.prompt_allowlist") && e.contains("not a message id"),
+            "{e}"
         );
     }
 

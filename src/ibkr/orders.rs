@@ -133,9 +133,14 @@ fn decimal_number(d: Decimal) -> Result<Value, GatewayError> {
 }
 
 /// Which reply prompts pbal may confirm on its own.
+///
+/// Matching is by message id only (`o163`), exactly (ASCII case-insensitive). Prompt texts
+/// are never matched: they change between gateway versions and languages, and a piece of
+/// text on the allowlist could confirm a different, more dangerous question that happens to
+/// contain it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PromptPolicy {
-    /// Message ids (`o163`) or exact/sub-string texts that may be answered `confirmed:true`.
+    /// Message ids (`o163`) that may be answered `confirmed:true`.
     pub allow: Vec<String>,
     /// Safety cap on reply rounds for one order (IBind uses 20).
     pub max_rounds: u32,
@@ -150,21 +155,30 @@ impl PromptPolicy {
         }
     }
 
-    /// A prompt is allowed when *every* message it carries is allowed, by id or by text.
+    /// A prompt is allowed when it carries at least one message id, carries an id for every
+    /// message, and *every* id is on the allowlist.
     pub fn allows(&self, prompt: &Prompt) -> bool {
-        if prompt.message_ids.is_empty() && prompt.messages.is_empty() {
+        if prompt.message_ids.is_empty() || prompt.message_ids.len() < prompt.messages.len() {
             return false;
         }
-        let n = prompt.message_ids.len().max(prompt.messages.len());
-        (0..n).all(|i| {
-            let id = prompt.message_ids.get(i).map(|s| s.trim());
-            let text = prompt.messages.get(i).map(|s| s.trim());
-            self.allow.iter().filter(|a| !a.is_empty()).any(|a| {
-                id.is_some_and(|id| id.eq_ignore_ascii_case(a))
-                    || text.is_some_and(|t| t == a || (a.len() >= 12 && t.contains(a.as_str())))
-            })
+        prompt.message_ids.iter().all(|id| {
+            let id = id.trim();
+            !id.is_empty()
+                && self
+                    .allow
+                    .iter()
+                    .any(|a| !a.is_empty() && id.eq_ignore_ascii_case(a))
         })
     }
+}
+
+/// Whether `s` looks like a reply-prompt message id (`o163`, `p12`: a letter then digits).
+/// Config validation uses it so a pasted prompt text is refused rather than silently ignored.
+pub fn is_message_id(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && s.len() >= 2
+        && chars.all(|c| c.is_ascii_digit())
 }
 
 /// A reply-required question from the gateway.
@@ -379,5 +393,35 @@ mod tests {
         assert!(PromptPolicy::new(["o451".to_owned(), "O354".to_owned()]).allows(&p));
         assert!(!PromptPolicy::new(Vec::<String>::new()).allows(&p));
         assert!(!PromptPolicy::new(["".to_owned()]).allows(&p));
+        assert!(is_message_id("o163") && is_message_id("O10151"));
+        assert!(!is_message_id("o") && !is_message_id("exceeds") && !is_message_id("163"));
+    }
+
+    #[test]
+    fn allowlist_matches_message_ids_exactly_never_text() {
+        let p = Prompt {
+            reply_id: "x".into(),
+            message_ids: vec!["o163".into()],
+            messages: vec![
+                "The following order exceeds the Total Value Limit. Are you sure?".into(),
+            ],
+        };
+        // A text (or a piece of it) on the allowlist never confirms a prompt: texts change
+        // between gateway versions and a substring can match a different, dangerous question.
+        let by_text = PromptPolicy::new(["exceeds the Total Value Limit".to_owned()]);
+        assert!(!by_text.allows(&p), "substring of the text must not allow");
+        let whole = PromptPolicy::new([p.messages[0].clone()]);
+        assert!(!whole.allows(&p), "the whole text must not allow either");
+        // Ids match exactly (case-insensitive), never as prefixes or substrings.
+        assert!(!PromptPolicy::new(["o16".to_owned()]).allows(&p));
+        assert!(!PromptPolicy::new(["o1634".to_owned()]).allows(&p));
+        assert!(PromptPolicy::new(["O163".to_owned()]).allows(&p));
+        // A prompt without ids (advanced reject with text only) is never allowed.
+        let no_id = Prompt {
+            reply_id: "x".into(),
+            message_ids: vec![],
+            messages: vec!["o163".into()],
+        };
+        assert!(!PromptPolicy::new(["o163".to_owned()]).allows(&no_id));
     }
 }
