@@ -37,6 +37,10 @@ pub struct InstrumentSpec {
     /// Display type (`ETF`, `COMMON`, `MUTUAL FUND`).
     #[serde(default = "default_type")]
     pub kind: String,
+    /// Trading currency when it differs from the account's base currency (needs an
+    /// `fx_rates` entry); `price` and `avg_cost` are in this currency.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 fn default_name() -> String {
@@ -143,6 +147,20 @@ pub struct AccountSpec {
     pub market_hours: Option<MarketHours>,
     #[serde(default, rename = "instrument")]
     pub instruments: Vec<InstrumentSpec>,
+    /// Units of base currency per unit of each other currency (`EUR = "1.08"`).
+    #[serde(default)]
+    pub fx_rates: BTreeMap<String, Decimal>,
+    /// Starting cash in currencies other than the base (`[foreign_cash] EUR = "500"`).
+    #[serde(default)]
+    pub foreign_cash: BTreeMap<String, Decimal>,
+    /// `margin` (default) or `cash`: a cash account (`tradingType` `STKCASH`) settles sales
+    /// at T+1 and records good-faith violations.
+    #[serde(default = "default_account_type")]
+    pub account_type: String,
+}
+
+fn default_account_type() -> String {
+    "margin".into()
 }
 
 fn default_currency() -> String {
@@ -186,6 +204,27 @@ impl AccountSpec {
         if let Some(h) = &self.market_hours {
             h.parsed()?;
         }
+        if !matches!(self.account_type.as_str(), "cash" | "margin") {
+            return Err(SimError::Account(format!(
+                "account_type: expected \"cash\" or \"margin\", got {:?}",
+                self.account_type
+            )));
+        }
+        for (ccy, rate) in &self.fx_rates {
+            if *rate <= Decimal::ZERO {
+                return Err(SimError::Account(format!(
+                    "fx_rates.{ccy}: rate must be positive"
+                )));
+            }
+        }
+        for ccy in self.foreign_cash.keys() {
+            if ccy != &self.currency && !self.fx_rates.contains_key(ccy) {
+                return Err(SimError::Account(format!(
+                    "foreign_cash.{ccy}: no fx_rates.{ccy} to convert it to {}",
+                    self.currency
+                )));
+            }
+        }
         let mut seen_conid = BTreeMap::new();
         let mut seen_symbol = BTreeMap::new();
         for (i, ins) in self.instruments.iter().enumerate() {
@@ -209,6 +248,15 @@ impl AccountSpec {
             }
             if seen_symbol.insert(ins.symbol.to_uppercase(), i).is_some() {
                 return Err(SimError::Account(format!("{at}: duplicate symbol")));
+            }
+            if let Some(ccy) = &ins.currency
+                && ccy != &self.currency
+                && !self.fx_rates.contains_key(ccy)
+            {
+                return Err(SimError::Account(format!(
+                    "{at}: currency {ccy} needs fx_rates.{ccy} (rate to {})",
+                    self.currency
+                )));
             }
             if !matches!(ins.asset_class.as_str(), "STK" | "FUND") {
                 return Err(SimError::Account(format!(
@@ -361,6 +409,7 @@ impl AccountSpec {
                     exchange: (*exch).into(),
                     asset_class: (*class).into(),
                     kind: (*kind).into(),
+                    currency: None,
                 }
             })
             .collect();
@@ -374,6 +423,9 @@ impl AccountSpec {
             supports_fractions: Some(true),
             market_hours: None,
             instruments,
+            fx_rates: BTreeMap::new(),
+            foreign_cash: BTreeMap::new(),
+            account_type: default_account_type(),
         }
     }
 }
@@ -438,6 +490,32 @@ quantity = "3"
             e.contains("acct.toml") && e.contains("price must be positive"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn currencies_and_account_type_in_the_account_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("acct.toml");
+        let base = "account_id = \"DU42\"\ncash = \"100\"\naccount_type = \"cash\"\n[[instrument]]\nsymbol = \"SAP\"\nconid = 1\nprice = \"120\"\ncurrency = \"EUR\"\n";
+        std::fs::write(&p, base).unwrap();
+        let e = AccountSpec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("fx_rates.EUR"), "{e}");
+        std::fs::write(
+            &p,
+            format!("{base}[fx_rates]\nEUR = \"1.08\"\n[foreign_cash]\nEUR = \"500\"\n"),
+        )
+        .unwrap();
+        let a = AccountSpec::load(&p).unwrap();
+        assert_eq!(a.instruments[0].currency.as_deref(), Some("EUR"));
+        assert_eq!(a.fx_rates["EUR"], dec!(1.08));
+        assert_eq!(a.account_type, "cash");
+        std::fs::write(
+            &p,
+            "account_id = \"DU42\"\ncash = \"1\"\naccount_type = \"ira\"\n",
+        )
+        .unwrap();
+        let e = AccountSpec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("account_type"), "{e}");
     }
 
     #[test]

@@ -41,6 +41,43 @@ pub enum FaultAction {
     RejectOrder { message: String },
     /// The nightly reset happens now (brokerage session and priming lost).
     NightlyReset,
+    /// Position rows come back without their contract part (`assetClass`, `ticker`,
+    /// `contractDesc`, `name`…; IBind #6): every other row, starting with the first. A request
+    /// with `waitForSecDef=true` gets full rows unless `even_with_wait` (a gateway that still
+    /// lags), as the OpenAPI describes the parameter.
+    StripSecDef {
+        #[serde(default)]
+        even_with_wait: bool,
+    },
+}
+
+/// The contract ("secDef") part of a position row.
+const SECDEF_FIELDS: [&str; 12] = [
+    "assetClass",
+    "ticker",
+    "contractDesc",
+    "name",
+    "fullName",
+    "listingExchange",
+    "allExchanges",
+    "type",
+    "countryCode",
+    "isUS",
+    "hasOptions",
+    "sector",
+];
+
+/// Applies [`FaultAction::StripSecDef`] to a positions answer (an array of rows).
+pub(crate) fn strip_secdef(v: &mut serde_json::Value) {
+    if let serde_json::Value::Array(rows) = v {
+        for row in rows.iter_mut().step_by(2) {
+            if let Some(o) = row.as_object_mut() {
+                for f in SECDEF_FIELDS {
+                    o.remove(f);
+                }
+            }
+        }
+    }
 }
 
 /// A rule: which requests, what happens, how often.
@@ -196,6 +233,30 @@ mod tests {
         assert!(take(&mut v, "POST", "/tickle").is_some());
         assert_eq!(take(&mut v, "POST", "/tickle"), None, "retired after 2");
         assert!(v.is_empty());
+    }
+
+    #[test]
+    fn strip_secdef_removes_the_contract_part_of_every_other_row() {
+        let mut v = serde_json::json!([
+            {"conid": 1, "ticker": "A", "assetClass": "STK", "position": 1},
+            {"conid": 2, "ticker": "B", "assetClass": "STK", "position": 2},
+            {"conid": 3, "ticker": "C", "assetClass": "FUND", "position": 3}
+        ]);
+        strip_secdef(&mut v);
+        assert!(v[0].get("ticker").is_none() && v[0].get("assetClass").is_none());
+        assert_eq!(v[0]["conid"], 1);
+        assert_eq!(v[1]["ticker"], "B");
+        assert!(v[2].get("assetClass").is_none());
+        let r: FaultRule = serde_json::from_str(
+            r#"{"path": "/portfolio/*/positions/*", "kind": "strip_sec_def"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.action,
+            FaultAction::StripSecDef {
+                even_with_wait: false
+            }
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@
 //! - Cash-account rejections (insufficient funds, short sale) use IBKR-style texts (inferred).
 //! - `ssodh/init` on a healthy session only reports status (priming kept); reauthenticate
 //!   always starts a new brokerage session.
-//! - Mutual funds accept market orders only and fill like stocks (no once-a-day NAV delay).
+//! - Mutual funds accept market orders only; with market hours they fill at the first close
+//!   after placement (the NAV), without hours immediately.
+//! - Sale proceeds settle one trading day later (`settledcash` lags `cashbalance`); a cash
+//!   account (`account_type = "cash"`, `tradingType` `STKCASH`) records good-faith violations.
+//! - Instruments may trade in another currency (`currency` + `fx_rates`); the ledger lists
+//!   each currency plus `BASE`.
 //! - HTTP/1.1 only (no h2 ALPN), like the gateway's vert.x server.
 //! - Time: a simulated clock (real time + [`SimControl::advance`]) drives idle expiry, the
 //!   nightly reset, delayed fills, market hours and pacing windows. The server uses no tokio
@@ -52,6 +57,7 @@ pub mod config;
 mod conn;
 pub mod faults;
 mod login;
+mod money;
 mod reply;
 mod server;
 pub mod sso;
@@ -64,6 +70,7 @@ pub use config::{
     PromptRule, RateLimits, SimConfig, StartState, TlsSource,
 };
 pub use faults::{FaultAction, FaultRule};
+pub use money::{OpenLot, Unsettled, settlement_at};
 pub use state::{
     CoidRecord, Execution, Holding, OrderStatus, OrderType, RequestRecord, Session, Side, SimOrder,
 };
@@ -336,8 +343,21 @@ impl SimControl {
                 .collect()
         })
     }
+    /// Base-currency cash balance (other currencies: [`SimControl::cash_in`]).
     pub fn cash(&self) -> Decimal {
         self.with(|s, _| s.cash)
+    }
+    /// Cash balance of one currency.
+    pub fn cash_in(&self, currency: &str) -> Decimal {
+        self.with(|s, _| s.cash_in(currency))
+    }
+    /// Settled cash of one currency now (sale proceeds settle one trading day later).
+    pub fn settled_cash(&self, currency: &str) -> Decimal {
+        self.with(|s, now| s.settled_in(currency, now))
+    }
+    /// Good-faith / free-riding violations a cash account committed (should stay empty).
+    pub fn violations(&self) -> Vec<String> {
+        self.with(|s, _| s.books.violations.clone())
     }
     pub fn conid(&self, symbol: &str) -> Option<i64> {
         self.with(|s, _| s.conid_by_symbol(symbol))

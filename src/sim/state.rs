@@ -225,6 +225,8 @@ pub(crate) struct SimState {
     pub next_order_id: u64,
     pub last_tick: DateTime<Utc>,
     pub realized_total: Decimal,
+    /// Cash in other currencies, settlement and cash-account rules (`money.rs`).
+    pub books: super::money::Books,
 }
 
 const MAX_LOG: usize = 20_000;
@@ -296,6 +298,12 @@ impl SimState {
             next_order_id: 1_384_451_200 + u64::from(rand::random::<u16>()),
             last_tick: now,
             realized_total: Decimal::ZERO,
+            books: super::money::Books {
+                fx_rates: account.fx_rates.clone(),
+                foreign_cash: account.foreign_cash.clone(),
+                cash_account: account.account_type == "cash",
+                ..Default::default()
+            },
         };
         match start {
             StartState::LoggedOut => {}
@@ -447,18 +455,6 @@ impl SimState {
             .map(|i| i.conid)
     }
 
-    pub fn stock_value(&self, asset_class: &str) -> Decimal {
-        self.holdings
-            .iter()
-            .filter(|(c, _)| {
-                self.instruments
-                    .get(c)
-                    .is_some_and(|i| i.asset_class == asset_class)
-            })
-            .map(|(c, h)| h.quantity * self.price(*c).unwrap_or_default())
-            .sum()
-    }
-
     pub fn unrealized(&self) -> Decimal {
         self.holdings
             .iter()
@@ -466,8 +462,9 @@ impl SimState {
             .sum()
     }
 
+    /// In the base currency: every currency's cash and holdings converted.
     pub fn net_liquidation(&self) -> Decimal {
-        self.cash + self.stock_value("STK") + self.stock_value("FUND")
+        self.total_cash_base() + self.holdings_value_base("STK") + self.holdings_value_base("FUND")
     }
 
     // ---- orders --------------------------------------------------------------------------
@@ -540,7 +537,19 @@ impl SimState {
             let Some(price) = self.price(o.conid) else {
                 continue;
             };
+            let is_fund = self
+                .instruments
+                .get(&o.conid)
+                .is_some_and(|i| i.asset_class == "FUND");
             let eligible = match o.order_type {
+                // Mutual funds trade once a day at the NAV struck after the close: an order
+                // fills at the first close after it was placed (immediately without hours).
+                OrderType::Market if is_fund => match &self.market_hours {
+                    Some(h) => h
+                        .last_close_at_or_before(now)
+                        .is_some_and(|c| c > o.placed_at),
+                    None => open,
+                },
                 OrderType::Market => open,
                 OrderType::Limit => {
                     open && match (o.side, o.limit_price) {
@@ -623,7 +632,6 @@ impl SimState {
                 let new_qty = h.quantity + size;
                 h.avg_cost = ((h.quantity * h.avg_cost + gross + commission) / new_qty).round_dp(6);
                 h.quantity = new_qty;
-                self.cash -= gross + commission;
                 gross + commission
             }
             Side::Sell => {
@@ -634,10 +642,10 @@ impl SimState {
                 if h.quantity.is_zero() {
                     h.avg_cost = Decimal::ZERO;
                 }
-                self.cash += gross - commission;
                 gross - commission
             }
         };
+        self.book_fill(conid, side == Side::Buy, size, net, now);
         let dp = if self.supports_fractions { 4 } else { 0 };
         let o = &mut self.orders[i];
         let prev = o.filled;

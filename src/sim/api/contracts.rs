@@ -151,7 +151,7 @@ fn contract_info(s: &SimState, conid: i64) -> Value {
     json!({
         "con_id": conid, "symbol": i.symbol, "local_symbol": i.symbol, "company_name": i.name,
         "exchange": "SMART", "valid_exchanges": format!("SMART,{}", i.exchange),
-        "instrument_type": i.asset_class, "currency": s.currency, "multiplier": "",
+        "instrument_type": i.asset_class, "currency": s.instrument_currency(conid), "multiplier": "",
         "r_t_h": true, "smart_available": true, "allow_sell_long": false,
         "is_zero_commission_security": false, "category": "", "industry": "", "classifier": "",
         "cusip": null, "trading_class": i.symbol, "text": i.name, "underlying_con_id": 0,

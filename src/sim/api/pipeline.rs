@@ -122,6 +122,13 @@ async fn run(endpoint: EndpointFn, req: Request, shared: &Shared) -> Response {
         }
         Err(r) => r,
     };
+    let mut reply = reply;
+    if let Some(FaultAction::StripSecDef { even_with_wait }) = &fault
+        && (*even_with_wait || query.get("waitForSecDef").map(String::as_str) != Some("true"))
+        && let super::super::reply::Body::Json(v) = &mut reply.body
+    {
+        faults::strip_secdef(v);
+    }
     let logged = match &fault {
         Some(FaultAction::StatusAfterApply { status }) => *status,
         Some(FaultAction::DropAfterApply) => 0,

@@ -116,7 +116,7 @@ fn portfolio_account(s: &SimState) -> Value {
         "id": id, "accountId": id, "accountVan": id, "accountTitle": "pbal simulator",
         "displayName": id, "accountAlias": null, "accountStatus": 1_583_121_600_000_i64,
         "currency": s.currency, "type": if is_paper(s) { "DEMO" } else { "INDIVIDUAL" },
-        "tradingType": "STKNOPT", "businessType": "IB_PROSERVE", "ibEntity": "IBLLC-US",
+        "tradingType": if s.books.cash_account { "STKCASH" } else { "STKMRGN" }, "businessType": "IB_PROSERVE", "ibEntity": "IBLLC-US",
         "faclient": false, "clearingStatus": "O", "covestor": false, "noClientTrading": false,
         "trackVirtualFXPortfolio": true, "brokerageAccess": true,
         "PrepaidCrypto-Z": false, "PrepaidCrypto-P": false,
@@ -140,7 +140,7 @@ fn position_json(s: &SimState, conid: i64, h: &Holding, price: Decimal) -> Value
     json!({
         "acctId": s.account_id, "conid": conid, "contractDesc": ins.symbol,
         "position": num(h.quantity), "mktPrice": num(price), "mktValue": num(value),
-        "currency": s.currency, "avgCost": num(h.avg_cost.round_dp(4)), "avgPrice": num(h.avg_cost.round_dp(4)),
+        "currency": s.instrument_currency(conid), "avgCost": num(h.avg_cost.round_dp(4)), "avgPrice": num(h.avg_cost.round_dp(4)),
         "realizedPnl": num(h.realized_pnl.round_dp(2)),
         "unrealizedPnl": num((h.quantity * (price - h.avg_cost)).round_dp(2)),
         "exchs": null, "expiry": null, "putOrCall": null, "multiplier": 0.0, "strike": "0",
@@ -168,39 +168,16 @@ fn portfolio2_json(
         "conid": conid.to_string(), "description": ins.symbol, "position": num(h.quantity),
         "marketPrice": num(price), "marketValue": num((h.quantity * price).round_dp(2)),
         "avgCost": num(h.avg_cost.round_dp(4)), "avgPrice": num(h.avg_cost.round_dp(4)),
-        "currency": s.currency, "secType": ins.asset_class, "assetClass": ins.asset_class,
+        "currency": s.instrument_currency(conid), "secType": ins.asset_class, "assetClass": ins.asset_class,
         "unrealizedPnl": num((h.quantity * (price - h.avg_cost)).round_dp(2)),
         "realizedPnl": num(h.realized_pnl.round_dp(2)), "sector": null, "group": null, "model": "",
         "timestamp": now.timestamp(), "isLastToLoq": false
     })
 }
 
+/// Per currency plus `BASE`, settled cash lagging after sales (see `sim/money.rs`).
 fn ledger_json(s: &SimState, now: DateTime<Utc>) -> Value {
-    let entry = |key: &str, end: bool| {
-        let mut v = json!({
-            "acctcode": s.account_id, "currency": key, "secondkey": key, "key": "LedgerList",
-            "cashbalance": num(s.cash.round_dp(2)), "settledcash": num(s.cash.round_dp(2)),
-            "cashbalancefxsegment": 0.0,
-            "netliquidationvalue": num(s.net_liquidation().round_dp(2)),
-            "stockmarketvalue": num(s.stock_value("STK").round_dp(2)),
-            "funds": num(s.stock_value("FUND").round_dp(2)), "moneyfunds": 0.0,
-            "stockoptionmarketvalue": 0.0, "futuremarketvalue": 0.0, "futureoptionmarketvalue": 0.0,
-            "futuresonlypnl": 0.0, "corporatebondsmarketvalue": 0.0, "tbondsmarketvalue": 0.0,
-            "tbillsmarketvalue": 0.0, "warrantsmarketvalue": 0.0, "issueroptionsmarketvalue": 0.0,
-            "commoditymarketvalue": 0.0, "cryptocurrencyvalue": 0.0, "interest": 0.0, "dividends": 0.0,
-            "realizedpnl": num(s.realized_total.round_dp(2)),
-            "unrealizedpnl": num(s.unrealized().round_dp(2)),
-            "exchangerate": 1, "timestamp": now.timestamp(), "sessionid": 1, "severity": 0
-        });
-        if end {
-            v["endofbundle"] = json!(1);
-        }
-        v
-    };
-    let mut m = serde_json::Map::new();
-    m.insert(s.currency.clone(), entry(&s.currency, true));
-    m.insert("BASE".into(), entry("BASE", false));
-    Value::Object(m)
+    s.ledger_json(now)
 }
 
 fn summary_json(s: &SimState, now: DateTime<Utc>) -> Value {
@@ -211,7 +188,13 @@ fn summary_json(s: &SimState, now: DateTime<Utc>) -> Value {
     };
     let txt = |v: &str| json!({"amount": 0.0, "currency": null, "isNull": false, "timestamp": ts, "value": v, "severity": 0});
     let nlv = s.net_liquidation();
-    let gross = s.stock_value("STK") + s.stock_value("FUND");
+    let gross = s.holdings_value_base("STK") + s.holdings_value_base("FUND");
+    // Cash accounts may spend settled cash only.
+    let avail = if s.books.cash_account {
+        s.settled_cash_base(now)
+    } else {
+        s.total_cash_base()
+    };
     let mut m = serde_json::Map::new();
     m.insert("accountcode".into(), txt(&s.account_id));
     m.insert(
@@ -221,10 +204,10 @@ fn summary_json(s: &SimState, now: DateTime<Utc>) -> Value {
     m.insert("accountready".into(), txt("true"));
     for (k, v) in [
         ("netliquidation", nlv),
-        ("totalcashvalue", s.cash),
-        ("availablefunds", s.cash),
-        ("buyingpower", s.cash),
-        ("excessliquidity", s.cash),
+        ("totalcashvalue", s.total_cash_base()),
+        ("availablefunds", avail),
+        ("buyingpower", avail),
+        ("excessliquidity", avail),
         ("equitywithloanvalue", nlv),
         ("grosspositionvalue", gross),
         ("initmarginreq", Decimal::ZERO),

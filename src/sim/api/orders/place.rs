@@ -128,8 +128,10 @@ fn precheck(s: &SimState, o: &NewOrder) -> Option<Reply> {
                     value / price
                 }
             });
-            let need = value + SimState::commission(shares, price);
-            (need > s.cash).then(|| insufficient_funds(s, need))
+            let need = (value + SimState::commission(shares, price))
+                * s.fx_rate(&s.instrument_currency(o.conid))
+                    .unwrap_or(Decimal::ONE);
+            (need > s.total_cash_base()).then(|| insufficient_funds(s, need))
         }
         Side::Sell => {
             let held = s
