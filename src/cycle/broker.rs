@@ -93,6 +93,10 @@ pub struct Quote {
     pub bid: Option<Decimal>,
     pub ask: Option<Decimal>,
     pub last: Option<Decimal>,
+    /// Prior close (or today's close once struck): the anchor for symbols not held and the
+    /// price of a mutual fund without a live quote (its last NAV).
+    #[serde(default)]
+    pub close: Option<Decimal>,
     /// Delayed (not real-time) data.
     pub delayed: bool,
 }

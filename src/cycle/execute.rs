@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::broker::{Broker, BrokerError, LiveOrder, OrderStatus, OrderType, PlaceResult, Side};
 use super::planning::{Leg, RunPlan};
-use super::{Cycle, CycleError, CycleReport, guards};
+use super::{Cycle, CycleError, CycleReport, budget, guards};
 use crate::config::OrderMode;
 use crate::journal::{FillRecord, IntentState, OrderIntent};
 
@@ -446,30 +446,30 @@ impl<B: Broker> Cycle<B> {
         if buys.is_empty() {
             return Ok(());
         }
+        // The budget of item "buys spend only this run's money": re-read the ledger after
+        // the sells, and count only what this run's sells actually raised.
         let balances = self.broker.balances(account).await?;
-        let available = balances.cash - self.settings.portfolio.buffer;
-        let cost = |l: &Leg| match l.order_type {
-            OrderType::Limit { price } => l.quantity * price,
-            OrderType::Market => l.quantity * l.price,
+        let sells: Vec<OrderIntent> = self
+            .intents(run_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.side == Side::Sell.as_str())
+            .collect();
+        let proceeds = if sells.is_empty() {
+            Decimal::ZERO
+        } else {
+            let executions = self.broker.trades(account, 7).await?;
+            budget::realised_proceeds(&sells, &executions)
         };
-        let mut total: Decimal = buys.iter().map(cost).sum();
-        // Trim one share at a time from the largest buy until the buys fit the cash: sells may
-        // have filled lower than planned, and pbal does not borrow.
-        while total > available {
-            let Some(big) = buys
-                .iter_mut()
-                .filter(|l| l.quantity > Decimal::ZERO)
-                .max_by_key(|l| cost(l))
-            else {
-                break;
-            };
-            let before = cost(big);
-            let step = big.quantity.min(Decimal::ONE);
-            big.quantity -= step;
-            big.quantity = big
-                .quantity
-                .round_dp_with_strategy(6, RoundingStrategy::ToZero);
-            total -= before - cost(big);
+        let budget = budget::BuyBudget {
+            ledger_cash: balances.cash,
+            planned_cash: run_plan.plan.cash.max(Decimal::ZERO),
+            realised_proceeds: proceeds,
+            buffer: self.settings.portfolio.buffer,
+        };
+        let available = budget.available();
+        if budget::trim(&mut buys, available) {
+            notes.push(budget.describe());
         }
         for l in &buys {
             let planned = run_plan
@@ -479,7 +479,7 @@ impl<B: Broker> Cycle<B> {
                 .map(|p| p.quantity);
             if planned != Some(l.quantity) {
                 notes.push(format!(
-                    "BUY {}: trimmed from {} to {} shares to fit available cash {}",
+                    "BUY {}: trimmed from {} to {} shares to fit the buy budget {}",
                     l.symbol,
                     planned.unwrap_or_default(),
                     l.quantity,
@@ -602,9 +602,19 @@ pub async fn execute<B: Broker>(
             message: i.last_error.clone(),
         })
         .collect();
-    let all_filled = legs.iter().all(|l| {
-        l.state == IntentState::Filled || (l.state == IntentState::Skipped && l.quantity.is_zero())
+    // A buy trimmed below its planned size means the plan was not carried out: partial.
+    let trimmed = run_plan.legs.iter().any(|p| {
+        p.side == Side::Buy
+            && legs
+                .iter()
+                .find(|l| l.leg == p.leg)
+                .is_some_and(|l| l.quantity < p.quantity)
     });
+    let all_filled = !trimmed
+        && legs.iter().all(|l| {
+            l.state == IntentState::Filled
+                || (l.state == IntentState::Skipped && l.quantity.is_zero())
+        });
     Ok(ExecOutcome {
         status: if all_filled { "completed" } else { "partial" }.to_owned(),
         legs,

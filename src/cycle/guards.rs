@@ -149,50 +149,6 @@ fn positive(x: Option<Decimal>) -> Option<Decimal> {
     x.filter(|v| *v > Decimal::ZERO)
 }
 
-/// The price a plan is sized at: last trade, else the bid/ask mid. Checks the spread and the
-/// distance from the position's mark (when held) against the configured bounds.
-pub fn reference_price(
-    symbol: &str,
-    quote: &Quote,
-    mark: Option<Decimal>,
-    s: &OrderSettings,
-) -> Result<Decimal, GuardViolation> {
-    let bid = positive(quote.bid);
-    let ask = positive(quote.ask);
-    let mid = match (bid, ask) {
-        (Some(b), Some(a)) if a >= b => Some((a + b) / Decimal::TWO),
-        _ => None,
-    };
-    if let (Some(b), Some(a), Some(m)) = (bid, ask, mid) {
-        let spread_pct = ((a - b) / m * Decimal::ONE_HUNDRED).round_dp(4);
-        if spread_pct > s.max_spread_pct {
-            return Err(GuardViolation::Spread {
-                symbol: symbol.to_owned(),
-                spread_pct,
-                limit: s.max_spread_pct,
-            });
-        }
-    }
-    let price = positive(quote.last)
-        .or(mid)
-        .ok_or_else(|| GuardViolation::NoPrice {
-            symbol: symbol.to_owned(),
-        })?;
-    if let Some(mark) = positive(mark) {
-        let deviation_pct = ((price - mark).abs() / mark * Decimal::ONE_HUNDRED).round_dp(4);
-        if deviation_pct > s.max_mark_deviation_pct {
-            return Err(GuardViolation::MarkDeviation {
-                symbol: symbol.to_owned(),
-                price,
-                mark,
-                deviation_pct,
-                limit: s.max_mark_deviation_pct,
-            });
-        }
-    }
-    Ok(price)
-}
-
 /// The order type to send: market, or a limit `limit_offset_bps` through the touch
 /// (buys at ask + offset, rounded down to the cent; sells at bid − offset, rounded up),
 /// falling back to the reference price when there is no bid/ask.
@@ -230,6 +186,7 @@ mod tests {
             bid,
             ask,
             last,
+            close: None,
             delayed: false,
         }
     }
@@ -305,39 +262,6 @@ mod tests {
         ));
         assert!(caps(&[order("A", Side::Buy, dec!(1))], Decimal::ZERO, &s).is_err());
         assert!(caps(&[], Decimal::ZERO, &s).is_ok());
-    }
-
-    #[test]
-    fn reference_price_prefers_last_then_mid() {
-        let s = orders();
-        let p = reference_price(
-            "A",
-            &q(Some(dec!(99.9)), Some(dec!(100.1)), Some(dec!(100.05))),
-            None,
-            &s,
-        );
-        assert_eq!(p.unwrap(), dec!(100.05));
-        let p = reference_price("A", &q(Some(dec!(99.9)), Some(dec!(100.1)), None), None, &s);
-        assert_eq!(p.unwrap(), dec!(100.0));
-        let e = reference_price("A", &q(None, None, Some(dec!(0))), None, &s).unwrap_err();
-        assert!(matches!(e, GuardViolation::NoPrice { .. }));
-    }
-
-    #[test]
-    fn wide_spreads_and_far_marks_are_refused() {
-        let s = orders(); // 1% spread, 5% mark deviation
-        let e = reference_price(
-            "A",
-            &q(Some(dec!(98)), Some(dec!(102)), Some(dec!(100))),
-            None,
-            &s,
-        )
-        .unwrap_err();
-        assert!(matches!(e, GuardViolation::Spread { .. }), "{e}");
-        let e =
-            reference_price("A", &q(None, None, Some(dec!(106))), Some(dec!(100)), &s).unwrap_err();
-        assert!(matches!(e, GuardViolation::MarkDeviation { .. }), "{e}");
-        assert!(reference_price("A", &q(None, None, Some(dec!(105))), Some(dec!(100)), &s).is_ok());
     }
 
     #[test]

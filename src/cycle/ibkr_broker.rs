@@ -111,7 +111,30 @@ impl Broker for IbkrBroker {
     }
 
     async fn positions(&self, account: &str) -> Result<Vec<BrokerPosition>, BrokerError> {
-        let ps = self.client.positions(account).await.map_err(map_err)?;
+        let mut ps = self.client.positions(account).await.map_err(map_err)?;
+        // A row without its contract part (IBind #6) is completed through its conid; if the
+        // gateway cannot say what it is, the snapshot fails rather than plan without it.
+        for p in ps
+            .iter_mut()
+            .filter(|p| !p.quantity.is_zero() && (p.asset_class.is_empty() || p.symbol.is_empty()))
+        {
+            let c = self.client.contract_by_conid(p.conid).await.map_err(|e| {
+                BrokerError::Other(format!(
+                    "position conid {} came without its contract fields and could not be \
+                         resolved ({e}); refusing to plan on an incomplete account",
+                    p.conid
+                ))
+            })?;
+            if p.symbol.is_empty() {
+                p.symbol = c.symbol;
+            }
+            if p.asset_class.is_empty() {
+                p.asset_class = c.sec_type;
+            }
+            if p.currency.is_empty() {
+                p.currency = c.currency.unwrap_or_default();
+            }
+        }
         ps.into_iter()
             .map(|p| {
                 let mark = p.market_price.ok_or_else(|| {
@@ -171,11 +194,13 @@ impl Broker for IbkrBroker {
         let qs = self.client.snapshot(conids).await.map_err(map_err)?;
         Ok(qs
             .into_iter()
-            .filter(|q| !q.is_missing())
+            // A line with only a close is kept: a mutual fund has no live quote, only its NAV.
+            .filter(|q| !q.is_missing() || q.close.is_some())
             .map(|q| Quote {
                 conid: q.conid,
                 bid: q.bid,
                 ask: q.ask,
+                close: q.close,
                 // A `C`-prefixed last is yesterday's close, and a halted line has no tradable
                 // price: neither may size an order.
                 last: q.last.filter(|_| !q.last_is_prior_close && !q.halted),

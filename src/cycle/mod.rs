@@ -18,6 +18,8 @@
 //! - `guards.rs`: pure checks (kill switch, live account, caps, prices, limit prices).
 //! - `snapshot.rs`: reading the account into an [`snapshot::AccountSnapshot`].
 //! - `planning.rs`: snapshot + settings → strategy plan → order legs.
+//! - `pricing.rs`: reference prices (book, mark, prior close) and limit prices on the tick.
+//! - `budget.rs`: what the buys of a run may spend (never the user's reserve).
 //! - `execute.rs`: write-ahead execution, polling, cancellation, fills, reconciliation.
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,11 +28,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod broker;
+pub mod budget;
 pub mod execute;
 pub mod guards;
 pub mod ibkr_broker;
 pub mod lock;
 pub mod planning;
+pub mod pricing;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -260,6 +264,7 @@ impl<B: Broker> Cycle<B> {
                 .notes
                 .push("market data is delayed: prices may be 15-20 minutes old".to_owned());
         }
+        report.notes.extend(snap.notes.iter().cloned());
         if run_plan.legs.is_empty() {
             report.status = "nothing-to-do".to_owned();
             return Ok(report);

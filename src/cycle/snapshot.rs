@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::broker::{Balances, Broker, ContractSpec, Quote};
-use super::{CycleError, guards};
+use super::{CycleError, guards, pricing};
 use crate::config::Settings;
 
 /// Asset classes pbal manages. Anything else (options, futures, FX…) is reported, never traded.
@@ -47,6 +47,9 @@ pub struct AccountSnapshot {
     /// Held positions pbal does not manage (other asset classes), by symbol.
     pub unmanaged: Vec<String>,
     pub prices_delayed: bool,
+    /// What the user should know about the prices (mid used, fund priced at its prior NAV…).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl AccountSnapshot {
@@ -110,9 +113,29 @@ pub async fn take<B: Broker>(
 
     let mut held = BTreeMap::new();
     let mut unmanaged = Vec::new();
-    for p in positions {
+    let configured_conids: BTreeMap<i64, &String> = settings
+        .portfolio
+        .contracts
+        .iter()
+        .filter_map(|(sym, c)| c.conid.map(|id| (id, sym)))
+        .collect();
+    for mut p in positions {
         if p.quantity.is_zero() {
             continue;
+        }
+        // Never plan on a row whose contract is unknown: a held fund filed as unmanaged
+        // would be bought again at its full target weight.
+        if p.asset_class.is_empty() || p.symbol.is_empty() {
+            return Err(CycleError::Account(format!(
+                "position conid {} (quantity {}) arrived without its contract fields \
+                 (assetClass/ticker); refusing to plan on an incomplete account — run again",
+                p.conid, p.quantity
+            )));
+        }
+        // Holdings are keyed by conid: a configured conid names the target whatever ticker
+        // spelling the positions endpoint uses.
+        if let Some(sym) = configured_conids.get(&p.conid) {
+            p.symbol = (*sym).clone();
         }
         if MANAGED_CLASSES.contains(&p.asset_class.as_str()) {
             held.insert(p.symbol.clone(), p);
@@ -168,6 +191,7 @@ pub async fn take<B: Broker>(
     };
     let mut instruments = Vec::new();
     let mut prices_delayed = false;
+    let mut notes = Vec::new();
     for (symbol, conid) in conids {
         let quote = quotes
             .get(&conid)
@@ -177,7 +201,12 @@ pub async fn take<B: Broker>(
             })?;
         let pos = held.get(&symbol);
         let mark = pos.map(|p| p.mark_price);
-        let price = guards::reference_price(&symbol, &quote, mark, &settings.orders)?;
+        let fund = sec_types.get(&symbol).is_some_and(|t| t == "FUND");
+        let reference = pricing::reference_price(&symbol, &quote, mark, fund, &settings.orders)?;
+        if let Some(n) = reference.note {
+            notes.push(n);
+        }
+        let price = reference.price;
         prices_delayed |= quote.delayed;
         instruments.push(Instrument {
             sec_type: sec_types
@@ -201,6 +230,7 @@ pub async fn take<B: Broker>(
         instruments,
         unmanaged,
         prices_delayed,
+        notes,
     })
 }
 
@@ -311,12 +341,14 @@ mod tests {
                     bid: None,
                     ask: None,
                     last: Some(price),
+                    close: None,
                     delayed: false,
                 },
                 price,
             }],
             unmanaged: vec![],
             prices_delayed: false,
+            notes: vec![],
         }
     }
 

@@ -21,6 +21,7 @@ struct Book {
     /// cOID -> (order, status, order id)
     orders: BTreeMap<String, (OrderRequest, OrderStatus, String)>,
     posts: Vec<String>,
+    executions: Vec<Execution>,
 }
 
 /// A broker that fills market and marketable orders at its price, immediately.
@@ -135,6 +136,7 @@ impl Broker for FakeBroker {
                     bid: Some(p.2 - dec!(0.01)),
                     ask: Some(p.2 + dec!(0.01)),
                     last: Some(p.2),
+                    close: None,
                     delayed: false,
                 })
             })
@@ -176,6 +178,19 @@ impl Broker for FakeBroker {
             };
             b.cash += signed;
             status = OrderStatus::Filled;
+            // Like the gateway: every fill is an execution with its price and commission.
+            let execution_id = format!("x{}", b.executions.len());
+            b.executions.push(Execution {
+                execution_id,
+                order_id: order_id.clone(),
+                coid: Some(o.coid.clone()),
+                symbol: o.symbol.clone(),
+                side: o.side,
+                size: o.quantity,
+                price,
+                commission: Some(Decimal::ZERO),
+                time: None,
+            });
         }
         b.orders
             .insert(o.coid.clone(), (o.clone(), status, order_id.clone()));
@@ -205,7 +220,7 @@ impl Broker for FakeBroker {
             .collect())
     }
     async fn trades(&self, _a: &str, _d: u32) -> Result<Vec<Execution>, BrokerError> {
-        Ok(vec![])
+        Ok(self.book.lock().unwrap().executions.clone())
     }
     async fn cancel(&self, _a: &str, order_id: &str) -> Result<(), BrokerError> {
         let mut b = self.book.lock().unwrap();

@@ -705,7 +705,11 @@ impl GatewayClient {
         let mut out = Vec::new();
         for page in 0..100u32 {
             let ep = format!("/portfolio/{acct}/positions/{page}");
-            let v = self.request(Req::get(ep.clone())).await?;
+            // Without waitForSecDef the gateway may send rows before their contract part
+            // (assetClass, ticker) arrived (OpenAPI; IBind #6).
+            let v = self
+                .request(Req::get(ep.clone()).query("waitForSecDef", "true"))
+                .await?;
             let items = match &v {
                 Value::Array(a) => a,
                 Value::Null => break,
@@ -822,6 +826,34 @@ impl GatewayClient {
             m.insert(q.clone(), c.clone());
         }
         Ok(c)
+    }
+
+    /// The contract behind a conid (`/iserver/contract/{conid}/info`): what a position row
+    /// that arrived without its contract part is.
+    ///
+    /// # Errors
+    /// Transport, session and decode errors; [`GatewayError::Resolve`] when the answer names
+    /// no symbol or type.
+    pub async fn contract_by_conid(&self, conid: Conid) -> Result<Contract, GatewayError> {
+        let ep = format!("/iserver/contract/{conid}/info");
+        let v = self.request(Req::get(ep.clone()).idempotent()).await?;
+        let o = Obj::new(&v, &ep)?;
+        let symbol = o.str("symbol").filter(|s| !s.is_empty());
+        let sec_type = o.str("instrument_type").filter(|s| !s.is_empty());
+        let (Some(symbol), Some(sec_type)) = (symbol, sec_type) else {
+            return Err(GatewayError::Resolve {
+                symbol: format!("conid {conid}"),
+                detail: "the gateway's contract info has no symbol or instrument type".into(),
+            });
+        };
+        Ok(Contract {
+            conid,
+            symbol,
+            sec_type,
+            exchange: o.str("exchange"),
+            currency: o.str("currency"),
+            name: o.str("company_name"),
+        })
     }
 
     async fn resolve_uncached(&self, q: &ContractQuery) -> Result<Contract, GatewayError> {

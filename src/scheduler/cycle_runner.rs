@@ -186,6 +186,7 @@ mod tests {
                     bid: Some(dec!(99.99)),
                     ask: Some(dec!(100.01)),
                     last: Some(dec!(100)),
+                    close: None,
                     delayed: false,
                 })
                 .collect())
