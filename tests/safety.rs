@@ -212,3 +212,30 @@ async fn an_unresolvable_incomplete_row_refuses_the_cycle() {
     assert!(e.to_string().contains("contract fields"), "{e}");
     assert!(env.sim.orders().is_empty());
 }
+
+/// Issue 10 item 3: a held position in another currency (simulator: `currency` + `fx_rates`)
+/// is refused with a clear message, never priced as if it were the portfolio's currency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_in_another_currency_is_refused_not_priced_as_usd() {
+    let mut cfg = SimConfig::relaxed();
+    cfg.account.fx_rates.insert("EUR".into(), dec!(1.10));
+    let ftec = cfg
+        .account
+        .instruments
+        .iter_mut()
+        .find(|i| i.symbol == "FTEC")
+        .unwrap();
+    ftec.currency = Some("EUR".into());
+    let env = start(cfg).await;
+    let c = cycle(settings(&env));
+    let e = c
+        .run(OrderMode::Submit, RunKind::Manual, None)
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("FTEC") && msg.contains("EUR") && msg.contains("portfolio.currency"),
+        "{msg}"
+    );
+    assert!(env.sim.orders().is_empty());
+}

@@ -171,6 +171,17 @@ impl Broker for IbkrBroker {
                     .join(", ")
             ))
         })?;
+        // Net liquidation feeds the caps: it must be in the currency the plan is in.
+        if let Some(c) = summary
+            .currency
+            .as_deref()
+            .filter(|c| !c.eq_ignore_ascii_case(ccy))
+        {
+            return Err(BrokerError::Other(format!(
+                "the account summary is in {c} but portfolio.currency is {ccy}; set \
+                 portfolio.currency = \"{c}\" (pbal does not convert currencies)"
+            )));
+        }
         Ok(Balances {
             currency: ccy.clone(),
             settled_cash: ledger.settled_cash(ccy).unwrap_or(cash),

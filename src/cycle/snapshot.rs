@@ -132,6 +132,20 @@ pub async fn take<B: Broker>(
                 p.conid, p.quantity
             )));
         }
+        // pbal prices and budgets in portfolio.currency only: a managed position in another
+        // currency would be valued as if it were that currency (issue 10 item 3).
+        let base = &settings.portfolio.currency;
+        if MANAGED_CLASSES.contains(&p.asset_class.as_str())
+            && !p.currency.is_empty()
+            && !p.currency.eq_ignore_ascii_case(base)
+        {
+            return Err(CycleError::Account(format!(
+                "{} is held in {} but portfolio.currency is {base}: pbal does not convert \
+                 currencies; move it to another account or sell it yourself, or set \
+                 portfolio.currency = \"{}\" if the whole portfolio is in {}",
+                p.symbol, p.currency, p.currency, p.currency
+            )));
+        }
         // Holdings are keyed by conid: a configured conid names the target whatever ticker
         // spelling the positions endpoint uses.
         if let Some(sym) = configured_conids.get(&p.conid) {
@@ -160,6 +174,17 @@ pub async fn take<B: Broker>(
             .get(symbol)
             .cloned()
             .unwrap_or_default();
+        if let Some(ccy) = o
+            .currency
+            .as_ref()
+            .filter(|c| !c.eq_ignore_ascii_case(&settings.portfolio.currency))
+        {
+            return Err(CycleError::Account(format!(
+                "portfolio.contracts.{symbol}.currency = {ccy} differs from portfolio.currency \
+                 {}: pbal does not convert currencies; remove the target or the override",
+                settings.portfolio.currency
+            )));
+        }
         let spec = ContractSpec {
             symbol: symbol.clone(),
             sec_type: o

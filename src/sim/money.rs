@@ -43,7 +43,7 @@ pub(crate) struct Books {
     pub foreign_cash: BTreeMap<String, Decimal>,
     pub unsettled: Vec<Unsettled>,
     pub lots: Vec<OpenLot>,
-    /// `STKCASH` (cash account) or `STKMRGN` (margin).
+    /// `STKCASH` (cash account) or `STKNOPT` (margin; the only value the OpenAPI lists).
     pub cash_account: bool,
     /// Good-faith / free-riding violations the account committed (tests assert none).
     pub violations: Vec<String>,

@@ -116,7 +116,7 @@ fn portfolio_account(s: &SimState) -> Value {
         "id": id, "accountId": id, "accountVan": id, "accountTitle": "pbal simulator",
         "displayName": id, "accountAlias": null, "accountStatus": 1_583_121_600_000_i64,
         "currency": s.currency, "type": if is_paper(s) { "DEMO" } else { "INDIVIDUAL" },
-        "tradingType": if s.books.cash_account { "STKCASH" } else { "STKMRGN" }, "businessType": "IB_PROSERVE", "ibEntity": "IBLLC-US",
+        "tradingType": if s.books.cash_account { "STKCASH" } else { "STKNOPT" }, "businessType": "IB_PROSERVE", "ibEntity": "IBLLC-US",
         "faclient": false, "clearingStatus": "O", "covestor": false, "noClientTrading": false,
         "trackVirtualFXPortfolio": true, "brokerageAccess": true,
         "PrepaidCrypto-Z": false, "PrepaidCrypto-P": false,
