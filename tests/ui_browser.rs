@@ -7,6 +7,8 @@
 //!
 //! This test has its own harness (`harness = false`) so that a machine without Chromium
 //! reports it as `SKIPPED` — never as passed. CI installs Debian's `chromium` (`.ci/run`).
+mod common;
+
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -17,12 +19,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use pbal::config::{CashSetting, OrderKind, OrderMode, Settings};
+use pbal::config::OrderMode;
 use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
 use pbal::journal::Journal;
 use pbal::sim::{SimConfig, Simulator};
-use rust_decimal::Decimal;
-use rust_decimal_macros::dec;
 use serde_json::{Value, json};
 
 fn find_chromium() -> Option<PathBuf> {
@@ -170,18 +170,7 @@ async fn stage_and_serve(dir: &Path) -> Result<(pbal::sim::SimHandle, String, us
         .map_err(|e| e.to_string())?;
     sim.write_ca(&dir.join("ca.pem"))
         .map_err(|e| e.to_string())?;
-    let mut s =
-        Settings::load_from(None, Vec::<(String, String)>::new()).map_err(|e| e.to_string())?;
-    s.gateway.url = sim.base_url();
-    s.gateway.ca_cert = Some(dir.join("ca.pem"));
-    s.state.dir = Some(dir.join("state"));
-    s.portfolio.strategy = "hard".into();
-    s.portfolio.cash = CashSetting::Amount(Decimal::ZERO);
-    s.orders.kind = OrderKind::Limit;
-    s.orders.max_order_value = dec!(100000);
-    s.orders.max_turnover_pct = dec!(100);
-    s.orders.poll_interval_secs = 1;
-    s.orders.fill_timeout_secs = 20;
+    let s = common::settings::rebalancing(&sim, dir, "hard");
     let state = s.state_dir();
     std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
     let client = pbal::ibkr::GatewayClient::from_settings(&s).map_err(|e| e.to_string())?;
