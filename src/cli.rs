@@ -48,4 +48,6 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// The local approval page: staged plans with a chart, history, status (loopback only).
     Ui(commands::ui::UiArgs),
+    /// Log in to the gateway now without a browser (SRP + TOTP / IB Key); --check, --reset.
+    Login(commands::login::LoginArgs),
 }

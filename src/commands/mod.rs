@@ -10,6 +10,7 @@ pub mod check;
 pub mod common;
 pub mod demo;
 pub mod history;
+pub mod login;
 pub mod plan;
 pub mod plan_tax;
 pub mod rebalance;
@@ -54,6 +55,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&g, args),
         Command::Status(args) => status::run(&g, args),
         Command::Ui(args) => ui::run(&g, args),
+        Command::Login(args) => login::run(&g, args),
     };
     match result {
         Ok(code) => code,

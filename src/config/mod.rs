@@ -44,6 +44,40 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub log: LogSettings,
     pub ui: UiSettings,
+    #[serde(default)]
+    pub login: LoginSettings,
+}
+
+/// `[login]`: pbal's own login to the gateway (no browser). Used when `account.username` is
+/// set and a password is found (`password_file`, the systemd credential, or the environment).
+/// Secrets are never in this file: only where to read them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    /// `false`: never log in by itself (a human logs in through the gateway's page).
+    pub enabled: bool,
+    /// File with the IBKR password (mode 0600/0400, owned by the user running pbal).
+    pub password_file: Option<PathBuf>,
+    /// File with the base32 TOTP secret of the Mobile Authenticator (same rules).
+    pub totp_secret_file: Option<PathBuf>,
+    /// `auto` (TOTP when a secret is configured, else IB Key push), `totp` or `push`.
+    pub second_factor: String,
+    /// IB Key push: seconds between approval polls, and how long to wait in all.
+    pub push_poll_secs: u64,
+    pub push_timeout_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        LoginSettings {
+            enabled: true,
+            password_file: None,
+            totp_secret_file: None,
+            second_factor: "auto".into(),
+            push_poll_secs: 6,
+            push_timeout_secs: 180,
+        }
+    }
 }
 
 /// `[gateway]`: where the Client Portal Gateway is and how its certificate is trusted.
@@ -80,6 +114,9 @@ pub struct AccountSettings {
     pub id: String,
     /// A live (non-`DU…`) account is refused unless this is true.
     pub allow_live: bool,
+    /// IBKR username for pbal's own login (`[login]`); the password is never in this file.
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 /// How the cash input of a plan is chosen.
@@ -371,6 +408,12 @@ impl Settings {
 
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.login.second_factor.as_str(), "auto" | "totp" | "push") {
+            return Err(invalid(
+                "login.second_factor",
+                format!("`{}`: use auto, totp or push", self.login.second_factor),
+            ));
+        }
         if !self.portfolio.targets.is_empty() {
             let sum: Decimal = self.portfolio.targets.values().copied().sum();
             if (sum - Decimal::ONE).abs() > Decimal::new(1, 6) {

@@ -9,6 +9,8 @@
 //!
 //! [`run`] takes its shutdown signal as a future (the mini-redis seam), so tests drive the
 //! production path against the simulator and stop it without sending signals.
+pub mod login;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Settings;
 use crate::cycle::{Cycle, ibkr_broker::IbkrBroker};
 use crate::ibkr::GatewayClient;
-use crate::ibkr::session::{KeeperTiming, WaitForHuman, spawn_keeper};
+use crate::ibkr::session::{KeeperTiming, spawn_keeper};
 use crate::journal::Journal;
 use crate::scheduler::Schedule;
 use crate::scheduler::driver::{Driver, DriverConfig, SystemClock};
@@ -67,9 +69,11 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
 
+    let (login, how) = login::choose(&settings, login::alert_sink(notifier.clone()));
+    tracing::info!("gateway login: {how}");
     let keeper = spawn_keeper(
         client.clone(),
-        Arc::new(WaitForHuman::default()),
+        login,
         KeeperTiming::from_settings(&settings.gateway),
         cancel.child_token(),
     );

@@ -287,6 +287,10 @@ impl SimControl {
     pub fn srp_logins(&self) -> u32 {
         self.0.sso().logins
     }
+    /// Session keys and XYZAB cookie values of completed SRP logins (hex).
+    pub fn srp_issued_secrets(&self) -> Vec<String> {
+        self.0.sso().issued_secrets.clone()
+    }
     /// Unlocks the simulated account after `reached_max_login`.
     pub fn unlock_login(&self) {
         self.0.sso().unlock();

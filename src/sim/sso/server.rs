@@ -40,6 +40,9 @@ pub struct SsoServer {
     last_code_step: Option<u64>,
     /// Completed logins (for tests).
     pub logins: u32,
+    /// Session keys (K, 40 hex) and XYZAB cookie values of completed logins, so tests can
+    /// prove the client never wrote them anywhere.
+    pub issued_secrets: Vec<String>,
 }
 
 impl SsoServer {
@@ -67,6 +70,7 @@ impl SsoServer {
             round: None,
             last_code_step: None,
             logins: 0,
+            issued_secrets: Vec::new(),
         }
     }
 
@@ -259,6 +263,8 @@ impl SsoServer {
         let ok = proofs && (cookie || !self.spec.check_cookie);
         if ok {
             self.logins += 1;
+            self.issued_secrets.push(hex::encode(v.key));
+            self.issued_secrets.push(v.cookie_hex.clone());
         }
         ok
     }
