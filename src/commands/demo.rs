@@ -31,6 +31,12 @@ pub struct DemoArgs {
     pub mode: Option<OrderMode>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Where the approval page listens after staging (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8421")]
+    pub ui_listen: std::net::SocketAddr,
+    /// Exit after staging instead of serving the approval page.
+    #[arg(long)]
+    pub no_ui: bool,
 }
 
 pub fn run(g: &Globals, args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -61,6 +67,7 @@ pub fn run(g: &Globals, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 dir.display()
             );
         }
+        let probe = crate::ibkr::GatewayClient::from_settings(&settings)?;
         let cycle = common::connect(settings).await?;
         let approve_cmd = format!(
             "pbal demo --approve {{id}}{}",
@@ -75,16 +82,47 @@ pub fn run(g: &Globals, args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
             None => {
                 let mode = args.mode.unwrap_or(OrderMode::Stage);
-                super::rebalance::finish(
-                    cycle.run(mode, RunKind::Demo, None).await,
-                    args.format,
-                    &approve_cmd,
-                )?
+                let result = cycle.run(mode, RunKind::Demo, None).await;
+                let staged = matches!(&result, Ok(r) if r.status == "staged");
+                let code = super::rebalance::finish(result, args.format, &approve_cmd)?;
+                if staged && args.format == Format::Table && !args.no_ui {
+                    serve_page(cycle, probe, args.ui_listen, &dir).await?;
+                }
+                code
             }
         };
         sim.shutdown().await;
         Ok(code)
     })
+}
+
+/// Serves the approval page for the staged demo plan (simulator still running) until Ctrl-C.
+/// The link is the last thing printed.
+async fn serve_page(
+    cycle: crate::cycle::Cycle<crate::cycle::ibkr_broker::IbkrBroker>,
+    probe: crate::ibkr::GatewayClient,
+    listen: std::net::SocketAddr,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let bound = match crate::ui::bind(listen, dir).await {
+        Ok(b) => b,
+        // The default port is taken (a daemon's page, another demo): any free port will do.
+        Err(crate::ui::UiError::Bind { .. }) if listen.port() != 0 => {
+            crate::ui::bind(std::net::SocketAddr::new(listen.ip(), 0), dir).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "\nReview the plan (chart, orders, what-if) and approve or reject it in a browser — \
+         Ctrl-C stops the simulator and the page:\n{}",
+        bound.link()
+    );
+    let ui = crate::ui::Ui::for_cycle(std::sync::Arc::new(cycle), probe);
+    let shutdown = async {
+        let _ = crate::daemon::shutdown_signal().await;
+    };
+    crate::ui::serve(bound, ui, shutdown).await?;
+    Ok(())
 }
 
 /// The defaults, pointed at the simulator: trust its CA, keep state in the demo dir, invest the

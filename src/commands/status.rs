@@ -15,19 +15,10 @@ pub struct StatusArgs {
 }
 
 /// The gateway's session state in one line (never changes it).
-pub async fn session_line(settings: &crate::config::Settings) -> String {
+async fn session_line(settings: &crate::config::Settings) -> String {
     match crate::ibkr::GatewayClient::from_settings(settings) {
-        Ok(client) => session_of(&client).await,
+        Ok(client) => crate::ui::status::session_line(&client).await,
         Err(e) => format!("not configured: {e}"),
-    }
-}
-
-/// As [`session_line`] with an existing client.
-pub async fn session_of(client: &crate::ibkr::GatewayClient) -> String {
-    match client.auth_status().await {
-        Ok(a) if a.healthy() => "ready".to_owned(),
-        Ok(a) => format!("not ready: {}", a.reason()),
-        Err(e) => format!("unreachable: {e}"),
     }
 }
 

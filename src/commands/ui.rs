@@ -18,10 +18,19 @@ pub struct UiArgs {
     /// Loopback address to listen on (default `ui.listen`); port 0 picks a free one.
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Print the link for `ui.listen` (with its token) and exit, e.g. for a page served by
+    /// `pbal run` with `ui.enabled = true`.
+    #[arg(long)]
+    pub print_link: bool,
 }
 
 pub fn run(g: &Globals, args: UiArgs) -> anyhow::Result<ExitCode> {
     let settings = common::load(g.config.as_deref(), g.log_format.as_deref())?;
+    if args.print_link {
+        crate::util::private_umask();
+        println!("{}", crate::ui::configured_link(&settings)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let rt = common::runtime()?;
     rt.block_on(async move {
         let addr = args.listen.unwrap_or(settings.ui.listen);
@@ -44,16 +53,6 @@ pub fn run(g: &Globals, args: UiArgs) -> anyhow::Result<ExitCode> {
 pub async fn page(settings: Settings) -> anyhow::Result<crate::ui::Ui> {
     let probe_client = crate::ibkr::GatewayClient::from_settings(&settings)
         .context("building the gateway client")?;
-    let cycle = common::connect(settings.clone()).await?;
-    let session: crate::ui::SessionProbe = Arc::new(move || {
-        let c = probe_client.clone();
-        Box::pin(async move { super::status::session_of(&c).await })
-    });
-    Ok(crate::ui::Ui {
-        journal: cycle.journal.clone(),
-        clock: cycle.clock.clone(),
-        settings,
-        decider: Arc::new(cycle),
-        session,
-    })
+    let cycle = common::connect(settings).await?;
+    Ok(crate::ui::Ui::for_cycle(Arc::new(cycle), probe_client))
 }

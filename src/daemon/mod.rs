@@ -46,6 +46,8 @@ pub enum DaemonError {
     Schedule(#[from] crate::scheduler::ScheduleError),
     #[error("notify: {0}")]
     Notify(String),
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -97,6 +99,11 @@ pub async fn run(
     };
     let driver_cancel = cancel.child_token();
     tracker.spawn(async move { driver.run(driver_cancel).await });
+    if cycle.settings.ui.enabled {
+        let page = crate::ui::Ui::for_cycle(cycle.clone(), client.clone());
+        let url = page.spawn(&tracker, cancel.child_token()).await?;
+        tracing::info!(%url, "approval page listening (`pbal ui --print-link` prints the link with its token)");
+    }
     if let Some(every) = sd::watchdog_interval() {
         tracker.spawn(sd::watchdog_task(every, cancel.child_token()));
     }

@@ -32,6 +32,15 @@ pub struct StatusView {
     pub journal: PathBuf,
 }
 
+/// The gateway's session state in one line; only reads the auth status, never changes it.
+pub async fn session_line(client: &crate::ibkr::GatewayClient) -> String {
+    match client.auth_status().await {
+        Ok(a) if a.healthy() => "ready".to_owned(),
+        Ok(a) => format!("not ready: {}", a.reason()),
+        Err(e) => format!("unreachable: {e}"),
+    }
+}
+
 /// Why the kill switch is on, or `None` when orders are allowed.
 pub fn kill_switch(settings: &Settings) -> Option<String> {
     crate::cycle::guards::kill_switch(&settings.state_dir(), &settings.orders)
