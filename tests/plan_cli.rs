@@ -308,3 +308,25 @@ fn whole_shares_never_print_a_fractional_sell() {
         assert_eq!(n.fract(), 0.0, "{p}");
     }
 }
+
+#[test]
+fn band_flags_skip_a_portfolio_inside_its_bands() {
+    let ex = example();
+    let f = ex.to_str().unwrap();
+    let v = json(&[f, "-s", "hard", "--band-abs-pct", "50", "--format", "json"]);
+    assert_eq!(v["trades"].as_array().unwrap().len(), 0);
+    assert!(v["notes"][0].as_str().unwrap().contains("within its band"));
+    let v = json(&[
+        f,
+        "-s",
+        "hard",
+        "--band-abs-pct",
+        "2",
+        "--band-mode",
+        "to-band",
+        "--format",
+        "json",
+    ]);
+    assert!(!v["trades"].as_array().unwrap().is_empty());
+    assert!(v["notes"][0].as_str().unwrap().contains("band edges"));
+}

@@ -65,6 +65,18 @@ pub struct PlanArgs {
     #[arg(long)]
     pub sell_fractional_remainders: bool,
 
+    /// Drift band: ± percentage points around each target weight (0 = off).
+    #[arg(long, default_value = "0", value_name = "P", value_parser = parse_money)]
+    pub band_abs_pct: Decimal,
+
+    /// Drift band: ± percent of each target weight (0 = off). With both, the tighter applies.
+    #[arg(long, default_value = "0", value_name = "R", value_parser = parse_money)]
+    pub band_rel_pct: Decimal,
+
+    /// What an asset outside its band trades to: to-target or to-band (the band's edge).
+    #[arg(long, default_value = "to-target", value_name = "to-target|to-band")]
+    pub band_mode: strategy::BandMode,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -113,6 +125,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         },
         granularity,
         sell_fractional_remainders: args.sell_fractional_remainders,
+        bands: strategy::Bands {
+            abs_pct: args.band_abs_pct,
+            rel_pct: args.band_rel_pct,
+            mode: args.band_mode,
+        },
     };
     if args.strategy == StrategyArg::TaxAware {
         return super::plan_tax::run(&args.tax, req, args.format, &csv);

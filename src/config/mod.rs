@@ -209,6 +209,14 @@ pub struct PortfolioSettings {
     /// Whole-share mode: a fractional remainder may be sold only by closing the position
     /// entirely, and only when this is true (otherwise the plan refuses with the numbers).
     pub sell_fractional_remainders: bool,
+    /// Drift band, ± percentage points around each target weight (0 = off).
+    #[serde(deserialize_with = "de_decimal")]
+    pub band_abs_pct: Decimal,
+    /// Drift band, ± percent of each target weight (0 = off). With both, the tighter applies.
+    #[serde(deserialize_with = "de_decimal")]
+    pub band_rel_pct: Decimal,
+    /// `to-target` or `to-band`: where an asset outside its band trades to.
+    pub band_mode: crate::strategy::BandMode,
     /// Default contract currency and security type used to resolve symbols.
     pub currency: String,
     pub sec_type: String,
@@ -454,6 +462,14 @@ impl Settings {
         }
         if self.portfolio.buffer.is_sign_negative() {
             return Err(invalid("portfolio.buffer", "must not be negative"));
+        }
+        for (key, v) in [
+            ("portfolio.band_abs_pct", self.portfolio.band_abs_pct),
+            ("portfolio.band_rel_pct", self.portfolio.band_rel_pct),
+        ] {
+            if v.is_sign_negative() || v > Decimal::ONE_HUNDRED {
+                return Err(invalid(key, "must be between 0 (off) and 100"));
+            }
         }
         if self.gateway.ca_cert.is_some() && self.gateway.pin_sha256.is_some() {
             return Err(invalid(

@@ -172,6 +172,11 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
         strategy: strategy_kind,
         granularity,
         sell_fractional_remainders: p.sell_fractional_remainders,
+        bands: strategy::Bands {
+            abs_pct: p.band_abs_pct,
+            rel_pct: p.band_rel_pct,
+            mode: p.band_mode,
+        },
     };
     let plan = strategy::plan(&request).map_err(|e| CycleError::Plan(e.to_string()))?;
 

@@ -72,6 +72,7 @@ use std::cmp::Ordering;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+mod bands;
 mod increment;
 mod shares;
 mod types;
@@ -100,17 +101,12 @@ pub(crate) struct Asset<'a> {
 /// The planner's entry point. Validates the request, then computes the plan described in the
 /// module docs. Never panics on input: bad input is a [`PlanError`] naming the field.
 pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    if !req.bands.is_off() {
+        return bands::plan(req);
+    }
     let (assets, weight_sum) = validate(req)?;
     let total_before: Decimal = assets.iter().map(|a| a.value).sum();
-
-    // The investable amount B (module docs).
-    let budget = match req.strategy {
-        Strategy::Hard => req.cash - req.buffer,
-        Strategy::NeverSell if req.cash >= Decimal::ZERO => {
-            (req.cash - req.buffer).max(Decimal::ZERO)
-        }
-        Strategy::NeverSell => req.cash,
-    };
+    let budget = investable(req);
     if total_before + budget < Decimal::ZERO {
         return Err(PlanError::WithdrawalExceedsPortfolio {
             requested: -budget,
@@ -252,6 +248,17 @@ fn check_whole_shares_can_raise(
         });
     }
     Ok(())
+}
+
+/// The investable amount B (module docs).
+fn investable(req: &PlanRequest) -> Decimal {
+    match req.strategy {
+        Strategy::Hard => req.cash - req.buffer,
+        Strategy::NeverSell if req.cash >= Decimal::ZERO => {
+            (req.cash - req.buffer).max(Decimal::ZERO)
+        }
+        Strategy::NeverSell => req.cash,
+    }
 }
 
 /// What the planner decided for one asset: (value, shares), with the rounding rules of the
@@ -533,6 +540,8 @@ pub(crate) fn tie_break(a: &Asset, b: &Asset) -> Ordering {
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bands;
 #[cfg(test)]
 mod tests_whole;
 #[cfg(test)]

@@ -184,6 +184,54 @@ pub struct PlanRequest {
     /// fractional remainder can be sold in whole-share mode). Off: whole shares only.
     #[serde(default)]
     pub sell_fractional_remainders: bool,
+    /// Drift bands: when set, only assets outside their band trade (see `strategy::bands`).
+    #[serde(default)]
+    pub bands: Bands,
+}
+
+/// What an asset outside its band trades to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BandMode {
+    /// Back to its target weight.
+    #[default]
+    ToTarget,
+    /// Only to the nearer edge of its band (the least trading that restores the band).
+    ToBand,
+}
+
+impl FromStr for BandMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "to-target" | "to_target" => Ok(BandMode::ToTarget),
+            "to-band" | "to_band" => Ok(BandMode::ToBand),
+            other => Err(format!(
+                "unknown band mode {other:?}; use to-target or to-band"
+            )),
+        }
+    }
+}
+
+/// Drift bands around the target weights. Both zero (the default): no bands, every run trades.
+/// With both set, the tighter one applies (the 5/25 rule).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Bands {
+    /// ± percentage points of the portfolio (5 = an asset targeted at 20 % may sit in 15–25 %).
+    #[serde(default)]
+    pub abs_pct: Decimal,
+    /// ± percent of the target weight (25 = an asset targeted at 20 % may sit in 15–25 %).
+    #[serde(default)]
+    pub rel_pct: Decimal,
+    #[serde(default)]
+    pub mode: BandMode,
+}
+
+impl Bands {
+    /// No band set: every run trades every asset as the strategy decides.
+    pub fn is_off(&self) -> bool {
+        self.abs_pct.is_zero() && self.rel_pct.is_zero()
+    }
 }
 
 impl PlanRequest {
@@ -198,6 +246,7 @@ impl PlanRequest {
             strategy: Strategy::NeverSell,
             granularity: Granularity::Shares,
             sell_fractional_remainders: false,
+            bands: Bands::default(),
         }
     }
 }
@@ -334,6 +383,8 @@ pub enum PlanError {
          = true to close fractional positions entirely, or ask for less"
     )]
     WholeSharesCannotRaise { needed: Decimal, max: Decimal },
+    #[error("bands: band_abs_pct and band_rel_pct must not be negative")]
+    NegativeBand,
     #[error("amounts too large to plan exactly: {0}")]
     Overflow(String),
 }
