@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Offline planning from a CSV (the original tool's mode).
-    Plan(commands::plan::PlanArgs),
+    Plan(Box<commands::plan::PlanArgs>),
     /// Run a Client Portal Gateway simulator over TLS.
     Sim(commands::sim::SimArgs),
     /// Trust the gateway's certificate: `pin` it, or `generate` a CA and certificate for it.

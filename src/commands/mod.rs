@@ -37,7 +37,7 @@ pub fn main(cli: Cli) -> ExitCode {
     } = cli;
     let g = Globals { config, log_format };
     let result = match command {
-        Command::Plan(args) => plan::run(args),
+        Command::Plan(args) => plan::run(*args),
         Command::Sim(args) => {
             crate::telemetry::init(g.log_format.as_deref(), None);
             sim::run(args)
