@@ -279,6 +279,8 @@ pub struct SimConfig {
     pub start_state: StartState,
     pub behaviour: Behaviour,
     pub faults: Vec<FaultRule>,
+    /// The Flex Web Service's tokens, queries and failure switches.
+    pub flex: super::flex::FlexSimConfig,
 }
 
 impl Default for SimConfig {
@@ -290,6 +292,7 @@ impl Default for SimConfig {
             start_state: StartState::Authenticated,
             behaviour: Behaviour::default(),
             faults: Vec::new(),
+            flex: super::flex::FlexSimConfig::default(),
         }
     }
 }

@@ -56,6 +56,7 @@ mod api;
 pub mod config;
 mod conn;
 pub mod faults;
+pub mod flex;
 mod login;
 mod money;
 mod reply;
@@ -106,6 +107,8 @@ pub(crate) struct Shared {
     pub ca_pem: String,
     /// The SRP login server. Lock order: `state` before `sso`.
     pub sso: Mutex<sso::SsoServer>,
+    /// The Flex Web Service (lot and trade statements).
+    pub flex: flex::FlexSim,
 }
 
 impl Shared {
@@ -167,6 +170,7 @@ impl Simulator {
                 cfg.account.login.clone(),
                 cfg.account.account_id.starts_with('D'),
             )),
+            flex: flex::FlexSim::new(cfg.flex.clone()),
         });
         let token = CancellationToken::new();
         let task = tokio::spawn(server::serve(

@@ -89,6 +89,7 @@ fn router(shared: Arc<Shared>) -> Router {
     let api = super::api::router(shared.clone());
     Router::new()
         .merge(super::login::router())
+        .merge(super::flex::router())
         .nest("/sim", super::admin::router())
         .nest("/v1/api", api.clone())
         .nest("/v1/portal", api)
