@@ -110,7 +110,7 @@ fn advice(code: u32) -> &'static str {
     match code {
         1012 => " (make a new token in Client Portal > Settings > Flex Web Service)",
         1013 => " (the token is locked to other IP addresses)",
-        1014 | 1015 | 1016 => " (check the query id and token in the config)",
+        1014..=1016 => " (check the query id and token in the config)",
         1018 => " (too many requests: at most 1 per second and 10 per minute per token)",
         _ => "",
     }
