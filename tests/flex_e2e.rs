@@ -7,7 +7,7 @@ use pbal::flex::service::{FlexService, FlexServiceError, FlexServiceOptions, Tok
 use pbal::sim::flex::{EXAMPLE_QUERY, FlexSimConfig};
 use pbal::sim::{SimConfig, SimHandle, Simulator};
 
-mod sim_support;
+mod common;
 
 async fn sim(flex: FlexSimConfig) -> SimHandle {
     Simulator::start(SimConfig {
@@ -27,7 +27,7 @@ fn service(h: &SimHandle, max_polls: u32) -> FlexService {
         max_polls,
         ..FlexServiceOptions::default()
     };
-    FlexService::new(sim_support::trusting_client(h.ca_pem()), opts)
+    FlexService::new(common::http::trusting_client(h.ca_pem()), opts)
 }
 
 fn token() -> Token {
