@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::strategy::{Plan, PlanError, PlanRequest};
 
 mod exposure;
+pub mod feed;
 mod harvest;
 pub mod lots;
 pub mod netting;

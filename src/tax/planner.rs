@@ -15,7 +15,7 @@ use crate::strategy::{self, Granularity, Holding, Plan, PlanRequest, Side, Strat
 
 /// Lots may differ from the position by this many shares (Flex positions derived from
 /// value / price carry division dust); anything more is a mismatch.
-const QUANTITY_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
+pub(crate) const QUANTITY_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
 
 /// Plans a tax-aware rebalance. Never panics on input; every refusal names what to fix.
 pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
