@@ -57,18 +57,7 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
         harvest::Outcome::default()
     };
     let mut holdings = req.plan.holdings.clone();
-    let mut trades = Flows::new();
-    for h in &harvested.harvests {
-        add(
-            &mut trades,
-            &h.symbol,
-            -h.shares,
-            -h.shares * prices[&h.symbol],
-        );
-    }
-    for (sym, q) in &harvested.buys {
-        add(&mut trades, sym, *q, *q * prices[sym]);
-    }
+    let mut trades = harvest_flows(&harvested, &prices);
     apply(&mut holdings, &trades);
 
     // 2. Targets with exposure groups.
@@ -107,59 +96,15 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
     )?;
 
     // 5. Buys.
-    let blocked = hard
-        .trades
-        .iter()
-        .any(|t| t.side == Side::Buy && wash.buy_blocked(&t.symbol));
-    let template = if !cut && !blocked {
-        for t in &hard.trades {
-            let sign = if t.side == Side::Buy {
-                Decimal::ONE
-            } else {
-                Decimal::NEGATIVE_ONE
-            };
-            add(&mut trades, &t.symbol, sign * t.shares, sign * t.value);
-        }
-        hard
-    } else {
-        let cash = hard_req.cash + proceeds;
-        if cash < Decimal::ZERO {
-            return Err(TaxError::WithdrawalBlocked {
-                needed: -hard_req.cash,
-                raised: proceeds,
-            });
-        }
-        let buys = buy_phase(&hard_req, &sold, &wash, cash)?;
-        for (sym, q) in &sold {
-            add(&mut trades, sym, -*q, -*q * prices[sym]);
-        }
-        for t in hard.trades.iter().filter(|t| t.side == Side::Buy) {
-            let got = buys.get(&t.symbol).map(|b| b.0).unwrap_or_default();
-            if got < t.shares {
-                let reason = if wash.buy_blocked(&t.symbol) || sold.contains_key(&t.symbol) {
-                    LimitReason::WashSaleBuy
-                } else {
-                    LimitReason::Cash
-                };
-                limits.push(Limit {
-                    symbol: t.symbol.clone(),
-                    wanted_shares: t.shares,
-                    planned_shares: got,
-                    reason,
-                });
-            }
-        }
-        for (sym, (q, v)) in buys {
-            add(&mut trades, &sym, q, v);
-        }
-        hard
+    let step = BuyStep {
+        hard_req: &hard_req,
+        prices: &prices,
+        cut,
+        proceeds,
+        sold: &sold,
+        harvested: !harvested.harvests.is_empty(),
     };
-    let unchanged = !cut && !blocked && harvested.harvests.is_empty();
-    let plan = if unchanged {
-        template
-    } else {
-        compose(&req.plan, &template, &trades)
-    };
+    let plan = step.run(&req.plan, hard, &wash, &mut trades, &mut limits)?;
     let run = realized;
     Ok(TaxPlan {
         plan,
@@ -178,6 +123,97 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
             positions,
         },
     })
+}
+
+/// The signed trades of the harvests (sales and alternate buys).
+fn harvest_flows(h: &harvest::Outcome, prices: &HashMap<String, Decimal>) -> Flows {
+    let mut trades = Flows::new();
+    for x in &h.harvests {
+        add(
+            &mut trades,
+            &x.symbol,
+            -x.shares,
+            -x.shares * prices[&x.symbol],
+        );
+    }
+    for (sym, q) in &h.buys {
+        add(&mut trades, sym, *q, *q * prices[sym]);
+    }
+    trades
+}
+
+/// Step 5's inputs: what `hard` was asked and what the sales step admitted.
+struct BuyStep<'a> {
+    hard_req: &'a PlanRequest,
+    prices: &'a HashMap<String, Decimal>,
+    cut: bool,
+    proceeds: Decimal,
+    sold: &'a BTreeMap<String, Decimal>,
+    harvested: bool,
+}
+
+impl BuyStep<'_> {
+    /// Keeps `hard` when nothing was cut or forbidden (so no limits means exactly `hard`);
+    /// otherwise invests what the admitted sales raised with `never-sell`, records the buys
+    /// that fell short, and composes the final plan.
+    fn run(
+        &self,
+        orig: &PlanRequest,
+        hard: Plan,
+        wash: &WashWindow,
+        trades: &mut Flows,
+        limits: &mut Vec<Limit>,
+    ) -> Result<Plan, TaxError> {
+        let blocked = hard
+            .trades
+            .iter()
+            .any(|t| t.side == Side::Buy && wash.buy_blocked(&t.symbol));
+        if !self.cut && !blocked {
+            if !self.harvested {
+                return Ok(hard);
+            }
+            for t in &hard.trades {
+                let sign = if t.side == Side::Buy {
+                    Decimal::ONE
+                } else {
+                    Decimal::NEGATIVE_ONE
+                };
+                add(trades, &t.symbol, sign * t.shares, sign * t.value);
+            }
+            return Ok(compose(orig, &hard, trades));
+        }
+        let cash = self.hard_req.cash + self.proceeds;
+        if cash < Decimal::ZERO {
+            return Err(TaxError::WithdrawalBlocked {
+                needed: -self.hard_req.cash,
+                raised: self.proceeds,
+            });
+        }
+        let buys = buy_phase(self.hard_req, self.sold, wash, cash)?;
+        for (sym, q) in self.sold {
+            add(trades, sym, -*q, -*q * self.prices[sym]);
+        }
+        for t in hard.trades.iter().filter(|t| t.side == Side::Buy) {
+            let got = buys.get(&t.symbol).map(|b| b.0).unwrap_or_default();
+            if got < t.shares {
+                let reason = if wash.buy_blocked(&t.symbol) || self.sold.contains_key(&t.symbol) {
+                    LimitReason::WashSaleBuy
+                } else {
+                    LimitReason::Cash
+                };
+                limits.push(Limit {
+                    symbol: t.symbol.clone(),
+                    wanted_shares: t.shares,
+                    planned_shares: got,
+                    reason,
+                });
+            }
+        }
+        for (sym, (q, v)) in buys {
+            add(trades, &sym, q, v);
+        }
+        Ok(compose(orig, &hard, trades))
+    }
 }
 
 /// The admitted sales (harvests first) and where they fell short of `hard`.
