@@ -484,3 +484,30 @@ pub(super) fn assert_no_wash_violation(req: &TaxRequest, p: &TaxPlan) {
         );
     }
 }
+
+#[test]
+fn a_phase_out_holding_is_sold_only_as_far_as_the_budget_allows_losses_first() {
+    // OLD has target 0: hard sells all 50. HIFO puts the losses (D, B) first.
+    let mut req = request(LotMethod::Hifo, Some(dec!(0)));
+    req.plan.holdings[0].symbol = "OLD".into();
+    for l in req.lots.iter_mut() {
+        l.symbol = "OLD".into();
+    }
+    req.plan.targets = Targets::Weights(BTreeMap::from([("Y".into(), dec!(1))]));
+    let p = plan(&req).unwrap();
+    // D (−300 ST) and B (−200 LT) are losses; C (+10 ST/share) fits while the net stays ≤ 0:
+    // 10 C shares (+100) net against −500; E (+20 LT) then fits 10 (+200) → net −200; A (+40)
+    // 5 shares (+200) → net 0. 45 of 50 shares sold, nothing netted as a gain.
+    assert_eq!(shares(&p, "OLD"), dec!(-45));
+    assert_eq!(p.tax.cost, dec!(0));
+    let old = p.tax.limits.iter().find(|l| l.symbol == "OLD").unwrap();
+    assert_eq!(
+        (old.wanted_shares, old.reason),
+        (dec!(-50), LimitReason::Budget)
+    );
+    assert_eq!(
+        p.tax.sales[0].lots[0].gain,
+        dec!(-300),
+        "the largest loss goes first"
+    );
+}
