@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use pbal::config::{OrderMode, Settings};
 use pbal::cycle::{Cycle, CycleError, GuardViolation, RunKind, ibkr_broker::IbkrBroker};
-use pbal::journal::{IntentState, Journal};
+use pbal::journal::IntentState;
 use pbal::sim::SimConfig;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -24,17 +24,7 @@ fn settings(env: &Env, strategy: &str) -> Settings {
 }
 
 fn cycle(s: Settings) -> Cycle<IbkrBroker> {
-    let state = s.state_dir();
-    std::fs::create_dir_all(&state).unwrap();
-    let client = pbal::ibkr::GatewayClient::from_settings(&s).expect("client builds");
-    Cycle {
-        broker: IbkrBroker::new(client, &s),
-        journal: Journal::open_in(&state).unwrap(),
-        state_dir: state,
-        settings: s,
-        clock: pbal::cycle::system_clock(),
-        stop: Default::default(),
-    }
+    common::cycle::build(s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,54 +2,27 @@
 //! behaves like a messy real gateway — a rejected sell, position rows without their contract
 //! part, funds that fill at the close, unsettled proceeds. Each test asserts on money: what
 //! the simulated account holds and spent afterwards, not on what pbal says it did.
-use pbal::config::{CashSetting, OrderKind, OrderMode, Settings};
+mod common;
+
+use pbal::config::{OrderMode, Settings};
 use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
-use pbal::journal::Journal;
-use pbal::sim::{FaultAction, FaultRule, SimConfig, SimHandle, Simulator};
+use pbal::sim::{FaultAction, FaultRule, SimConfig};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-struct Env {
-    sim: SimHandle,
-    dir: tempfile::TempDir,
-}
+use common::SimEnv as Env;
 
 async fn start(cfg: SimConfig) -> Env {
-    let sim = Simulator::start(cfg).await.expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    sim.write_ca(&dir.path().join("ca.pem")).unwrap();
-    Env { sim, dir }
+    Env::start(cfg).await
 }
 
 /// A hard rebalance with `portfolio.cash = 0`: the buys may spend only what the sells raise.
 fn settings(env: &Env) -> Settings {
-    let mut s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
-    s.gateway.url = env.sim.base_url();
-    s.gateway.ca_cert = Some(env.dir.path().join("ca.pem"));
-    s.state.dir = Some(env.dir.path().join("state"));
-    s.portfolio.strategy = "hard".into();
-    s.portfolio.cash = CashSetting::Amount(Decimal::ZERO);
-    s.orders.kind = OrderKind::Limit;
-    s.orders.max_order_value = dec!(100000);
-    s.orders.max_turnover_pct = dec!(100);
-    s.orders.max_orders = 50;
-    s.orders.poll_interval_secs = 1;
-    s.orders.fill_timeout_secs = 20;
-    s
+    common::settings::rebalancing(&env.sim, env.path(), "hard")
 }
 
 fn cycle(s: Settings) -> Cycle<IbkrBroker> {
-    let state = s.state_dir();
-    std::fs::create_dir_all(&state).unwrap();
-    let client = pbal::ibkr::GatewayClient::from_settings(&s).expect("client builds");
-    Cycle {
-        broker: IbkrBroker::new(client, &s),
-        journal: Journal::open_in(&state).unwrap(),
-        state_dir: state,
-        settings: s,
-        clock: pbal::cycle::system_clock(),
-        stop: Default::default(),
-    }
+    common::cycle::build(s)
 }
 
 fn reject_first_order_post() -> FaultRule {

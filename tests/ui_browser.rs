@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use pbal::config::OrderMode;
-use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
-use pbal::journal::Journal;
+use pbal::cycle::RunKind;
 use pbal::sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
@@ -172,16 +171,7 @@ async fn stage_and_serve(dir: &Path) -> Result<(pbal::sim::SimHandle, String, us
         .map_err(|e| e.to_string())?;
     let s = common::settings::rebalancing(&sim, dir, "hard");
     let state = s.state_dir();
-    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
-    let client = pbal::ibkr::GatewayClient::from_settings(&s).map_err(|e| e.to_string())?;
-    let cycle = Arc::new(Cycle {
-        broker: IbkrBroker::new(client, &s),
-        journal: Journal::open_in(&state).map_err(|e| e.to_string())?,
-        state_dir: state.clone(),
-        settings: s.clone(),
-        clock: pbal::cycle::system_clock(),
-        stop: Default::default(),
-    });
+    let cycle = Arc::new(common::cycle::build(s.clone()));
     let r = cycle
         .run(OrderMode::Stage, RunKind::Manual, None)
         .await

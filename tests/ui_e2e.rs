@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use pbal::config::{OrderMode, Settings};
 use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
-use pbal::journal::Journal;
 use pbal::sim::SimHandle;
 use reqwest::header::{HOST, ORIGIN};
 use rust_decimal_macros::dec;
@@ -38,20 +37,11 @@ async fn start() -> Env {
     let common::SimEnv { sim, dir } = common::SimEnv::relaxed().await;
     let s = settings(&sim, dir.path());
     let state = s.state_dir();
-    std::fs::create_dir_all(&state).unwrap();
     let offset = Arc::new(AtomicI64::new(0));
     let o = offset.clone();
     let clock: pbal::cycle::Clock =
         Arc::new(move || chrono::Utc::now() + chrono::Duration::seconds(o.load(Ordering::SeqCst)));
-    let client = pbal::ibkr::GatewayClient::from_settings(&s).unwrap();
-    let cycle = Arc::new(Cycle {
-        broker: IbkrBroker::new(client, &s),
-        journal: Journal::open_in(&state).unwrap(),
-        state_dir: state.clone(),
-        settings: s.clone(),
-        clock: clock.clone(),
-        stop: Default::default(),
-    });
+    let cycle = Arc::new(common::cycle::with_clock(s.clone(), clock.clone()));
     let r = cycle
         .run(OrderMode::Stage, RunKind::Manual, None)
         .await
