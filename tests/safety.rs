@@ -212,3 +212,32 @@ async fn a_position_in_another_currency_is_refused_not_priced_as_usd() {
     );
     assert!(env.sim.orders().is_empty());
 }
+
+/// Issue 10 item 7: in a cash account (`tradingType` `STKCASH`) buys are budgeted on settled
+/// cash only. With no settled cash, the proceeds of today's sells (settling tomorrow) may not
+/// be spent: buying with them and selling those shares before settlement is a good-faith
+/// violation that restricts the account for 90 days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cash_account_buys_with_settled_cash_only() {
+    let mut cfg = SimConfig::relaxed();
+    cfg.account.account_type = "cash".into();
+    cfg.account.cash = Decimal::ZERO;
+    let env = start(cfg).await;
+    let c = cycle(settings(&env));
+    let r = c
+        .run(OrderMode::Submit, RunKind::Manual, None)
+        .await
+        .unwrap();
+    let execs = env.sim.executions();
+    assert!(
+        execs.iter().any(|e| format!("{:?}", e.side) == "Sell"),
+        "the sells ran"
+    );
+    let buys: Vec<_> = execs
+        .iter()
+        .filter(|e| format!("{:?}", e.side) == "Buy")
+        .collect();
+    assert!(buys.is_empty(), "bought with unsettled proceeds: {buys:?}");
+    assert_eq!(r.status, "partial", "{r:?}");
+    assert!(env.sim.violations().is_empty(), "{:?}", env.sim.violations());
+}

@@ -16,6 +16,8 @@ pub struct IbkrBroker {
     client: GatewayClient,
     policy: ibkr::orders::PromptPolicy,
     currency: String,
+    /// Account id → cash account (`tradingType`), learnt by [`Broker::accounts`].
+    cash_accounts: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
 }
 
 impl IbkrBroker {
@@ -25,6 +27,7 @@ impl IbkrBroker {
             client,
             policy: ibkr::orders::PromptPolicy::new(settings.orders.prompt_allowlist.clone()),
             currency: settings.portfolio.currency.clone(),
+            cash_accounts: Default::default(),
         }
     }
 
@@ -96,6 +99,11 @@ impl Broker for IbkrBroker {
     async fn accounts(&self) -> Result<Vec<AccountInfo>, BrokerError> {
         let iserver = self.client.iserver_accounts().await.map_err(map_err)?;
         let portfolio = self.client.portfolio_accounts().await.map_err(map_err)?;
+        if let Ok(mut m) = self.cash_accounts.lock() {
+            for p in &portfolio {
+                m.insert(p.id.clone(), p.is_cash_account());
+            }
+        }
         Ok(iserver
             .accounts
             .iter()
@@ -182,10 +190,19 @@ impl Broker for IbkrBroker {
                  portfolio.currency = \"{c}\" (pbal does not convert currencies)"
             )));
         }
+        let settled = ledger.settled_cash(ccy).unwrap_or(cash);
+        // A cash account may only spend settled cash: buying with unsettled proceeds and
+        // selling before they settle is a good-faith violation (90-day restriction). Unknown
+        // account type counts as cash (fail closed).
+        let cash_account = self
+            .cash_accounts
+            .lock()
+            .map(|m| m.get(account).copied().unwrap_or(true))
+            .unwrap_or(true);
         Ok(Balances {
             currency: ccy.clone(),
-            settled_cash: ledger.settled_cash(ccy).unwrap_or(cash),
-            cash,
+            settled_cash: settled,
+            cash: if cash_account { settled.min(cash) } else { cash },
             net_liquidation: summary.net_liquidation,
         })
     }

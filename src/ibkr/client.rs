@@ -628,6 +628,7 @@ fn parse_portfolio_accounts(v: &Value) -> Result<Vec<PortfolioAccount>, GatewayE
                     currency: o.str("currency"),
                     account_type: o.str("type"),
                     title: o.str("accountTitle"),
+                    trading_type: o.str("tradingType"),
                 })
             })
             .collect()

@@ -312,9 +312,28 @@ pub struct PortfolioAccount {
     /// e.g. `INDIVIDUAL`, `DEMO` (paper).
     pub account_type: Option<String>,
     pub title: Option<String>,
+    /// `tradingType`: `STKCASH` for a cash account; `STKNOPT` (the OpenAPI's value),
+    /// `STKMRGN`, `PMRGN`… for margin.
+    pub trading_type: Option<String>,
 }
 
 impl PortfolioAccount {
+    /// Whether the account must be treated as a cash account (settled cash only, no selling
+    /// of unsettled purchases). Unknown or missing `tradingType` counts as cash: the stricter
+    /// rules cost a margin account nothing but delay, while the looser ones would cost a cash
+    /// account a 90-day restriction.
+    pub fn is_cash_account(&self) -> bool {
+        let t = self
+            .trading_type
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let margin = t.contains("MRGN")
+            || t.contains("MARGIN")
+            || matches!(t.as_str(), "STKNOPT" | "REGT" | "PMRGN");
+        t.contains("CASH") || !margin
+    }
+
     /// Paper accounts start with `DU` (live ones with `U`).
     pub fn is_paper(&self) -> bool {
         self.id.starts_with("DU") || self.account_type.as_deref() == Some("DEMO")
