@@ -239,5 +239,9 @@ async fn a_cash_account_buys_with_settled_cash_only() {
         .collect();
     assert!(buys.is_empty(), "bought with unsettled proceeds: {buys:?}");
     assert_eq!(r.status, "partial", "{r:?}");
-    assert!(env.sim.violations().is_empty(), "{:?}", env.sim.violations());
+    assert!(
+        env.sim.violations().is_empty(),
+        "{:?}",
+        env.sim.violations()
+    );
 }

@@ -202,7 +202,11 @@ impl Broker for IbkrBroker {
         Ok(Balances {
             currency: ccy.clone(),
             settled_cash: settled,
-            cash: if cash_account { settled.min(cash) } else { cash },
+            cash: if cash_account {
+                settled.min(cash)
+            } else {
+                cash
+            },
             net_liquidation: summary.net_liquidation,
         })
     }
