@@ -330,3 +330,32 @@ fn band_flags_skip_a_portfolio_inside_its_bands() {
     assert!(!v["trades"].as_array().unwrap().is_empty());
     assert!(v["notes"][0].as_str().unwrap().contains("band edges"));
 }
+
+#[test]
+fn min_trades_keeps_every_weight_within_its_band() {
+    let ex = example();
+    let f = ex.to_str().unwrap();
+    let v = json(&[
+        f,
+        "-s",
+        "min-trades",
+        "--band-abs-pct",
+        "3",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["strategy"], "min-trades");
+    // Weights against V + c (cash 0 here: the value before), as the bands are defined.
+    let total = v["total_before"].as_f64().unwrap();
+    for p in v["positions"].as_array().unwrap() {
+        let w = p["value_after"].as_f64().unwrap() / total;
+        let t = p["target_weight"].as_f64().unwrap();
+        assert!((w - t).abs() <= 0.03 + 1e-6, "{p}");
+    }
+    let out = pbal()
+        .args(["plan", f, "-s", "min-trades", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("band"));
+}

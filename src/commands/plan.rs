@@ -34,7 +34,8 @@ pub struct PlanArgs {
     #[arg(short, long, default_value = "0", allow_hyphen_values = true, value_parser = parse_money)]
     pub cash: Decimal,
 
-    /// never-sell (alias try_avoid_sell), hard (alias hard_rebalance) or tax-aware (needs
+    /// never-sell (alias try_avoid_sell), hard (alias hard_rebalance), min-trades (the fewest
+    /// trades keeping every weight within its band; needs a band flag) or tax-aware (needs
     /// --lots and --as-of; see the tax flags).
     #[arg(short, long, default_value = "never-sell")]
     pub strategy: StrategyArg,
@@ -76,6 +77,10 @@ pub struct PlanArgs {
     /// What an asset outside its band trades to: to-target or to-band (the band's edge).
     #[arg(long, default_value = "to-target", value_name = "to-target|to-band")]
     pub band_mode: strategy::BandMode,
+
+    /// min-trades: minimise whole shares traded or orders.
+    #[arg(long, default_value = "shares", value_name = "shares|orders")]
+    pub minimise: strategy::Minimise,
 
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -130,6 +135,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
             rel_pct: args.band_rel_pct,
             mode: args.band_mode,
         },
+        minimise: args.minimise,
     };
     if args.strategy == StrategyArg::TaxAware {
         return super::plan_tax::run(&args.tax, req, args.format, &csv);

@@ -177,6 +177,7 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             rel_pct: p.band_rel_pct,
             mode: p.band_mode,
         },
+        minimise: strategy::Minimise::Shares,
     };
     let plan = strategy::plan(&request).map_err(|e| CycleError::Plan(e.to_string()))?;
 

@@ -74,6 +74,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 mod bands;
 mod increment;
+mod mintrades;
 mod shares;
 mod types;
 mod waterfill;
@@ -101,6 +102,12 @@ pub(crate) struct Asset<'a> {
 /// The planner's entry point. Validates the request, then computes the plan described in the
 /// module docs. Never panics on input: bad input is a [`PlanError`] naming the field.
 pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    if req.strategy == Strategy::MinTrades {
+        if req.granularity != Granularity::Shares {
+            return Err(PlanError::MinTradesWholeSharesOnly);
+        }
+        return mintrades::plan(req);
+    }
     if !req.bands.is_off() {
         return bands::plan(req);
     }
@@ -129,13 +136,13 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
             let step = Decimal::from(10u64.pow(n));
             let spend = match req.strategy {
                 Strategy::NeverSell => increment::never_sell(&assets, budget, step)?,
-                Strategy::Hard => increment::hard(&assets, &targets, step),
+                Strategy::Hard | Strategy::MinTrades => increment::hard(&assets, &targets, step),
             };
             (spend, true)
         }
         Granularity::Exact | Granularity::Shares => {
             let continuous = match req.strategy {
-                Strategy::Hard => assets
+                Strategy::Hard | Strategy::MinTrades => assets
                     .iter()
                     .zip(&targets)
                     .map(|(a, t)| *t - a.value)
@@ -152,7 +159,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                 (spend, true)
             } else {
                 let only = match req.strategy {
-                    Strategy::Hard => shares::Direction::Both,
+                    Strategy::Hard | Strategy::MinTrades => shares::Direction::Both,
                     Strategy::NeverSell if budget >= Decimal::ZERO => shares::Direction::BuyOnly,
                     Strategy::NeverSell => shares::Direction::SellOnly,
                 };
@@ -253,7 +260,7 @@ fn check_whole_shares_can_raise(
 /// The investable amount B (module docs).
 fn investable(req: &PlanRequest) -> Decimal {
     match req.strategy {
-        Strategy::Hard => req.cash - req.buffer,
+        Strategy::Hard | Strategy::MinTrades => req.cash - req.buffer,
         Strategy::NeverSell if req.cash >= Decimal::ZERO => {
             (req.cash - req.buffer).max(Decimal::ZERO)
         }
@@ -542,6 +549,8 @@ mod proptests;
 mod tests;
 #[cfg(test)]
 mod tests_bands;
+#[cfg(test)]
+mod tests_mintrades;
 #[cfg(test)]
 mod tests_whole;
 #[cfg(test)]

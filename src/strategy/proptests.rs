@@ -71,7 +71,7 @@ fn case(max_assets: usize) -> impl proptest::strategy::Strategy<Value = Case> {
 /// The investable amount B, restated from the module docs (not taken from the planner).
 fn budget(req: &PlanRequest) -> Decimal {
     match req.strategy {
-        super::Strategy::Hard => req.cash - req.buffer,
+        super::Strategy::Hard | super::Strategy::MinTrades => req.cash - req.buffer,
         super::Strategy::NeverSell if req.cash >= Decimal::ZERO => {
             (req.cash - req.buffer).max(Decimal::ZERO)
         }

@@ -74,6 +74,33 @@ pub enum Strategy {
     NeverSell,
     /// Trade every asset to its target value (the original's `hard_rebalance`).
     Hard,
+    /// The fewest trades that bring every weight within its band (Fintual's trade
+    /// minimisation); needs bands. See `strategy::mintrades`.
+    MinTrades,
+}
+
+/// What `min-trades` minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Minimise {
+    /// Whole shares traded.
+    #[default]
+    Shares,
+    /// Orders (assets traded).
+    Orders,
+}
+
+impl FromStr for Minimise {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "shares" => Ok(Minimise::Shares),
+            "orders" => Ok(Minimise::Orders),
+            other => Err(format!(
+                "unknown --minimise {other:?}; use shares or orders"
+            )),
+        }
+    }
 }
 
 impl Strategy {
@@ -81,6 +108,7 @@ impl Strategy {
         match self {
             Strategy::NeverSell => "never-sell",
             Strategy::Hard => "hard",
+            Strategy::MinTrades => "min-trades",
         }
     }
 }
@@ -100,6 +128,7 @@ impl FromStr for Strategy {
                 Ok(Strategy::NeverSell)
             }
             "hard" | "hard_rebalance" | "hard-rebalance" => Ok(Strategy::Hard),
+            "min-trades" | "min_trades" => Ok(Strategy::MinTrades),
             other => Err(PlanError::UnknownStrategy(other.to_string())),
         }
     }
@@ -187,6 +216,9 @@ pub struct PlanRequest {
     /// Drift bands: when set, only assets outside their band trade (see `strategy::bands`).
     #[serde(default)]
     pub bands: Bands,
+    /// `min-trades` only: shares or orders.
+    #[serde(default)]
+    pub minimise: Minimise,
 }
 
 /// What an asset outside its band trades to.
@@ -247,6 +279,7 @@ impl PlanRequest {
             granularity: Granularity::Shares,
             sell_fractional_remainders: false,
             bands: Bands::default(),
+            minimise: Minimise::Shares,
         }
     }
 }
@@ -371,7 +404,9 @@ pub enum PlanError {
         requested: Decimal,
         available: Decimal,
     },
-    #[error("unknown strategy {0:?}; use never-sell (try_avoid_sell) or hard (hard_rebalance)")]
+    #[error(
+        "unknown strategy {0:?}; use never-sell (try_avoid_sell), hard (hard_rebalance) or min-trades"
+    )]
     UnknownStrategy(String),
     #[error("unknown granularity {0:?}; use shares, exact or increment:N")]
     UnknownGranularity(String),
@@ -383,6 +418,16 @@ pub enum PlanError {
          = true to close fractional positions entirely, or ask for less"
     )]
     WholeSharesCannotRaise { needed: Decimal, max: Decimal },
+    #[error(
+        "min-trades needs a band: set --band-abs-pct and/or --band-rel-pct (portfolio.band_abs_pct / band_rel_pct)"
+    )]
+    MinTradesNeedsBands,
+    #[error("min-trades plans whole shares; use --granularity shares")]
+    MinTradesWholeSharesOnly,
+    #[error(
+        "{symbol}: no plan keeps every weight within its band: {reason}; widen the band or add cash"
+    )]
+    BandsUnreachable { symbol: String, reason: String },
     #[error("bands: band_abs_pct and band_rel_pct must not be negative")]
     NegativeBand,
     #[error("amounts too large to plan exactly: {0}")]

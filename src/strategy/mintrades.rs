@@ -1,0 +1,229 @@
+//! Fewest trades (`min-trades`, Fintual's "trade minimisation"): the fewest whole shares
+//! traded (or the fewest orders) such that every weight ends within its band, sales never
+//! exceed a holding, and the net spend stays within the cash (a withdrawal raises at least
+//! `|c|`).
+//!
+//! Weights are measured against `V + B` (the bands' convention, `strategy::bands`), so each
+//! asset's band is a box of share counts `n_i ∈ [L_i, U_i]` independent of the others, and the
+//! only coupling is the budget `Σ n_i·P_i ≤ B`:
+//! 1. Each asset starts at the point of its box closest to zero (0 when already inside its
+//!    band). That minimises every term on its own, so when it fits the budget it is optimal.
+//! 2. Otherwise the plan must free `D = Σ n_i·P_i − B` more cash, and the only way to is to
+//!    sell more of assets whose box allows it (`k_i ≤ n_i − L_i` more shares, each costing a
+//!    share, or one order if the asset was not trading). For `shares` this is a bounded
+//!    covering knapsack, `min Σ k_i` subject to `Σ k_i·P_i ≥ D`, solved by a depth-first
+//!    search (prices descending, bound `⌈rest / P_max⌉`) that proves its answer within
+//!    [`NODE_LIMIT`] nodes and otherwise returns the best found, marked unproven. For
+//!    `orders`, assets already selling are free and the others cost one order each, so the
+//!    fewest orders take the largest capacities first (optimal for a cardinality cover);
+//!    within them the shares are then minimised by the same search.
+//!
+//! Ties (same count): less cash raised beyond what is needed. No plan meeting every band
+//! within the cash is refused, naming the tightest asset.
+use rust_decimal::Decimal;
+
+use super::shares::{floor_div, sellable};
+use super::{Asset, Plan, PlanError, PlanRequest, Spend, build_plan, investable, target_value};
+use crate::strategy::types::Minimise;
+
+/// The covering search gives up (best found, unproven) after this many nodes.
+pub const NODE_LIMIT: u64 = 200_000;
+
+pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    if req.bands.is_off() {
+        return Err(PlanError::MinTradesNeedsBands);
+    }
+    if req.bands.abs_pct < Decimal::ZERO || req.bands.rel_pct < Decimal::ZERO {
+        return Err(PlanError::NegativeBand);
+    }
+    let (assets, weight_sum) = super::validate(req)?;
+    let total_before: Decimal = assets.iter().map(|a| a.value).sum();
+    let budget = investable(req);
+    let total = total_before + budget;
+    if total < Decimal::ZERO {
+        return Err(PlanError::WithdrawalExceedsPortfolio {
+            requested: -budget,
+            available: total_before,
+        });
+    }
+    let per = total.checked_div(weight_sum).unwrap_or_default();
+    let targets: Vec<Decimal> = assets
+        .iter()
+        .map(|a| target_value(a.weight, weight_sum, total, per))
+        .collect();
+    let boxes = boxes(req, &assets, weight_sum, &targets, total)?;
+    let mut n: Vec<Decimal> = boxes.iter().map(|&(lo, hi)| nearest_zero(lo, hi)).collect();
+    let spend: Decimal = n.iter().zip(&assets).map(|(n, a)| *n * a.price).sum();
+    let need = spend - budget;
+    let mut proven = true;
+    if need > Decimal::ZERO {
+        let (extra, done) = cover(req.minimise, &assets, &boxes, &n, need).ok_or_else(|| {
+            // The asset forcing the most spend is the tightest.
+            let i = (0..n.len())
+                .max_by_key(|&i| n[i] * assets[i].price)
+                .unwrap_or_default();
+            PlanError::BandsUnreachable {
+                symbol: assets.get(i).map_or("cash", |a| a.symbol).to_string(),
+                reason: format!(
+                    "the bands need {spend} of net spending but the cash allows {budget}"
+                ),
+            }
+        })?;
+        for (i, k) in extra {
+            n[i] -= k;
+        }
+        proven = done;
+    }
+    let spend = n
+        .iter()
+        .zip(&assets)
+        .map(|(n, a)| Spend::Shares(*n, *n * a.price))
+        .collect();
+    let mut p = build_plan(
+        req,
+        &assets,
+        weight_sum,
+        &targets,
+        total_before,
+        spend,
+        proven,
+    );
+    if !proven {
+        p.notes.push(format!(
+            "min-trades: best plan found within {NODE_LIMIT} search nodes; fewest trades not proven"
+        ));
+    }
+    Ok(p)
+}
+
+/// Each asset's band as a box of whole share counts, or the tightest asset's refusal.
+fn boxes(
+    req: &PlanRequest,
+    assets: &[Asset],
+    weight_sum: Decimal,
+    targets: &[Decimal],
+    total: Decimal,
+) -> Result<Vec<(Decimal, Decimal)>, PlanError> {
+    let mut out = Vec::with_capacity(assets.len());
+    for (a, t) in assets.iter().zip(targets) {
+        let h = super::bands::half_width(&req.bands, a.weight / weight_sum).saturating_mul(total);
+        let held = sellable(a.quantity, true);
+        // Fewest shares reaching the band's lower edge, most staying under its upper edge.
+        let lo = -floor_div(a.value - (*t - h), a.price);
+        let hi = floor_div(*t + h - a.value, a.price);
+        let lo = lo.max(-held);
+        if lo > hi {
+            let reason = if -held > floor_div(*t + h - a.value, a.price) {
+                format!("selling all {held} whole shares still leaves it above its band")
+            } else {
+                format!(
+                    "no whole number of shares at {} lands inside its band",
+                    a.price
+                )
+            };
+            return Err(PlanError::BandsUnreachable {
+                symbol: a.symbol.to_string(),
+                reason,
+            });
+        }
+        out.push((lo, hi));
+    }
+    Ok(out)
+}
+
+fn nearest_zero(lo: Decimal, hi: Decimal) -> Decimal {
+    Decimal::ZERO.max(lo).min(hi)
+}
+
+/// More shares to sell per asset so that at least `need` more cash is raised, minimising the
+/// objective; `None` if even every allowed sale is not enough. The flag says "proven".
+fn cover(
+    minimise: Minimise,
+    assets: &[Asset],
+    boxes: &[(Decimal, Decimal)],
+    n: &[Decimal],
+    need: Decimal,
+) -> Option<(Vec<(usize, Decimal)>, bool)> {
+    // (index, price, capacity in shares)
+    let mut items: Vec<(usize, Decimal, Decimal)> = (0..assets.len())
+        .filter(|&i| n[i] <= Decimal::ZERO && boxes[i].0 < n[i])
+        .map(|i| (i, assets[i].price, n[i] - boxes[i].0))
+        .collect();
+    let max_cash: Decimal = items.iter().map(|(_, p, c)| *p * *c).sum();
+    if max_cash < need {
+        return None;
+    }
+    if minimise == Minimise::Orders {
+        // Already selling: free. Others: one order each, largest capacity first.
+        let (mut free, mut rest): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .partition(|&(i, _, _)| n[i] < Decimal::ZERO);
+        rest.sort_by(|a, b| (b.1 * b.2).cmp(&(a.1 * a.2)).then(a.0.cmp(&b.0)));
+        let mut cash: Decimal = free.iter().map(|(_, p, c)| *p * *c).sum();
+        for it in rest {
+            if cash >= need {
+                break;
+            }
+            cash += it.1 * it.2;
+            free.push(it);
+        }
+        items = free;
+    }
+    items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut s = Cover {
+        items: &items,
+        cur: vec![Decimal::ZERO; items.len()],
+        best: None,
+        nodes: 0,
+    };
+    s.dfs(0, need, Decimal::ZERO);
+    let proven = s.nodes <= NODE_LIMIT;
+    let (_, _, best) = s.best?;
+    Some((
+        items.iter().zip(best).map(|(it, k)| (it.0, k)).collect(),
+        proven,
+    ))
+}
+
+struct Cover<'a> {
+    items: &'a [(usize, Decimal, Decimal)],
+    cur: Vec<Decimal>,
+    /// (shares, excess cash, choice)
+    best: Option<(Decimal, Decimal, Vec<Decimal>)>,
+    nodes: u64,
+}
+
+impl Cover<'_> {
+    fn dfs(&mut self, k: usize, need: Decimal, count: Decimal) {
+        self.nodes += 1;
+        if self.nodes > NODE_LIMIT && self.best.is_some() {
+            return;
+        }
+        if need <= Decimal::ZERO {
+            let key = (count, -need);
+            if self.best.as_ref().is_none_or(|b| key < (b.0, b.1)) {
+                self.best = Some((count, -need, self.cur.clone()));
+            }
+            return;
+        }
+        let Some(&(_, price, cap)) = self.items.get(k) else {
+            return;
+        };
+        // Lower bound: every remaining share is at most this price (prices descend).
+        let at_least = count + (need / price).ceil();
+        if self.best.as_ref().is_some_and(|b| at_least > b.0) {
+            return;
+        }
+        let most = (need / price).ceil().min(cap);
+        let mut q = most;
+        loop {
+            self.cur[k] = q;
+            self.dfs(k + 1, need - q * price, count + q);
+            if q.is_zero() {
+                break;
+            }
+            q -= Decimal::ONE;
+        }
+        self.cur[k] = Decimal::ZERO;
+    }
+}
