@@ -315,6 +315,73 @@ async fn approve_sends_the_staged_orders_once_and_a_reused_form_is_refused() {
         "{page}"
     );
     assert!(page.contains("filled"), "{page}");
+    // The run wrote its report files: self-contained HTML and the JSON audit record, 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let reports = env.cycle.state_dir.join("reports");
+    let html = std::fs::read_to_string(reports.join(format!("{}.html", run.id))).unwrap();
+    assert!(
+        html.contains("<style>") && html.contains(r#"<svg class="chart""#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("href=\"/") && !html.contains("src="),
+        "no external asset"
+    );
+    let jpath = reports.join(format!("{}.json", run.id));
+    let mode = std::fs::metadata(&jpath).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let audit: serde_json::Value = serde_json::from_slice(&std::fs::read(&jpath).unwrap()).unwrap();
+    assert_eq!(
+        audit["orders"].as_array().unwrap().len(),
+        env.legs,
+        "{audit}"
+    );
+    assert!(!audit["fills"].as_array().unwrap().is_empty(), "{audit}");
+    let prices = audit["prices"].as_array().unwrap();
+    assert!(!prices.is_empty());
+    for p in prices {
+        let src = p["source"].as_str().unwrap();
+        assert!(["live", "delayed", "prior close"].contains(&src), "{p}");
+        assert!(p["time"].is_string(), "{p}");
+    }
+    assert!(
+        audit["cash_before"].is_string() || audit["cash_before"].is_number(),
+        "{audit}"
+    );
+    assert_ne!(
+        audit["cash_before"], audit["cash_after"],
+        "the fills moved cash"
+    );
+    // `pbal history --format csv`: one row per fill (plus unfilled orders), with a header.
+    let cfg = common::config::write_config(env._dir.path(), &env.sim, "");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pbal"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "history",
+            "--format",
+            "csv",
+            "--run",
+            &run.id,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("run,started_at,kind,mode,run_status,coid,side,symbol")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= env.legs, "{csv}");
+    assert!(rows.iter().all(|r| r.starts_with(&run.id)), "{csv}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,15 @@ use std::process::ExitCode;
 use super::Globals;
 use super::common::{self, Format};
 
+/// Output of `pbal history`: the common formats plus CSV (orders and fills, for a spreadsheet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum HistoryFormat {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
 /// Arguments of `pbal history`.
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
@@ -14,12 +23,32 @@ pub struct HistoryArgs {
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: HistoryFormat,
 }
 
 pub fn run(g: &Globals, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let settings = common::load(g.config.as_deref(), g.log_format.as_deref())?;
     let journal = common::journal(&settings)?;
+    let format = match args.format {
+        HistoryFormat::Csv => {
+            let ids: Vec<String> = match &args.run {
+                Some(id) => vec![id.clone()],
+                None => journal
+                    .runs(args.limit)?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect(),
+            };
+            let views = ids
+                .iter()
+                .map(|id| crate::ui::runview::RunView::load(&journal, id))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::ui::report::write_csv(&views, std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        HistoryFormat::Json => Format::Json,
+        HistoryFormat::Table => Format::Table,
+    };
     match args.run {
         Some(id) => {
             let run = journal.run(&id)?;
@@ -27,7 +56,7 @@ pub fn run(g: &Globals, args: HistoryArgs) -> anyhow::Result<ExitCode> {
             let coids: Vec<String> = intents.iter().map(|i| i.coid.clone()).collect();
             let fills = journal.fills_for_coids(&coids)?;
             let events = journal.events(Some(&id))?;
-            match args.format {
+            match format {
                 Format::Json => common::print_json(&serde_json::json!({
                     "run": run, "orders": intents, "fills": fills,
                     "events": events.iter().map(|(at, kind, payload)| serde_json::json!({"at": at, "kind": kind, "payload": payload})).collect::<Vec<_>>(),
@@ -96,7 +125,7 @@ pub fn run(g: &Globals, args: HistoryArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let runs = journal.runs(args.limit)?;
-            match args.format {
+            match format {
                 Format::Json => common::print_json(&runs)?,
                 Format::Table => {
                     if runs.is_empty() {

@@ -776,6 +776,7 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
             .journal
             .call(move |j| j.finish_run(&rid, &status, outcome.as_ref(), error.as_deref(), now))
             .await?;
+        cycle.write_report(&run_id).await;
         if report.is_some() {
             last_report = report;
         }

@@ -325,7 +325,21 @@ impl<B: Broker> Cycle<B> {
         self.journal
             .call(move |j| j.finish_run(&rid, &status, outcome.as_ref(), error.as_deref(), now))
             .await?;
+        self.write_report(run_id).await;
         Ok(())
+    }
+
+    /// `reports/<run>.html` and `.json` for a finished run (best effort: logged, never fails
+    /// the run; the journal is the record).
+    pub(crate) async fn write_report(&self, run_id: &str) {
+        let (dir, rid) = (self.state_dir.clone(), run_id.to_owned());
+        let _ = self
+            .journal
+            .call(move |j| {
+                crate::ui::report::write_logged(j, &dir, &rid);
+                Ok(())
+            })
+            .await;
     }
 
     /// Stage: run what-if for every leg and store the plan for a human decision.

@@ -10,6 +10,7 @@
 //! - `security.rs`: the token file, Host/Origin checks, one-time CSRF values.
 //! - `server.rs`: the axum router, the checks as middleware, the handlers.
 //! - `pages.rs`, `chart.rs`, `html.rs`: HTML and the inline-SVG chart (pure functions).
+//! - `report.rs`: `reports/<run>.html` and `.json` after every run, and the CSV export.
 //! - `runview.rs`, `status.rs`: the data behind the history and status pages, shared with
 //!   `pbal history` / `pbal status` and the report files.
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::journal::Journal;
 pub mod chart;
 pub mod html;
 pub mod pages;
+pub mod report;
 pub mod runview;
 pub mod security;
 mod server;
