@@ -231,6 +231,22 @@ async fn wrong_password_stops_after_one_attempt_until_reset() {
         text(&check)
     );
 
+    // `pbal status` and `pbal check` say why.
+    let c = cfg.clone();
+    let status = tokio::task::spawn_blocking(move || pbal(&c, &["status"]))
+        .await
+        .unwrap();
+    assert!(
+        text(&status).contains("login      STOPPED since"),
+        "{}",
+        text(&status)
+    );
+    let c = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || pbal(&c, &["check"]))
+        .await
+        .unwrap();
+    assert!(text(&out).contains("FAIL login"), "{}", text(&out));
+
     // Fixed credentials + --reset: logs in.
     private_file(&dir.path().join("password"), PASSWORD);
     let c = cfg.clone();
@@ -239,6 +255,15 @@ async fn wrong_password_stops_after_one_attempt_until_reset() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(sim.srp_logins(), 1);
+    let c = cfg.clone();
+    let status = tokio::task::spawn_blocking(move || pbal(&c, &["status"]))
+        .await
+        .unwrap();
+    assert!(
+        text(&status).contains(&format!("login      pbal logs in as {USER} (last login 20")),
+        "{}",
+        text(&status)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

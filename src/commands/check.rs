@@ -50,6 +50,10 @@ pub fn run(args: CheckArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    match crate::daemon::login::summary(&settings, true) {
+        Ok(line) => r.line(true, "login", line),
+        Err(line) => r.line(false, "login", line),
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -79,21 +79,16 @@ fn install(a: InstallArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             // ConfigurationDirectory=pbal.
             None => "%E/pbal/pbal.toml".to_owned(),
         };
-        let user_state_dir = if a.user {
-            Some(
-                crate::config::Settings::load(config.as_deref())
-                    .context("loading the config to find state.dir")?
-                    .state_dir(),
-            )
-        } else {
-            None
-        };
+        let settings = crate::config::Settings::load(config.as_deref())
+            .context("loading the config to find state.dir and the login files")?;
+        let user_state_dir = a.user.then(|| settings.state_dir());
         let opts = UnitOptions {
             exec,
             config: config_arg,
             user: a.user,
             user_state_dir,
             home: home.clone(),
+            credentials: login_credentials(&settings),
         };
         (
             service::systemd_unit(&opts),
@@ -115,6 +110,7 @@ fn install(a: InstallArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             user: true,
             user_state_dir: None,
             home: home.clone(),
+            credentials: Vec::new(),
         };
         let path = service::launchd_plist_path(&home);
         (
@@ -169,4 +165,21 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("chmod 700 {}", dir.display()))
+}
+
+/// `LoadCredential=` entries for the login files named in `[login]` (absolute paths only:
+/// systemd reads them before the sandbox exists).
+fn login_credentials(settings: &crate::config::Settings) -> Vec<(String, std::path::PathBuf)> {
+    use crate::ibkr::sso::credentials::{PASSWORD_CREDENTIAL, TOTP_CREDENTIAL};
+    [
+        (PASSWORD_CREDENTIAL, &settings.login.password_file),
+        (TOTP_CREDENTIAL, &settings.login.totp_secret_file),
+    ]
+    .into_iter()
+    .filter_map(|(name, path)| {
+        let p = path.as_ref()?;
+        let abs = std::path::absolute(p).ok()?;
+        Some((name.to_owned(), abs))
+    })
+    .collect()
 }

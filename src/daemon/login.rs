@@ -103,3 +103,44 @@ pub fn alert_sink(notifier: crate::scheduler::notify::Notifier) -> AlertSink {
         }
     })
 }
+
+/// One line about pbal's own login for `pbal status` and `pbal check`: who logs in, when pbal
+/// last logged in, and whether (and why) automatic logins are stopped. `verify` also reads the
+/// credentials (checking permissions and the TOTP secret; the secrets are dropped at once).
+///
+/// # Errors
+/// The line, when something needs the user: stopped, unreadable credentials, corrupt state.
+pub fn summary(settings: &Settings, verify: bool) -> Result<String, String> {
+    use crate::ibkr::sso::LoginState;
+    let sources = match credential_sources(settings) {
+        Ok(s) => s,
+        Err(why) => return Ok(format!("by hand in the gateway's web page ({why})")),
+    };
+    let state = LoginState::load(&LoginState::path(&settings.state_dir()))?;
+    let last = state.last_success.map_or_else(
+        || "never".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    if let Some(s) = &state.stopped {
+        return Err(format!(
+            "STOPPED since {}: {} — fix the credentials, then run `pbal login --reset` (last login {last})",
+            s.at.format("%Y-%m-%d %H:%M UTC"),
+            s.reason
+        ));
+    }
+    if verify {
+        sources.load().map_err(|e| e.to_string())?;
+    }
+    let mut line = format!("pbal logs in as {} (last login {last})", sources.username);
+    if let Some(e) = state
+        .last_error
+        .as_ref()
+        .filter(|_| state.transient_failures > 0)
+    {
+        line.push_str(&format!(
+            "; {} failed attempt(s), last: {e}",
+            state.transient_failures
+        ));
+    }
+    Ok(line)
+}

@@ -40,6 +40,10 @@ pub struct UnitOptions {
     pub user_state_dir: Option<PathBuf>,
     /// launchd: the user's home (log files live in `~/Library/Logs/pbal/`).
     pub home: PathBuf,
+    /// systemd: `LoadCredential=NAME:PATH` lines, so the login secrets reach the sandboxed
+    /// service through `$CREDENTIALS_DIRECTORY` (readable by the service only) and never sit
+    /// in the unit or the environment.
+    pub credentials: Vec<(String, PathBuf)>,
 }
 
 impl UnitOptions {
@@ -51,6 +55,7 @@ impl UnitOptions {
             user,
             user_state_dir: user.then(|| PathBuf::from("%h/.local/share/pbal")),
             home: PathBuf::from("/home/YOU"),
+            credentials: Vec::new(),
         }
     }
 
@@ -62,6 +67,7 @@ impl UnitOptions {
             user: true,
             user_state_dir: None,
             home: PathBuf::from("/Users/YOU"),
+            credentials: Vec::new(),
         }
     }
 }
@@ -109,6 +115,15 @@ pub fn systemd_unit(o: &UnitOptions) -> String {
     // SIGTERM only to the main process: it parks the current step itself.
     line(&mut u, "KillMode=mixed");
     line(&mut u, "UMask=0077");
+    for (name, path) in &o.credentials {
+        line(
+            &mut u,
+            &format!(
+                "LoadCredential={}",
+                quote_systemd(&format!("{name}:{}", path.display()))
+            ),
+        );
+    }
     // A user namespace: required for the sandboxing below in user services (systemd ≥ 252),
     // and in system services it hides every other user's processes and files.
     line(&mut u, "PrivateUsers=yes");
@@ -341,6 +356,31 @@ mod tests {
             assert!(u.lines().any(|l| l == want), "missing {want}:\n{u}");
         }
         assert!(u.lines().any(|l| l == "DynamicUser=yes"));
+    }
+
+    #[test]
+    fn login_files_become_load_credential_lines() {
+        let mut o = UnitOptions::contrib_systemd(false);
+        assert!(!systemd_unit(&o).contains("LoadCredential"));
+        o.credentials = vec![
+            (
+                "pbal-ibkr-password".into(),
+                PathBuf::from("/etc/pbal/ibkr password"),
+            ),
+            (
+                "pbal-ibkr-totp-secret".into(),
+                PathBuf::from("/etc/pbal/totp"),
+            ),
+        ];
+        let u = systemd_unit(&o);
+        assert!(
+            u.contains("LoadCredential=\"pbal-ibkr-password:/etc/pbal/ibkr password\"\n"),
+            "{u}"
+        );
+        assert!(
+            u.contains("LoadCredential=pbal-ibkr-totp-secret:/etc/pbal/totp\n"),
+            "{u}"
+        );
     }
 
     #[test]

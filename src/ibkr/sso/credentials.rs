@@ -43,17 +43,19 @@ impl std::fmt::Display for SecretSource {
 }
 
 impl SecretSource {
-    /// The first configured source of a secret: the named file, else the systemd credential
-    /// `credential` if `$CREDENTIALS_DIRECTORY` has it, else the environment variable `env`.
+    /// The first configured source of a secret: the systemd credential `credential` if
+    /// `$CREDENTIALS_DIRECTORY` has it (under systemd the unit's `LoadCredential=` copy of the
+    /// configured file is the one the sandboxed service can read), else the named file, else
+    /// the environment variable `env`.
     pub fn locate(file: Option<&Path>, credential: &str, env: &str) -> Option<SecretSource> {
-        if let Some(f) = file {
-            return Some(SecretSource::File(f.to_owned()));
-        }
         if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
             let p = Path::new(&dir).join(credential);
             if p.exists() {
                 return Some(SecretSource::Systemd(p));
             }
+        }
+        if let Some(f) = file {
+            return Some(SecretSource::File(f.to_owned()));
         }
         std::env::var_os(env).map(|_| SecretSource::Env(env.to_owned()))
     }
