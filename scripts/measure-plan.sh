@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-15}
 cargo build --release --quiet --bin pbal
-bin=target/release/pbal
+bin=${CARGO_TARGET_DIR:-target}/release/pbal
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
