@@ -313,3 +313,28 @@ async fn the_daemon_logs_in_trades_and_logs_in_again_after_the_session_is_lost()
     assert!(logs.contains("logged in to the gateway"), "{logs}");
     assert_no_secrets(&sim, &dir.path().join("state"), &logs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_user_is_refused_before_the_password_proof_unless_allowed() {
+    let mut cfg = SimConfig::relaxed();
+    cfg.start_state = StartState::LoggedOut;
+    cfg.account.account_id = "U7654321".into();
+    cfg.account.username = USER.to_lowercase();
+    cfg.account.password = PASSWORD.into();
+    let sim = Simulator::start(cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&sim, dir.path(), PASSWORD, "");
+    let out = tokio::task::spawn_blocking(move || pbal(&cfg, &["login"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("live-trading user"), "{}", text(&out));
+    // Only INIT was sent: no password proof for a user pbal may not use.
+    let auth = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/sso/Authenticator")
+        .count();
+    assert_eq!(auth, 1);
+    assert_eq!(sim.srp_logins(), 0);
+}
