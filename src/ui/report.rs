@@ -144,7 +144,7 @@ pub fn write(journal: &Journal, state_dir: &Path, run_id: &str) -> Result<PathBu
     Ok(html_path)
 }
 
-/// [`write`], logging instead of failing (a report never fails a run).
+/// [`write()`], logging instead of failing (a report never fails a run).
 pub fn write_logged(journal: &Journal, state_dir: &Path, run_id: &str) {
     match write(journal, state_dir, run_id) {
         Ok(p) => tracing::debug!(report = %p.display(), "run report written"),
