@@ -1,6 +1,8 @@
-//! Command-line interface (clap). Each subcommand's arguments live beside its implementation
-//! in [`crate::commands`], so adding a command touches this enum and one module.
+//! Command-line interface (clap) and the dispatch to [`crate::commands`]. Each subcommand's
+//! arguments live beside its implementation, so adding a command touches this file (enum and
+//! dispatch) and one module. The dependency runs one way: `cli` → `commands`.
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -50,4 +52,42 @@ pub enum Command {
     Ui(commands::ui::UiArgs),
     /// Log in to the gateway now without a browser (SRP + TOTP / IB Key); --check, --reset.
     Login(commands::login::LoginArgs),
+}
+
+/// Entry point called by `main`: dispatches the parsed command and maps errors to exit codes.
+pub fn main(cli: Cli) -> ExitCode {
+    let Cli {
+        config,
+        log_format,
+        command,
+    } = cli;
+    let g = commands::Globals { config, log_format };
+    let result = match command {
+        Command::Plan(args) => commands::plan::run(*args),
+        Command::Sim(args) => {
+            crate::telemetry::init(g.log_format.as_deref(), None);
+            commands::sim::run(args)
+        }
+        Command::Cert(args) => commands::cert::run(args, g.config.as_deref()),
+        Command::Check(args) => {
+            crate::telemetry::init(g.log_format.as_deref(), Some("warn"));
+            commands::check::run(args, g.config.as_deref())
+        }
+        Command::Service(args) => commands::service::run(args, g.config.as_deref()),
+        Command::Demo(args) => commands::demo::run(&g, args),
+        Command::Rebalance(args) => commands::rebalance::run(&g, args),
+        Command::Staged(args) => commands::staged::run(&g, args),
+        Command::History(args) => commands::history::run(&g, args),
+        Command::Run(args) => commands::run::run(&g, args),
+        Command::Status(args) => commands::status::run(&g, args),
+        Command::Ui(args) => commands::ui::run(&g, args),
+        Command::Login(args) => commands::login::run(&g, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -12,6 +12,9 @@
 //! - [`journal`]: the durable SQLite journal (runs, plans, staged plans, order intents, fills).
 //! - [`cycle`]: one rebalance cycle: account snapshot → plan → guards → dry-run/stage/submit.
 //! - [`scheduler`]: when runs are due (pure `*_at(now)` functions) and the driver that fires them.
+//! - [`adapters`]: where the layers meet (settings → client options, the cycle's broker on the
+//!   client, the driver's seams on the cycle), so no layer imports a higher one.
+//! - [`notify`]: alerts to a human. [`clock`]: the one "now" seam.
 //! - [`daemon`]: `pbal run`, the long-running service wiring keeper, scheduler and shutdown.
 //! - [`service`]: systemd / launchd unit generation.
 //! - [`ui`]: the loopback approval page (`pbal ui`, or inside `pbal run`).
@@ -19,8 +22,12 @@
 //! - [`cli`] and [`commands`]: clap types and one function per subcommand; `main.rs` stays thin.
 //!
 //! Errors: each boundary has its own `thiserror` enum; `anyhow` is used only in `commands`.
+//! The layers and the rule that imports only point down are in `AGENTS.md`, enforced by
+//! `tests/layers.rs`.
 
+pub mod adapters;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod cycle;
@@ -28,6 +35,7 @@ pub mod daemon;
 pub mod flex;
 pub mod ibkr;
 pub mod journal;
+pub mod notify;
 pub mod portfolio_csv;
 pub mod report;
 pub mod scheduler;

@@ -3,5 +3,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = pbal::cli::Cli::parse();
-    pbal::commands::main(cli)
+    pbal::cli::main(cli)
 }

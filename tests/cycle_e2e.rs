@@ -4,8 +4,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use pbal::adapters::IbkrBroker;
 use pbal::config::{OrderMode, Settings};
-use pbal::cycle::{Cycle, CycleError, GuardViolation, RunKind, ibkr_broker::IbkrBroker};
+use pbal::cycle::{Cycle, CycleError, GuardViolation, RunKind};
 use pbal::journal::IntentState;
 use pbal::sim::SimConfig;
 use rust_decimal::Decimal;

@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use pbal::adapters::IbkrBroker;
 use pbal::config::OrderMode;
-use pbal::cycle::{Cycle, CycleError, RunKind, ibkr_broker::IbkrBroker};
+use pbal::cycle::{Cycle, CycleError, RunKind};
 use pbal::journal::{IntentState, Journal};
 use pbal::sim::{FaultAction, FaultRule, SessionAction, SimConfig};
 use rust_decimal::Decimal;
@@ -125,18 +126,11 @@ fn cycle(env: &SimEnv) -> Cycle<IbkrBroker> {
         snapshot_retry_every: std::time::Duration::from_millis(100),
         auth_poll_every: std::time::Duration::from_millis(100),
         retry_backoff: std::time::Duration::from_millis(100),
-        ..Default::default()
+        ..pbal::adapters::client_options(&s)
     };
-    let client = pbal::ibkr::GatewayClient::with_options(&s.gateway, &state, options)
-        .expect("client builds");
-    Cycle {
-        broker: IbkrBroker::new(client, &s),
-        journal: Journal::open_in(&state).unwrap(),
-        state_dir: state,
-        settings: s,
-        clock: pbal::cycle::system_clock(),
-        stop: Default::default(),
-    }
+    let client = pbal::ibkr::GatewayClient::new(options).expect("client builds");
+    let journal = Journal::open_in(&state).unwrap();
+    Cycle::new(IbkrBroker::new(client, &s), journal, s)
 }
 
 fn outcome(r: &Result<pbal::cycle::CycleReport, CycleError>) -> String {

@@ -4,7 +4,6 @@
 //! reply prompts, duplicate cOIDs, the real pacing limits and the 429 freeze.
 use std::time::Duration;
 
-use pbal::config::{GatewaySettings, Settings};
 use pbal::ibkr::tls;
 use pbal::ibkr::{
     ClientOptions, ContractQuery, GatewayClient, GatewayError, OrderSize, OrderTicket, OrderType,
@@ -16,16 +15,15 @@ use pbal::sim::{
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-fn base_settings(url: &str) -> GatewaySettings {
-    let mut g = Settings::load_from(None, Vec::<(String, String)>::new())
-        .unwrap()
-        .gateway;
-    g.url = url.to_owned();
-    g.request_timeout_secs = 10;
-    g
+fn base_settings(url: &str) -> ClientOptions {
+    ClientOptions {
+        request_timeout: Duration::from_secs(10),
+        ..ClientOptions::new(url, std::path::PathBuf::new())
+    }
 }
 
-fn fast_options(spacing: bool) -> ClientOptions {
+/// `g` with short test timings and the per-endpoint spacing on or off.
+fn fast_options(g: &ClientOptions, spacing: bool) -> ClientOptions {
     ClientOptions {
         suppress: Vec::new(),
         snapshot_max_wait: Duration::from_secs(5),
@@ -35,6 +33,7 @@ fn fast_options(spacing: bool) -> ClientOptions {
         read_retries: 1,
         retry_backoff: Duration::from_millis(10),
         endpoint_spacing: spacing,
+        ..g.clone()
     }
 }
 
@@ -52,15 +51,19 @@ impl Env {
         Env { sim, dir }
     }
 
-    fn settings_ca(&self) -> GatewaySettings {
+    fn settings_ca(&self) -> ClientOptions {
         let mut g = base_settings(&self.sim.base_url());
         g.ca_cert = Some(self.dir.path().join("ca.pem"));
         g
     }
 
-    fn client(&self, g: &GatewaySettings, spacing: bool) -> GatewayClient {
+    fn client(&self, g: &ClientOptions, spacing: bool) -> GatewayClient {
         let state = self.dir.path().join("state");
-        GatewayClient::with_options(g, &state, fast_options(spacing)).unwrap()
+        GatewayClient::new(ClientOptions {
+            state_dir: state,
+            ..fast_options(g, spacing)
+        })
+        .unwrap()
     }
 
     fn ticket(&self, symbol: &str, qty: Decimal, coid: &str) -> OrderTicket {
@@ -401,14 +404,11 @@ async fn suppressed_questions_do_not_prompt() {
     }
     let env = Env::start(cfg).await;
     let state = env.dir.path().join("state");
-    let client = GatewayClient::with_options(
-        &env.settings_ca(),
-        &state,
-        ClientOptions {
-            suppress: vec!["o451".into()],
-            ..fast_options(false)
-        },
-    )
+    let client = GatewayClient::new(ClientOptions {
+        suppress: vec!["o451".into()],
+        state_dir: state,
+        ..fast_options(&env.settings_ca(), false)
+    })
     .unwrap();
     client.ensure_ready().await.unwrap();
     let out = client

@@ -2,13 +2,12 @@
 //! the requests the client really sent (method, path, query, body).
 //!
 //! wiremock serves plain HTTP only, which the client accepts for loopback hosts (see
-//! `GatewayClient::with_options`); TLS is covered by `tests/ibkr_sim.rs`.
+//! `GatewayClient::new`); TLS is covered by `tests/ibkr_sim.rs`.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use pbal::config::{GatewaySettings, Settings};
 use pbal::ibkr::{
     ClientOptions, ContractQuery, GatewayClient, GatewayError, Login, LoginOutcome, OrderSize,
     OrderTicket, OrderType, PlaceOutcome, PromptPolicy, SNAPSHOT_FIELDS, SessionState, Side,
@@ -25,17 +24,17 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn gateway_settings(url: &str) -> GatewaySettings {
-    let mut g = Settings::load_from(None, Vec::<(String, String)>::new())
-        .unwrap()
-        .gateway;
-    g.url = url.to_owned();
-    g.max_requests_per_sec = 10;
-    g
+fn gateway_settings(url: &str) -> ClientOptions {
+    ClientOptions {
+        max_requests_per_sec: 10,
+        ..ClientOptions::new(url, std::path::PathBuf::new())
+    }
 }
 
-fn options() -> ClientOptions {
+/// `g` with the state in `dir` and the short test timings.
+fn options(g: &ClientOptions, dir: &std::path::Path) -> ClientOptions {
     ClientOptions {
+        state_dir: dir.to_path_buf(),
         suppress: vec!["o163".into(), "o10151".into()],
         snapshot_max_wait: Duration::from_millis(300),
         snapshot_retry_every: Duration::from_millis(20),
@@ -44,6 +43,7 @@ fn options() -> ClientOptions {
         read_retries: 2,
         retry_backoff: Duration::from_millis(5),
         endpoint_spacing: false,
+        ..g.clone()
     }
 }
 
@@ -56,9 +56,7 @@ struct Harness {
 async fn harness() -> Harness {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let client =
-        GatewayClient::with_options(&gateway_settings(&server.uri()), dir.path(), options())
-            .unwrap();
+    let client = GatewayClient::new(options(&gateway_settings(&server.uri()), dir.path())).unwrap();
     Harness {
         server,
         client,
@@ -226,7 +224,7 @@ async fn compete_flag_comes_from_config() {
     let dir = tempfile::tempdir().unwrap();
     let mut g = gateway_settings(&server.uri());
     g.compete = false;
-    let client = GatewayClient::with_options(&g, dir.path(), options()).unwrap();
+    let client = GatewayClient::new(options(&g, dir.path())).unwrap();
     mount(
         &server,
         "POST",
@@ -380,11 +378,10 @@ async fn unreachable_gateway_is_down_with_advice() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
-    let client = GatewayClient::with_options(
+    let client = GatewayClient::new(options(
         &gateway_settings(&format!("http://127.0.0.1:{port}")),
         dir.path(),
-        options(),
-    )
+    ))
     .unwrap();
     let e = client.auth_status().await.unwrap_err();
     assert!(matches!(e, GatewayError::Unreachable { .. }), "{e}");
@@ -949,8 +946,8 @@ async fn order_timeout_is_unknown_and_not_retried() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut g = gateway_settings(&server.uri());
-    g.request_timeout_secs = 1;
-    let client = GatewayClient::with_options(&g, dir.path(), options()).unwrap();
+    g.request_timeout = Duration::from_secs(1);
+    let client = GatewayClient::new(options(&g, dir.path())).unwrap();
     healthy_session(&server).await;
     client.ensure_ready().await.unwrap();
     Mock::given(method("POST"))
@@ -993,8 +990,8 @@ async fn stale_ready_is_reconfirmed_before_an_order() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut g = gateway_settings(&server.uri());
-    g.ready_max_age_secs = 0;
-    let client = GatewayClient::with_options(&g, dir.path(), options()).unwrap();
+    g.ready_max_age = Duration::ZERO;
+    let client = GatewayClient::new(options(&g, dir.path())).unwrap();
     healthy_session(&server).await;
     client.ensure_ready().await.unwrap();
     server.reset().await;
@@ -1134,9 +1131,7 @@ async fn empty_live_orders_are_asked_twice() {
 async fn cookies_are_kept_sent_back_once_and_persisted_privately() {
     let server = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let client =
-        GatewayClient::with_options(&gateway_settings(&server.uri()), dir.path(), options())
-            .unwrap();
+    let client = GatewayClient::new(options(&gateway_settings(&server.uri()), dir.path())).unwrap();
     Mock::given(method("POST"))
         .and(path(format!("{API}/tickle")))
         .respond_with(
@@ -1177,9 +1172,7 @@ async fn cookies_are_kept_sent_back_once_and_persisted_privately() {
         0o600
     );
     // A new client (a restart) sends the persisted session cookies.
-    let again =
-        GatewayClient::with_options(&gateway_settings(&server.uri()), dir.path(), options())
-            .unwrap();
+    let again = GatewayClient::new(options(&gateway_settings(&server.uri()), dir.path())).unwrap();
     again.tickle().await.unwrap();
     let reqs = requests(&server).await;
     let cookie = reqs[3].headers.get("cookie").unwrap().to_str().unwrap();

@@ -4,8 +4,9 @@
 //! the simulated account holds and spent afterwards, not on what pbal says it did.
 mod common;
 
+use pbal::adapters::IbkrBroker;
 use pbal::config::{OrderMode, Settings};
-use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
+use pbal::cycle::{Cycle, RunKind};
 use pbal::sim::{FaultAction, FaultRule, SimConfig};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;

@@ -117,6 +117,45 @@ fn system_unit_exposure_stays_low() {
     assert!(score <= 1.5, "exposure {score} > 1.5:\n{text}");
 }
 
+/// The `plist` crate is lenient; launchd's own parser (and `plutil -lint`, Python's
+/// `plistlib`) are not. A strict XML parser catches what they would reject, e.g. `--` inside a
+/// comment, and the shipped copy in `contrib/` is checked too.
+#[test]
+fn launchd_plist_is_well_formed_xml() {
+    let generated = service::launchd_plist(&UnitOptions::contrib_launchd());
+    let shipped = std::fs::read_to_string(format!(
+        "{}/contrib/launchd/{}.plist",
+        env!("CARGO_MANIFEST_DIR"),
+        service::LAUNCHD_LABEL
+    ))
+    .unwrap();
+    for (what, text) in [("generated", &generated), ("contrib", &shipped)] {
+        let opts = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        if let Err(e) = roxmltree::Document::parse_with_options(text, opts) {
+            panic!("{what} plist is not well-formed XML: {e}\n{text}");
+        }
+    }
+    // Where macOS's own linter exists, it has the last word.
+    if std::process::Command::new("plutil")
+        .arg("-help")
+        .output()
+        .is_ok()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pbal.plist");
+        std::fs::write(&f, &generated).unwrap();
+        let st = std::process::Command::new("plutil")
+            .arg("-lint")
+            .arg(&f)
+            .status()
+            .unwrap();
+        assert!(st.success(), "plutil -lint rejects the plist");
+    }
+}
+
 #[test]
 fn launchd_plist_parses_with_the_expected_keys() {
     let text = service::launchd_plist(&UnitOptions::contrib_launchd());

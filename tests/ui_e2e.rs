@@ -6,8 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use pbal::adapters::IbkrBroker;
 use pbal::config::{OrderMode, Settings};
-use pbal::cycle::{Cycle, RunKind, ibkr_broker::IbkrBroker};
+use pbal::cycle::{Cycle, RunKind};
 use pbal::sim::SimHandle;
 use reqwest::header::{HOST, ORIGIN};
 use rust_decimal_macros::dec;

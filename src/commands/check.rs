@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Settings;
-use crate::ibkr::{ContractQuery, GatewayClient, GatewayError, SessionState, TrustMode};
+use crate::ibkr::{GatewayError, SessionState, TrustMode};
 
 /// Arguments of `pbal check`.
 #[derive(Debug, clap::Args)]
@@ -66,7 +66,7 @@ pub fn run(args: CheckArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
 }
 
 async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
-    let client = match GatewayClient::from_settings(settings) {
+    let client = match crate::adapters::gateway_client(settings) {
         Ok(c) => c,
         Err(e) => {
             r.line(false, "gateway", e);
@@ -106,7 +106,24 @@ async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
     );
     match client.select_account(&settings.account.id).await {
         Ok(acct) => {
-            let paper = acct.starts_with("DU");
+            // The one paper rule (id and gateway agree), as the cycle's guard applies it.
+            let iserver_flag = client
+                .iserver_accounts()
+                .await
+                .ok()
+                .and_then(|a| a.is_paper);
+            let account_type = client.portfolio_accounts().await.ok().and_then(|list| {
+                list.into_iter()
+                    .find(|p| p.id == acct)
+                    .and_then(|p| p.account_type)
+            });
+            let paper = crate::cycle::account_kind::is_paper(
+                &acct,
+                crate::cycle::account_kind::gateway_says_paper(
+                    iserver_flag,
+                    account_type.as_deref(),
+                ),
+            );
             if !paper && !settings.account.allow_live {
                 r.line(
                     false,
@@ -135,7 +152,7 @@ async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
     }
     let mut conids = Vec::new();
     for symbol in settings.portfolio.targets.keys() {
-        let q = ContractQuery::from_settings(symbol, &settings.portfolio);
+        let q = crate::adapters::contract_query(symbol, &settings.portfolio);
         match client.resolve(&q).await {
             Ok(c) => {
                 r.line(

@@ -49,16 +49,9 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 /// in the state dir), journal, kill-switch dir, wall clock.
 pub async fn connect(
     settings: Settings,
-) -> anyhow::Result<crate::cycle::Cycle<crate::cycle::ibkr_broker::IbkrBroker>> {
+) -> anyhow::Result<crate::cycle::Cycle<crate::adapters::IbkrBroker>> {
     let journal = journal(&settings)?;
-    let client = crate::ibkr::GatewayClient::from_settings(&settings)?;
-    let broker = crate::cycle::ibkr_broker::IbkrBroker::new(client, &settings);
-    Ok(crate::cycle::Cycle {
-        broker,
-        journal,
-        state_dir: settings.state_dir(),
-        settings,
-        clock: crate::cycle::system_clock(),
-        stop: Default::default(),
-    })
+    let client = crate::adapters::gateway_client(&settings)?;
+    let broker = crate::adapters::IbkrBroker::new(client, &settings);
+    Ok(crate::cycle::Cycle::new(broker, journal, settings))
 }

@@ -67,7 +67,7 @@ pub fn run(g: &Globals, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 dir.display()
             );
         }
-        let probe = crate::ibkr::GatewayClient::from_settings(&settings)?;
+        let probe = crate::adapters::gateway_client(&settings)?;
         let cycle = common::connect(settings).await?;
         let approve_cmd = format!(
             "pbal demo --approve {{id}}{}",
@@ -99,7 +99,7 @@ pub fn run(g: &Globals, args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// Serves the approval page for the staged demo plan (simulator still running) until Ctrl-C.
 /// The link is the last thing printed.
 async fn serve_page(
-    cycle: crate::cycle::Cycle<crate::cycle::ibkr_broker::IbkrBroker>,
+    cycle: crate::cycle::Cycle<crate::adapters::IbkrBroker>,
     probe: crate::ibkr::GatewayClient,
     listen: std::net::SocketAddr,
     dir: &std::path::Path,

@@ -8,9 +8,8 @@ use anyhow::Context;
 
 use super::Globals;
 use super::common;
-use crate::ibkr::GatewayClient;
 use crate::ibkr::sso::{Attempt, LoginAlert, SsoLogin};
-use crate::scheduler::notify::{Alert, Notifier, Notify, Severity};
+use crate::notify::{Alert, Notifier, Notify, Severity};
 
 /// Arguments of `pbal login`.
 #[derive(Debug, clap::Args)]
@@ -50,7 +49,7 @@ pub fn run(g: &Globals, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let notifier = Notifier::from_settings(&settings.notify)?;
     let rt = common::runtime()?;
     rt.block_on(async {
-        let client = GatewayClient::from_settings(&settings)?;
+        let client = crate::adapters::gateway_client(&settings)?;
         if client.auth_status().await.is_ok_and(|s| s.healthy()) {
             println!("login: the gateway already has an authenticated session; nothing to do");
             return Ok(ExitCode::SUCCESS);

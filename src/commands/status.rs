@@ -16,7 +16,7 @@ pub struct StatusArgs {
 
 /// The gateway's session state in one line (never changes it).
 async fn session_line(settings: &crate::config::Settings) -> String {
-    match crate::ibkr::GatewayClient::from_settings(settings) {
+    match crate::adapters::gateway_client(settings) {
         Ok(client) => crate::ui::status::session_line(&client).await,
         Err(e) => format!("not configured: {e}"),
     }

@@ -51,8 +51,8 @@ pub fn run(g: &Globals, args: UiArgs) -> anyhow::Result<ExitCode> {
 /// The page on the real gateway: decisions go through the same [`crate::cycle::Cycle`] as
 /// `pbal staged approve`; the status page asks the gateway's auth status.
 pub async fn page(settings: Settings) -> anyhow::Result<crate::ui::Ui> {
-    let probe_client = crate::ibkr::GatewayClient::from_settings(&settings)
-        .context("building the gateway client")?;
+    let probe_client =
+        crate::adapters::gateway_client(&settings).context("building the gateway client")?;
     let cycle = common::connect(settings).await?;
     Ok(crate::ui::Ui::for_cycle(Arc::new(cycle), probe_client))
 }

@@ -11,6 +11,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use crate::notify::NotifySettings;
+pub use crate::scheduler::ScheduleSettings;
+
 /// The compiled-in defaults; also shipped as `config/default.toml` for reference.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
@@ -314,36 +317,6 @@ pub struct StateSettings {
     pub dir: Option<PathBuf>,
 }
 
-/// `[schedule]`: when the daemon rebalances.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleSettings {
-    /// Seconds-resolution cron (`sec min hour dom month dow`), in `timezone`.
-    pub cron: String,
-    /// IANA time zone the cron is read in.
-    pub timezone: String,
-    /// Exchange calendar (`NYSE`) or `none`.
-    pub calendar: String,
-    /// Run later in the same period if the scheduled time was missed.
-    pub catch_up: bool,
-    /// How long to wait for a login when a run is due and the session is not Ready.
-    pub login_wait_secs: u64,
-    /// Pre-flight check this long before each scheduled run.
-    pub preflight_before_secs: u64,
-    /// The unit of "at most one completed run": `quarter` (default), `month` or `year`.
-    pub period: String,
-}
-
-/// `[notify]`: how the daemon reaches a human.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifySettings {
-    /// A command run with the message as its last argument.
-    pub command: Option<String>,
-    /// An ntfy-compatible URL that receives a JSON POST.
-    pub webhook: Option<String>,
-}
-
 /// `[ui]`: the local approval page (`pbal ui`, and inside `pbal run` when enabled).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -548,6 +521,27 @@ impl Settings {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    /// The scheduler's tests use the shipped default schedule literally; this keeps the two
+    /// in step, and checks that a bad cron is reported under its key by the loader.
+    #[test]
+    fn shipped_schedule_is_the_one_the_scheduler_tests_use() {
+        let s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(s.schedule.cron, "0 30 10 1-7 1,4,7,10 Mon-Fri");
+        assert_eq!(s.schedule.timezone, "America/New_York");
+        assert_eq!(s.schedule.calendar, "NYSE");
+        assert!(s.schedule.catch_up);
+        assert_eq!(s.schedule.period, "quarter");
+        assert_eq!(s.schedule.login_wait_secs, 6 * 3600);
+        assert_eq!(s.schedule.preflight_before_secs, 24 * 3600);
+        let e = Settings::load_from(
+            None,
+            vec![("PBAL__SCHEDULE__CRON".to_string(), "0 0 10 * *".to_string())],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("schedule.cron"), "{e}");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -9,21 +9,118 @@ use std::future::Future;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// Broker errors as the cycle sees them: either the session is not usable (wait, alert, retry
-/// later) or something else went wrong (fail closed).
+/// What kind of failure a [`BrokerError`] is, which decides what the daemon does about it.
+///
+/// Why kinds instead of strings: a certificate pin mismatch or a symbol that does not resolve
+/// fails the same way on every retry, so retrying it three times only delays the alert; a
+/// timeout or a lost session is worth waiting for. The classification happens once, where the
+/// gateway's own error is still known (the adapter), and survives the trait boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BrokerErrorKind {
+    /// Timeouts, an unreachable gateway, 5xx, rate limiting: the same call may work later.
+    Transient,
+    /// The gateway's session is not usable: wait for the keeper or a login, then retry.
+    SessionNotReady,
+    /// The gateway (or IBKR) said no to this request: retrying the same request is pointless.
+    Refused,
+    /// pbal's configuration is wrong (trust, URL, an unresolvable symbol): a human must fix it.
+    Config,
+    /// Anything else, including answers pbal cannot interpret: fail closed and alert.
+    Fatal,
+}
+
+impl std::fmt::Display for BrokerErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BrokerErrorKind::Transient => "transient gateway error",
+            BrokerErrorKind::SessionNotReady => "gateway session not ready",
+            BrokerErrorKind::Refused => "refused by the gateway",
+            BrokerErrorKind::Config => "configuration problem",
+            BrokerErrorKind::Fatal => "gateway error",
+        })
+    }
+}
+
+/// A broker error as the cycle sees it: a [`BrokerErrorKind`], a message, and the error it came
+/// from (kept as the `source`, so logs show the whole chain).
 #[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrokerError {
-    #[error("gateway session not ready: {0}")]
-    NotReady(String),
-    #[error("gateway: {0}")]
-    Other(String),
+#[error("{kind}: {message}")]
+pub struct BrokerError {
+    kind: BrokerErrorKind,
+    message: String,
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl BrokerError {
+    /// An error of `kind` with a message and no underlying error.
+    pub fn new(kind: BrokerErrorKind, message: impl Into<String>) -> Self {
+        BrokerError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error of `kind` caused by `source` (its text becomes the message).
+    pub fn from_source(
+        kind: BrokerErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        BrokerError {
+            kind,
+            message: source.to_string(),
+            source: Some(std::sync::Arc::new(source)),
+        }
+    }
+
+    /// A [`BrokerErrorKind::Transient`] error.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(BrokerErrorKind::Transient, message)
+    }
+
+    /// A [`BrokerErrorKind::SessionNotReady`] error.
+    pub fn not_ready(message: impl Into<String>) -> Self {
+        Self::new(BrokerErrorKind::SessionNotReady, message)
+    }
+
+    /// A [`BrokerErrorKind::Refused`] error.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(BrokerErrorKind::Refused, message)
+    }
+
+    /// A [`BrokerErrorKind::Config`] error.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(BrokerErrorKind::Config, message)
+    }
+
+    /// A [`BrokerErrorKind::Fatal`] error.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self::new(BrokerErrorKind::Fatal, message)
+    }
+
+    pub fn kind(&self) -> BrokerErrorKind {
+        self.kind
+    }
+
+    /// The message without the kind's prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// True when waiting for a login (or the keeper) may fix it.
     pub fn is_session_lost(&self) -> bool {
-        matches!(self, BrokerError::NotReady(_))
+        self.kind == BrokerErrorKind::SessionNotReady
+    }
+
+    /// True when trying again later may succeed without a human: transient failures and a
+    /// session that is not ready yet. Everything else alerts once and stops for the period.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            BrokerErrorKind::Transient | BrokerErrorKind::SessionNotReady
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::broker::{Broker, BrokerError, LiveOrder, OrderStatus, OrderType, PlaceResult, Side};
+use super::broker::{Broker, LiveOrder, OrderStatus, OrderType, PlaceResult, Side};
 use super::planning::{Leg, RunPlan};
 use super::{Cycle, CycleError, CycleReport, budget, guards};
 use crate::config::OrderMode;
@@ -117,7 +117,7 @@ impl<B: Broker> Cycle<B> {
         avg: Option<Decimal>,
         error: Option<String>,
     ) -> Result<(), CycleError> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let coid = coid.to_owned();
         self.journal
             .call(move |j| {
@@ -141,7 +141,7 @@ impl<B: Broker> Cycle<B> {
     }
 
     async fn write_intents(&self, intents: Vec<OrderIntent>) -> Result<(), CycleError> {
-        let now = (self.clock)();
+        let now = self.clock.now();
         // One transaction; an existing cOID is left untouched (the journal knows its fate).
         self.journal
             .call(move |j| j.insert_intents(&intents, now))
@@ -316,7 +316,7 @@ impl<B: Broker> Cycle<B> {
                 )
                 .await
             }
-            Err(e @ BrokerError::NotReady(_)) => Err(e.into()),
+            Err(e) if e.is_session_lost() => Err(e.into()),
             Err(e) => {
                 self.update(
                     &order.coid,
@@ -509,7 +509,7 @@ impl<B: Broker> Cycle<B> {
         let trades = self.broker.trades(account, 1).await?;
         let by_coid: BTreeMap<&str, &OrderIntent> =
             intents.iter().map(|i| (i.coid.as_str(), i)).collect();
-        let now = (self.clock)();
+        let now = self.clock.now();
         let fills: Vec<FillRecord> = trades
             .into_iter()
             .filter_map(|t| {
@@ -710,7 +710,7 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
     for run_id in unfinished {
         let rid = run_id.clone();
         let run = cycle.journal.call(move |j| j.run(&rid)).await?;
-        let now = (cycle.clock)();
+        let now = cycle.clock.now();
         let started = chrono::DateTime::parse_from_rfc3339(&run.started_at)
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or(now);

@@ -57,30 +57,15 @@ pub enum GuardViolation {
     },
 }
 
-/// Name of the kill-switch file in the state directory.
-pub const STOP_FILE: &str = "STOP";
+pub use super::account_kind::is_paper;
+pub use super::kill_switch::STOP_FILE;
 
-/// The kill switch: `orders.enabled = false` or a `STOP` file in the state dir.
+/// The kill switch ([`super::kill_switch`]) as a guard.
 pub fn kill_switch(state_dir: &Path, orders: &OrderSettings) -> Result<(), GuardViolation> {
-    if !orders.enabled {
-        return Err(GuardViolation::KillSwitch(
-            "orders.enabled = false".to_owned(),
-        ));
+    match super::kill_switch::engaged(state_dir, orders.enabled) {
+        Some(why) => Err(GuardViolation::KillSwitch(why)),
+        None => Ok(()),
     }
-    let stop = state_dir.join(STOP_FILE);
-    if stop.exists() {
-        return Err(GuardViolation::KillSwitch(format!(
-            "{} exists (delete it to allow orders)",
-            stop.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Paper accounts are `DU…` (individual) or `DF…` (advisor). Anything else is live.
-/// Both the id and the gateway's flag must say paper: when they disagree, fail closed.
-pub fn is_paper(account_id: &str, gateway_says_paper: bool) -> bool {
-    (account_id.starts_with("DU") || account_id.starts_with("DF")) && gateway_says_paper
 }
 
 /// Refuses a live account unless allowed.

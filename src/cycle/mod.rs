@@ -22,36 +22,32 @@
 //! - `budget.rs`: what the buys of a run may spend (never the user's reserve).
 //! - `execute.rs`: write-ahead execution, polling, cancellation, fills, reconciliation.
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod account_kind;
 pub mod broker;
 pub mod budget;
 pub mod execute;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod guards;
-pub mod ibkr_broker;
+pub mod kill_switch;
 pub mod lock;
 pub mod planning;
 pub mod pricing;
 pub mod snapshot;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
-pub use broker::{Broker, BrokerError};
+pub use broker::{Broker, BrokerError, BrokerErrorKind};
 pub use guards::GuardViolation;
 
 use crate::config::{OrderMode, Settings};
 use crate::journal::{Journal, JournalError};
 
-/// A source of "now": the production clock, or a fixed/advancing one in tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
+pub use crate::clock::{SharedClock as Clock, system_clock};
 
 /// Errors that end a cycle. Each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +141,36 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
 }
 
 impl<B: Broker> Cycle<B> {
+    /// A cycle on `broker` and `journal` under `settings`: the state dir (kill switch, order
+    /// lock) comes from the settings, the clock is the wall clock, and nothing asks it to stop.
+    /// Tests and the daemon adjust with [`Cycle::with_clock`] and [`Cycle::with_stop`].
+    pub fn new(broker: B, journal: Journal, settings: Settings) -> Self {
+        Cycle {
+            broker,
+            journal,
+            state_dir: settings.state_dir(),
+            settings,
+            clock: system_clock(),
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// The same cycle reading "now" from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same cycle parking between steps once `stop` is cancelled.
+    #[must_use]
+    pub fn with_stop(mut self, stop: tokio_util::sync::CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
+
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Runs one cycle in `mode`. With `period`, the run is recorded against that period.

@@ -1,12 +1,11 @@
 //! Cycle tests against an in-memory broker. They pin down the money logic (sells before buys,
 //! write-ahead, resume without duplicates, stale approvals, guards); the end-to-end tests in
 //! `tests/` repeat the important ones against the simulator over TLS.
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use std::sync::atomic::Ordering;
 
 use chrono::TimeZone;
-use rust_decimal::Decimal;
+
 use rust_decimal_macros::dec;
 
 use super::broker::*;
@@ -14,226 +13,9 @@ use super::*;
 use crate::config::{CashSetting, OrderKind};
 use crate::journal::IntentState;
 
-#[derive(Default)]
-struct Book {
-    positions: BTreeMap<String, (i64, Decimal, Decimal)>, // symbol -> (conid, qty, price)
-    cash: Decimal,
-    /// cOID -> (order, status, order id)
-    orders: BTreeMap<String, (OrderRequest, OrderStatus, String)>,
-    posts: Vec<String>,
-    executions: Vec<Execution>,
-}
+use super::fake::FakeBroker;
 
-/// A broker that fills market and marketable orders at its price, immediately.
-struct FakeBroker {
-    book: Mutex<Book>,
-    account: String,
-    paper: bool,
-    /// Fail every POST after this many (simulates a crash mid-run).
-    fail_after: Option<usize>,
-    /// Prompt every order of this symbol with a prompt id.
-    prompt_for: Option<(String, String)>,
-    fills: bool,
-    post_count: AtomicUsize,
-    /// `balances` answers "session lost" while set.
-    fail_balances: std::sync::atomic::AtomicBool,
-}
-
-impl FakeBroker {
-    fn new(positions: &[(&str, i64, Decimal, Decimal)], cash: Decimal) -> Self {
-        let mut book = Book {
-            cash,
-            ..Default::default()
-        };
-        for (s, c, q, p) in positions {
-            book.positions.insert(s.to_string(), (*c, *q, *p));
-        }
-        FakeBroker {
-            book: Mutex::new(book),
-            account: "DU111".into(),
-            paper: true,
-            fail_after: None,
-            prompt_for: None,
-            fills: true,
-            post_count: AtomicUsize::new(0),
-            fail_balances: Default::default(),
-        }
-    }
-
-    fn set_price(&self, symbol: &str, price: Decimal) {
-        self.book
-            .lock()
-            .unwrap()
-            .positions
-            .get_mut(symbol)
-            .unwrap()
-            .2 = price;
-    }
-
-    fn posts(&self) -> Vec<String> {
-        self.book.lock().unwrap().posts.clone()
-    }
-
-    fn orders(&self) -> BTreeMap<String, (OrderRequest, OrderStatus, String)> {
-        self.book.lock().unwrap().orders.clone()
-    }
-}
-
-impl Broker for FakeBroker {
-    async fn ensure_ready(&self) -> Result<(), BrokerError> {
-        Ok(())
-    }
-    async fn accounts(&self) -> Result<Vec<AccountInfo>, BrokerError> {
-        Ok(vec![AccountInfo {
-            id: self.account.clone(),
-            paper: self.paper,
-        }])
-    }
-    async fn positions(&self, _a: &str) -> Result<Vec<BrokerPosition>, BrokerError> {
-        let b = self.book.lock().unwrap();
-        Ok(b.positions
-            .iter()
-            .filter(|(_, (_, q, _))| !q.is_zero())
-            .map(|(s, (c, q, p))| BrokerPosition {
-                conid: *c,
-                symbol: s.clone(),
-                quantity: *q,
-                mark_price: *p,
-                market_value: q * p,
-                unrealized_pnl: Decimal::ZERO,
-                currency: "USD".into(),
-                asset_class: "STK".into(),
-            })
-            .collect())
-    }
-    async fn balances(&self, _a: &str) -> Result<Balances, BrokerError> {
-        if self.fail_balances.load(Ordering::SeqCst) {
-            return Err(BrokerError::NotReady("session lost".into()));
-        }
-        let b = self.book.lock().unwrap();
-        let pv: Decimal = b.positions.values().map(|(_, q, p)| q * p).sum();
-        Ok(Balances {
-            currency: "USD".into(),
-            settled_cash: b.cash,
-            cash: b.cash,
-            net_liquidation: b.cash + pv,
-        })
-    }
-    async fn resolve(&self, spec: &ContractSpec) -> Result<i64, BrokerError> {
-        let b = self.book.lock().unwrap();
-        b.positions
-            .get(&spec.symbol)
-            .map(|p| p.0)
-            .ok_or_else(|| BrokerError::Other(format!("no contract for {}", spec.symbol)))
-    }
-    async fn quotes(&self, conids: &[i64]) -> Result<Vec<Quote>, BrokerError> {
-        let b = self.book.lock().unwrap();
-        Ok(conids
-            .iter()
-            .filter_map(|c| {
-                b.positions.values().find(|p| p.0 == *c).map(|p| Quote {
-                    conid: *c,
-                    bid: Some(p.2 - dec!(0.01)),
-                    ask: Some(p.2 + dec!(0.01)),
-                    last: Some(p.2),
-                    close: None,
-                    delayed: false,
-                })
-            })
-            .collect())
-    }
-    async fn whatif(&self, _a: &str, o: &OrderRequest) -> Result<serde_json::Value, BrokerError> {
-        Ok(serde_json::json!({"amount": {"amount": format!("{} shares", o.quantity)}}))
-    }
-    async fn place(&self, _a: &str, o: &OrderRequest) -> Result<PlaceResult, BrokerError> {
-        let n = self.post_count.fetch_add(1, Ordering::SeqCst);
-        if self.fail_after.is_some_and(|k| n >= k) {
-            return Err(BrokerError::NotReady("connection lost".into()));
-        }
-        if let Some((sym, id)) = &self.prompt_for
-            && *sym == o.symbol
-        {
-            return Ok(PlaceResult::Refused {
-                prompt_id: id.clone(),
-                text: "Are you sure?".into(),
-            });
-        }
-        let mut b = self.book.lock().unwrap();
-        b.posts.push(o.coid.clone());
-        if b.orders.contains_key(&o.coid) {
-            return Ok(PlaceResult::DuplicateCoid);
-        }
-        let order_id = format!("{}", 1000 + b.orders.len());
-        let mut status = OrderStatus::Working;
-        if self.fills {
-            let entry = b.positions.get_mut(&o.symbol).unwrap();
-            let price = entry.2;
-            match o.side {
-                Side::Buy => entry.1 += o.quantity,
-                Side::Sell => entry.1 -= o.quantity,
-            }
-            let signed = match o.side {
-                Side::Buy => -(o.quantity * price),
-                Side::Sell => o.quantity * price,
-            };
-            b.cash += signed;
-            status = OrderStatus::Filled;
-            // Like the gateway: every fill is an execution with its price and commission.
-            let execution_id = format!("x{}", b.executions.len());
-            b.executions.push(Execution {
-                execution_id,
-                order_id: order_id.clone(),
-                coid: Some(o.coid.clone()),
-                symbol: o.symbol.clone(),
-                side: o.side,
-                size: o.quantity,
-                price,
-                commission: Some(Decimal::ZERO),
-                time: None,
-            });
-        }
-        b.orders
-            .insert(o.coid.clone(), (o.clone(), status, order_id.clone()));
-        Ok(PlaceResult::Submitted {
-            order_id,
-            status: "Submitted".into(),
-        })
-    }
-    async fn live_orders(&self, _a: &str) -> Result<Vec<LiveOrder>, BrokerError> {
-        let b = self.book.lock().unwrap();
-        Ok(b.orders
-            .iter()
-            .map(|(coid, (o, st, id))| LiveOrder {
-                order_id: id.clone(),
-                coid: Some(coid.clone()),
-                conid: o.conid,
-                side: o.side,
-                status: *st,
-                filled: if *st == OrderStatus::Filled {
-                    o.quantity
-                } else {
-                    Decimal::ZERO
-                },
-                remaining: Decimal::ZERO,
-                avg_price: None,
-            })
-            .collect())
-    }
-    async fn trades(&self, _a: &str, _d: u32) -> Result<Vec<Execution>, BrokerError> {
-        Ok(self.book.lock().unwrap().executions.clone())
-    }
-    async fn cancel(&self, _a: &str, order_id: &str) -> Result<(), BrokerError> {
-        let mut b = self.book.lock().unwrap();
-        for (_, st, id) in b.orders.values_mut() {
-            if id == order_id && *st == OrderStatus::Working {
-                *st = OrderStatus::Cancelled;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn settings(strategy: &str, cash: CashSetting) -> Settings {
+pub(crate) fn settings(strategy: &str, cash: CashSetting) -> Settings {
     let mut s = Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
     s.portfolio.strategy = strategy.into();
     s.portfolio.cash = cash;
@@ -245,16 +27,12 @@ fn settings(strategy: &str, cash: CashSetting) -> Settings {
     s
 }
 
-fn cycle(broker: FakeBroker, s: Settings, dir: &tempfile::TempDir) -> Cycle<FakeBroker> {
+pub(crate) fn cycle(broker: FakeBroker, s: Settings, dir: &tempfile::TempDir) -> Cycle<FakeBroker> {
     let t0 = Utc.with_ymd_and_hms(2027, 1, 4, 15, 30, 0).unwrap();
-    Cycle {
-        broker,
-        journal: Journal::open_in(dir.path()).unwrap(),
-        settings: s,
-        state_dir: dir.path().to_path_buf(),
-        clock: Arc::new(move || t0),
-        stop: Default::default(),
-    }
+    let mut s = s;
+    s.state.dir = Some(dir.path().to_path_buf());
+    Cycle::new(broker, Journal::open_in(dir.path()).unwrap(), s)
+        .with_clock(std::sync::Arc::new(move || t0))
 }
 
 /// Two assets off target: A overweight, B underweight.
@@ -371,12 +149,12 @@ async fn approve_after_a_price_move_restages_instead_of_submitting() {
         a.notes
     );
     assert!(c.broker.posts().is_empty());
-    let old = c.journal.staged_plan(&staged, (c.clock)()).unwrap();
+    let old = c.journal.staged_plan(&staged, c.clock.now()).unwrap();
     assert_eq!(old.state, "superseded");
     let new = a.staged_id.unwrap();
     assert_ne!(new, staged);
     assert_eq!(
-        c.journal.staged_plan(&new, (c.clock)()).unwrap().state,
+        c.journal.staged_plan(&new, c.clock.now()).unwrap().state,
         "pending"
     );
 }
@@ -651,7 +429,7 @@ async fn interrupted_run_with_sell(
     state: IntentState,
     order_id: &str,
 ) -> (planning::Leg, String) {
-    let now = (c.clock)();
+    let now = c.clock.now();
     c.journal
         .begin_run(run_id, "manual", "submit", None, started)
         .unwrap();
@@ -706,7 +484,7 @@ async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions()
     let s = settings("hard", CashSetting::Amount(dec!(0)));
     let c = cycle(b, s, &dir);
     // A run "crashed" after the sell was accepted (the gateway gave it order id 777).
-    let now = (c.clock)();
+    let now = c.clock.now();
     let (_, coid) = interrupted_run_with_sell(&c, "R1", now, IntentState::Working, "777").await;
     // The gateway (new session) no longer lists order 777. First restart: session is lost again
     // while sizing buys, so the run stays open.
@@ -731,60 +509,13 @@ async fn an_order_the_gateway_once_had_is_never_resent_after_two_interruptions()
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_period_retry_after_an_interruption_does_not_invest_twice() {
-    use crate::scheduler::driver::CycleRunner;
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = FakeBroker::new(
-        &[
-            ("AAA", 1, dec!(10), dec!(100)),
-            ("BBB", 2, dec!(10), dec!(100)),
-        ],
-        dec!(5000),
-    );
-    b.fail_after = Some(1); // session lost after the first buy
-    let mut s = settings("never-sell", CashSetting::Amount(dec!(1000)));
-    s.orders.mode = OrderMode::Submit;
-    let c = cycle(b, s, &dir);
-    let o = CycleRunner::run(&c, "2027-Q1").await;
-    eprintln!("attempt 1: {o:?}");
-    let Cycle {
-        broker,
-        journal,
-        settings,
-        state_dir,
-        clock,
-        stop,
-    } = c;
-    let mut healthy = broker;
-    healthy.fail_after = None;
-    let c2 = Cycle {
-        broker: healthy,
-        journal,
-        settings,
-        state_dir,
-        clock,
-        stop,
-    };
-    // The driver retries the period (retryable failure).
-    let o = CycleRunner::run(&c2, "2027-Q1").await;
-    eprintln!("attempt 2: {o:?}");
-    let cash = c2.broker.book.lock().unwrap().cash;
-    eprintln!("posts {:?} cash left {cash}", c2.broker.posts());
-    assert_eq!(
-        cash,
-        dec!(4000),
-        "the period's 1000 deposit was invested more than once"
-    );
-}
-
-#[tokio::test(start_paused = true)]
 async fn an_abandoned_runs_working_order_is_cancelled_before_the_next_run_trades() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = lopsided();
     b.fills = false;
     let s = settings("hard", CashSetting::Amount(dec!(0)));
     let c = cycle(b, s, &dir);
-    let then = (c.clock)() - chrono::Duration::hours(2);
+    let then = c.clock.now() - chrono::Duration::hours(2);
     let (sell, coid) = interrupted_run_with_sell(&c, "R0", then, IntentState::Working, "900").await;
     // SIGKILL during the fill window: the DAY order is still working at the gateway.
     c.broker.book.lock().unwrap().orders.insert(

@@ -85,8 +85,8 @@ pub fn choose(settings: &Settings, alert: AlertSink) -> (Arc<dyn Login>, String)
 }
 
 /// Forwards login alerts to the notifier (on a task: the sink must not block).
-pub fn alert_sink(notifier: crate::scheduler::notify::Notifier) -> AlertSink {
-    use crate::scheduler::notify::{Alert, Notify, Severity};
+pub fn alert_sink(notifier: crate::notify::Notifier) -> AlertSink {
+    use crate::notify::{Alert, Notify, Severity};
     Arc::new(move |a: crate::ibkr::sso::LoginAlert| {
         let severity = if a.stopped {
             Severity::Critical

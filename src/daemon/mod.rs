@@ -18,15 +18,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::adapters::{IbkrBroker, JournalPeriodStore};
 use crate::config::Settings;
-use crate::cycle::{Cycle, ibkr_broker::IbkrBroker};
+use crate::cycle::Cycle;
 use crate::ibkr::GatewayClient;
 use crate::ibkr::session::{KeeperTiming, spawn_keeper};
 use crate::journal::Journal;
+use crate::notify::Notifier;
 use crate::scheduler::Schedule;
 use crate::scheduler::driver::{Driver, DriverConfig, SystemClock};
-use crate::scheduler::journal_store::JournalPeriodStore;
-use crate::scheduler::notify::Notifier;
 use crate::service::sd;
 
 /// How long shutdown waits for components before exiting anyway (systemd's default
@@ -63,7 +63,9 @@ pub async fn run(
     let state_dir = settings.state_dir();
     std::fs::create_dir_all(&state_dir).map_err(crate::journal::JournalError::Io)?;
     let journal = Journal::open_in(&state_dir)?;
-    let client = GatewayClient::from_settings(&settings)?;
+    let client_options = crate::adapters::client_options(&settings);
+    let timing = KeeperTiming::from_options(&client_options);
+    let client = GatewayClient::new(client_options)?;
     let schedule = Schedule::from_settings(&settings.schedule)?;
     let notifier = Notifier::from_settings(&settings.notify)
         .map_err(|e| DaemonError::Notify(e.to_string()))?;
@@ -73,21 +75,16 @@ pub async fn run(
 
     let (login, how) = login::choose(&settings, login::alert_sink(notifier.clone()));
     tracing::info!("gateway login: {how}");
-    let keeper = spawn_keeper(
-        client.clone(),
-        login,
-        KeeperTiming::from_settings(&settings.gateway),
-        cancel.child_token(),
-    );
+    let keeper = spawn_keeper(client.clone(), login, timing, cancel.child_token());
 
-    let cycle = Arc::new(Cycle {
-        broker: IbkrBroker::new(client.clone(), &settings),
-        journal: journal.clone(),
-        state_dir,
-        settings,
-        clock: crate::cycle::system_clock(),
-        stop: cancel.child_token(),
-    });
+    let cycle = Arc::new(
+        Cycle::new(
+            IbkrBroker::new(client.clone(), &settings),
+            journal.clone(),
+            settings,
+        )
+        .with_stop(cancel.child_token()),
+    );
     let driver = Driver {
         schedule,
         runner: cycle.clone(),
@@ -95,7 +92,10 @@ pub async fn run(
         store: JournalPeriodStore::new(journal.clone()),
         notifier,
         clock: SystemClock,
-        config: DriverConfig::default(),
+        config: DriverConfig {
+            status_sink: sd::notify_status,
+            ..DriverConfig::default()
+        },
     };
     let driver_cancel = cancel.child_token();
     tracker.spawn(async move { driver.run(driver_cancel).await });

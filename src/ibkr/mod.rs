@@ -2,8 +2,11 @@
 //! rate limiting, typed endpoints and the order reply flow. Knows nothing about strategies.
 //!
 //! # Layout
-//! - [`client`]: [`GatewayClient`] — transport, endpoints, the session state machine steps.
-//! - [`session`]: [`SessionState`], the [`Login`] seam, the keeper task ([`spawn_keeper`]).
+//! - [`client`]: [`GatewayClient`] — transport (`mod.rs`) and one file per endpoint group
+//!   (`auth`, `portfolio`, `market`, `trading`), the session states and the [`Login`] seam.
+//! - [`options`]: [`ClientOptions`], the client's own settings (ibkr is a leaf: it never
+//!   reads the config file; the wiring layer translates).
+//! - [`session`]: the keeper task ([`spawn_keeper`]).
 //! - [`orders`]: [`OrderTicket`], [`PromptPolicy`], [`PlaceOutcome`].
 //! - [`types`]: typed responses parsed leniently into `Decimal`s.
 //! - [`tls`]: CA-file and pinned-certificate trust, certificate inspection and generation.
@@ -13,19 +16,21 @@
 //!
 //! # Use
 //! ```no_run
-//! # async fn demo(settings: &pbal::config::Settings) -> Result<(), pbal::ibkr::GatewayError> {
-//! use pbal::ibkr::{GatewayClient, ContractQuery};
-//! let client = GatewayClient::from_settings(settings)?;
+//! # async fn demo(state_dir: &std::path::Path) -> Result<(), pbal::ibkr::GatewayError> {
+//! use pbal::ibkr::{ClientOptions, ContractQuery, GatewayClient};
+//! let options = ClientOptions::new("https://localhost:5000", state_dir).ca_cert("ca.pem");
+//! let client = GatewayClient::new(options)?;
 //! client.ensure_ready().await?;                       // one-shot commands
-//! let account = client.select_account(&settings.account.id).await?;
+//! let account = client.select_account("").await?;     // the only account
 //! let positions = client.positions(&account).await?;
-//! let vti = client.resolve(&ContractQuery::from_settings("VTI", &settings.portfolio)).await?;
+//! let vti = client.resolve(&ContractQuery::stock("VTI", "USD")).await?;
 //! let quotes = client.snapshot(&[vti.conid]).await?;
 //! # Ok(()) }
 //! ```
 pub mod client;
 pub mod cookies;
 pub mod error;
+pub mod options;
 pub mod orders;
 pub mod rate;
 pub mod session;
@@ -33,8 +38,9 @@ pub mod sso;
 pub mod tls;
 pub mod types;
 
-pub use client::{ClientOptions, GatewayClient, SNAPSHOT_FIELDS};
+pub use client::{GatewayClient, SNAPSHOT_FIELDS};
 pub use error::GatewayError;
+pub use options::ClientOptions;
 pub use orders::{OrderSize, OrderTicket, OrderType, PlaceOutcome, Prompt, PromptPolicy};
 pub use session::{
     KeeperTiming, Login, LoginOutcome, SessionState, SessionStatus, WaitForHuman, spawn_keeper,

@@ -1,139 +1,18 @@
-//! The session state machine's types, the login seam and the keeper task.
+//! The keeper task: tickles while Ready and climbs the state machine back up otherwise.
 //!
-//! States (reference §2.4): `Down` (gateway unreachable) → `NoSession` (nobody logged in) →
-//! `SsoOnly` (logged in, no brokerage session) → `Brokerage` (brokerage session, not primed) →
-//! `Ready` (primed: `/iserver/accounts`, `/portfolio/accounts`, questions suppressed). Any
-//! request that sees 401, `no session`, `authenticated:false`, `competing:true`, "Init session
-//! first" or "Please query /accounts first" drops the state to the matching level; the keeper
-//! climbs back up. The state is published through a `watch` channel so the daemon and the
-//! scheduler can wait for `Ready` without polling.
-//!
-//! Logging in is a seam ([`Login`]): today [`WaitForHuman`] only tells the operator where to
-//! log in; a later SRP implementation (`ibkr-sso-login.md`) plugs in here, sharing the client's
-//! cookie jar, without touching the state machine.
+//! The state is published through a `watch` channel so the daemon and the scheduler can wait
+//! for `Ready` without polling. The state types and the login seam live in [`super::client`]
+//! (the client's recovery needs them) and are re-exported here.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use serde::Serialize;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::GatewayClient;
-use super::error::GatewayError;
-
-/// Where the session stands, lowest to highest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum SessionState {
-    /// The gateway does not answer (not running, wrong port, TLS refused).
-    Down,
-    /// The gateway answers but nobody is logged in.
-    NoSession,
-    /// Logged in (SSO / read-only) but no brokerage session yet, or another login competes.
-    SsoOnly,
-    /// Brokerage session established, not yet primed.
-    Brokerage,
-    /// Primed and usable for trading.
-    Ready,
-}
-
-impl std::fmt::Display for SessionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = match self {
-            SessionState::Down => "down",
-            SessionState::NoSession => "no session",
-            SessionState::SsoOnly => "logged in, no brokerage session",
-            SessionState::Brokerage => "brokerage session (not primed)",
-            SessionState::Ready => "ready",
-        };
-        f.write_str(s)
-    }
-}
-
-/// What the watch channel carries.
-#[derive(Debug, Clone)]
-pub struct SessionStatus {
-    pub state: SessionState,
-    /// Why we are in this state (for logs and `pbal check`).
-    pub detail: String,
-    /// When the state last changed.
-    pub since: Instant,
-    /// When `Ready` was last confirmed by the gateway (tickle or auth status).
-    pub confirmed_at: Option<Instant>,
-    /// Accounts the brokerage session can trade (filled by priming).
-    pub accounts: Vec<String>,
-}
-
-impl SessionStatus {
-    pub(crate) fn initial() -> Self {
-        SessionStatus {
-            state: SessionState::Down,
-            detail: "not contacted yet".into(),
-            since: Instant::now(),
-            confirmed_at: None,
-            accounts: Vec::new(),
-        }
-    }
-
-    /// `Ready` and confirmed within `max_age`: the precondition for placing an order.
-    pub fn ready_within(&self, max_age: Duration) -> bool {
-        self.state == SessionState::Ready
-            && self
-                .confirmed_at
-                .is_some_and(|t| Instant::now().saturating_duration_since(t) <= max_age)
-    }
-}
-
-/// What a login attempt did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginOutcome {
-    /// Nothing was attempted; a human (or IBeam) must log in.
-    WaitingForHuman,
-    /// A login was performed; the keeper re-checks the status at once.
-    Attempted,
-}
-
-/// The login seam, called by the keeper when the gateway has no SSO session.
-pub trait Login: Send + Sync {
-    /// Tries to (re)establish the SSO session through `client` (which shares the cookie jar).
-    fn login<'a>(
-        &'a self,
-        client: &'a GatewayClient,
-    ) -> BoxFuture<'a, Result<LoginOutcome, GatewayError>>;
-
-    /// Called when the session is healthy again (e.g. to re-arm a notification).
-    fn session_restored(&self) {}
-}
-
-/// Today's login: tell the operator once per outage where to log in, then wait.
-#[derive(Debug, Default)]
-pub struct WaitForHuman {
-    told: AtomicBool,
-}
-
-impl Login for WaitForHuman {
-    fn login<'a>(
-        &'a self,
-        client: &'a GatewayClient,
-    ) -> BoxFuture<'a, Result<LoginOutcome, GatewayError>> {
-        Box::pin(async move {
-            if !self.told.swap(true, Ordering::AcqRel) {
-                tracing::warn!(
-                    login_url = %client.login_url(),
-                    "no gateway session: log in through the gateway's web page (with the paper \
-                     account first); pbal keeps checking"
-                );
-            }
-            Ok(LoginOutcome::WaitingForHuman)
-        })
-    }
-
-    fn session_restored(&self) {
-        self.told.store(false, Ordering::Release);
-    }
-}
+pub use super::client::{Login, LoginOutcome, SessionState, SessionStatus, WaitForHuman};
+use super::options::ClientOptions;
 
 /// How often the keeper acts.
 #[derive(Debug, Clone, Copy)]
@@ -148,8 +27,9 @@ pub struct KeeperTiming {
 }
 
 impl KeeperTiming {
-    pub fn from_settings(g: &crate::config::GatewaySettings) -> Self {
-        let tickle = Duration::from_secs(g.tickle_interval_secs.max(1));
+    /// The keeper's timing for a client built with `options`.
+    pub fn from_options(options: &ClientOptions) -> Self {
+        let tickle = options.tickle_interval.max(Duration::from_secs(1));
         KeeperTiming {
             tickle,
             recover: tickle.min(Duration::from_secs(10)),

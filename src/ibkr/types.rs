@@ -333,11 +333,6 @@ impl PortfolioAccount {
             || matches!(t.as_str(), "STKNOPT" | "REGT" | "PMRGN");
         t.contains("CASH") || !margin
     }
-
-    /// Paper accounts start with `DU` (live ones with `U`).
-    pub fn is_paper(&self) -> bool {
-        self.id.starts_with("DU") || self.account_type.as_deref() == Some("DEMO")
-    }
 }
 
 /// One position from `/portfolio/{acct}/positions/{page}`.
@@ -449,23 +444,14 @@ pub struct ContractQuery {
 }
 
 impl ContractQuery {
-    /// Builds the query for `symbol` from `[portfolio]` defaults and its
-    /// `[portfolio.contracts.SYMBOL]` override.
-    pub fn from_settings(symbol: &str, portfolio: &crate::config::PortfolioSettings) -> Self {
-        let sym = symbol.trim().to_ascii_uppercase();
-        let ov = portfolio.contracts.get(&sym).cloned().unwrap_or_default();
+    /// A stock or ETF (`STK`) in `currency`, looked up by symbol.
+    pub fn stock(symbol: &str, currency: &str) -> Self {
         ContractQuery {
-            symbol: sym,
-            sec_type: ov
-                .sec_type
-                .unwrap_or_else(|| portfolio.sec_type.clone())
-                .to_ascii_uppercase(),
-            currency: ov
-                .currency
-                .unwrap_or_else(|| portfolio.currency.clone())
-                .to_ascii_uppercase(),
-            exchange: ov.exchange.map(|e| e.to_ascii_uppercase()),
-            conid: ov.conid,
+            symbol: symbol.trim().to_ascii_uppercase(),
+            sec_type: "STK".into(),
+            currency: currency.trim().to_ascii_uppercase(),
+            exchange: None,
+            conid: None,
         }
     }
 }

@@ -32,8 +32,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::notify::{Alert, Notify, Severity};
 use super::{Decision, PeriodEvent, PeriodKey, RunReason, Schedule, ScheduleState};
+use crate::notify::{Alert, Notify, Severity};
 
 /// What one cycle reports back to the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,44 +99,7 @@ pub trait PeriodStore: Send + Sync {
     fn record(&self, event: PeriodEvent) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// Wall-clock time. Only the driver reads it; decisions take it as a parameter.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// Wall time that advances with tokio's clock from a chosen start, so tests with paused time
-/// (`tokio::time::advance`, auto-advance) move the scheduler's "now" too.
-#[derive(Debug, Clone, Copy)]
-pub struct TokioClock {
-    wall: DateTime<Utc>,
-    origin: tokio::time::Instant,
-}
-
-impl TokioClock {
-    pub fn starting_at(wall: DateTime<Utc>) -> Self {
-        Self {
-            wall,
-            origin: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> DateTime<Utc> {
-        let elapsed = tokio::time::Instant::now() - self.origin;
-        self.wall + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::zero())
-    }
-}
+pub use crate::clock::{Clock, SystemClock, TokioClock};
 
 /// An in-memory [`PeriodStore`] for tests and for `pbal run` without a journal.
 #[derive(Debug, Default)]
@@ -184,6 +147,9 @@ pub struct DriverConfig {
     pub login_recheck: Duration,
     /// Pause after the store failed before trying again.
     pub store_retry: Duration,
+    /// Where the one-line "waiting for …" status goes besides the log (the daemon passes the
+    /// service manager's status call; the scheduler itself knows nothing of systemd).
+    pub status_sink: fn(&str),
 }
 
 impl Default for DriverConfig {
@@ -192,6 +158,7 @@ impl Default for DriverConfig {
             max_sleep: Duration::from_secs(300),
             login_recheck: Duration::from_secs(60),
             store_retry: Duration::from_secs(60),
+            status_sink: |_| {},
         }
     }
 }
@@ -320,7 +287,7 @@ where
                     };
                     if status != last_status {
                         tracing::info!(%status, "scheduler waiting");
-                        crate::service::sd::notify_status(&status);
+                        (self.config.status_sink)(&status);
                         last_status = status;
                     }
                     if !self.sleep_until(wake, &cancel).await {

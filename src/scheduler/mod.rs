@@ -11,8 +11,9 @@
 //! - this module: [`Schedule`] (cron in `schedule.timezone` + calendar + period + catch-up),
 //!   [`Schedule::due_at`], [`Schedule::next_run_at`], [`Schedule::preflight_at`], and the
 //!   [`ScheduleState`] folded from [`PeriodEvent`]s that the journal stores.
-//! - [`driver`]: the tokio task; [`notify`]: the human-facing alerts; [`journal_store`]: the
-//!   driver's period bookkeeping in the SQLite journal.
+//! - [`driver`]: the tokio task, over traits (`CycleRunner`, `SessionProbe`, `PeriodStore`,
+//!   [`crate::notify::Notify`], [`crate::clock::Clock`]); their production implementations live
+//!   in [`crate::adapters`], so the scheduler knows nothing of the cycle, journal or config.
 //!
 //! # Semantics
 //! **Cron.** `schedule.cron` has six fields (`sec min hour dom month dow`) and is read in
@@ -66,13 +67,28 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ScheduleSettings;
+/// `[schedule]`: when the daemon rebalances.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Seconds-resolution cron (`sec min hour dom month dow`), in `timezone`.
+    pub cron: String,
+    /// IANA time zone the cron is read in.
+    pub timezone: String,
+    /// Exchange calendar (`NYSE`) or `none`.
+    pub calendar: String,
+    /// Run later in the same period if the scheduled time was missed.
+    pub catch_up: bool,
+    /// How long to wait for a login when a run is due and the session is not Ready.
+    pub login_wait_secs: u64,
+    /// Pre-flight check this long before each scheduled run.
+    pub preflight_before_secs: u64,
+    /// The unit of "at most one completed run": `quarter` (default), `month` or `year`.
+    pub period: String,
+}
 
 pub mod calendar;
-pub mod cycle_runner;
 pub mod driver;
-pub mod journal_store;
-pub mod notify;
 pub mod period;
 
 pub use calendar::Calendar;

@@ -51,7 +51,7 @@ impl AppState {
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     fn kill_switch(&self) -> Option<String> {

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::adapters::JournalPeriodStore;
 use crate::config::Settings;
 use crate::journal::{Journal, RunRecord, StagedPlan};
 use crate::scheduler::Schedule;
 use crate::scheduler::driver::PeriodStore;
-use crate::scheduler::journal_store::JournalPeriodStore;
 
 /// The next scheduled run, in UTC and in the two time zones a user thinks in.
 #[derive(Debug, Clone, Serialize)]
@@ -43,12 +43,7 @@ pub async fn session_line(client: &crate::ibkr::GatewayClient) -> String {
 
 /// Why the kill switch is on, or `None` when orders are allowed.
 pub fn kill_switch(settings: &Settings) -> Option<String> {
-    crate::cycle::guards::kill_switch(&settings.state_dir(), &settings.orders)
-        .err()
-        .map(|v| match v {
-            crate::cycle::GuardViolation::KillSwitch(why) => why,
-            other => other.to_string(),
-        })
+    crate::cycle::kill_switch::engaged(&settings.state_dir(), settings.orders.enabled)
 }
 
 impl StatusView {

@@ -1,8 +1,9 @@
 //! The rebalance cycle as the end-to-end tests run it: the real gateway client (built from the
 //! settings, so over the simulator's TLS) behind the production broker adapter, and a journal
 //! in the settings' state directory.
+use pbal::adapters::IbkrBroker;
 use pbal::config::Settings;
-use pbal::cycle::{Clock, Cycle, ibkr_broker::IbkrBroker};
+use pbal::cycle::{Clock, Cycle};
 use pbal::journal::Journal;
 
 /// A cycle on the wall clock.
@@ -14,13 +15,7 @@ pub fn build(s: Settings) -> Cycle<IbkrBroker> {
 pub fn with_clock(s: Settings, clock: Clock) -> Cycle<IbkrBroker> {
     let state = s.state_dir();
     std::fs::create_dir_all(&state).unwrap();
-    let client = pbal::ibkr::GatewayClient::from_settings(&s).expect("client builds");
-    Cycle {
-        broker: IbkrBroker::new(client, &s),
-        journal: Journal::open_in(&state).unwrap(),
-        state_dir: state,
-        settings: s,
-        clock,
-        stop: Default::default(),
-    }
+    let client = pbal::adapters::gateway_client(&s).expect("client builds");
+    let journal = Journal::open_in(&state).unwrap();
+    Cycle::new(IbkrBroker::new(client, &s), journal, s).with_clock(clock)
 }

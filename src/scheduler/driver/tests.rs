@@ -9,9 +9,18 @@ fn utc(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
+/// The shipped default schedule (see `config/default.toml`).
 fn default_schedule() -> Schedule {
-    let s = crate::config::Settings::load_from(None, Vec::<(String, String)>::new()).unwrap();
-    Schedule::from_settings(&s.schedule).unwrap()
+    Schedule::from_settings(&crate::scheduler::ScheduleSettings {
+        cron: "0 30 10 1-7 1,4,7,10 Mon-Fri".into(),
+        timezone: "America/New_York".into(),
+        calendar: "NYSE".into(),
+        catch_up: true,
+        login_wait_secs: 6 * 3600,
+        preflight_before_secs: 24 * 3600,
+        period: "quarter".into(),
+    })
+    .unwrap()
 }
 
 struct FakeRunner {

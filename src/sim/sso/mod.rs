@@ -156,6 +156,3 @@ pub(crate) async fn entry(
         }
     }
 }
-
-#[cfg(test)]
-mod interop_tests;

@@ -10,9 +10,17 @@
 //! `https://ntfy.example/`. Other webhook receivers get the same self-describing JSON.
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::NotifySettings;
+/// `[notify]`: how the daemon reaches a human.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// A command run with the message as its last argument.
+    pub command: Option<String>,
+    /// An ntfy-compatible URL that receives a JSON POST.
+    pub webhook: Option<String>,
+}
 
 /// How loudly to alert (maps to ntfy priorities 3, 4, 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,12 +1,15 @@
-//! Property test: the client's SRP (`crate::ibkr::sso::srp`) and the simulator's independent
+//! Property test: the client's SRP (`pbal::ibkr::sso::srp`) and the simulator's independent
 //! server half agree for random users, passwords (longer than 8 characters too), salts (with
 //! leading zero bytes) and ephemeral keys (so A and B are often odd-length hex).
+//!
+//! An integration test, not a unit test of either side: the simulator and the client are
+//! independent leaves (`tests/layers.rs`), and only a test outside both may hold them together.
 use num_bigint_dig::BigUint;
+use pbal::sim::sso::srp::{Enrolment, n, server_public, server_session};
 use proptest::prelude::*;
 use secrecy::SecretString;
 
-use super::srp::{Enrolment, n, server_public, server_session};
-use crate::ibkr::sso::srp::{Group, ServerParams, SrpClient, parse_hex};
+use pbal::ibkr::sso::srp::{Group, ServerParams, SrpClient, parse_hex};
 
 fn run(
     user: &str,

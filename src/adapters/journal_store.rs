@@ -13,9 +13,9 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 
-use super::driver::PeriodStore;
-use super::{PeriodEvent, PeriodKey, ScheduleState};
 use crate::journal::{Journal, JournalError};
+use crate::scheduler::driver::PeriodStore;
+use crate::scheduler::{PeriodEvent, PeriodKey, ScheduleState};
 
 /// Audit-event kind of schedule events.
 pub const EVENT_KIND: &str = "schedule";
@@ -126,6 +126,7 @@ impl PeriodStore for JournalPeriodStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::*;
 
     fn utc(s: &str) -> chrono::DateTime<Utc> {
         s.parse().unwrap()

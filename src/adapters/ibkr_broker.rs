@@ -2,13 +2,14 @@
 //!
 //! Translation only — pacing, retries, session recovery and prompt handling live in
 //! [`crate::ibkr`]. What this layer adds is the cycle's vocabulary: normalised order states,
-//! the base-currency cash view, and session errors surfaced as [`BrokerError::NotReady`] so the
+//! the base-currency cash view, and session errors classified into [`BrokerErrorKind`]s (session not ready, transient, config, …) so the
 //! cycle (and the daemon) can wait for a login instead of failing a period.
-use super::broker::{
-    AccountInfo, Balances, Broker, BrokerError, BrokerPosition, ContractSpec, Execution, LiveOrder,
-    OrderRequest, OrderStatus, OrderType, PlaceResult, Quote, Side,
-};
 use crate::config::Settings;
+use crate::cycle::account_kind::gateway_says_paper;
+use crate::cycle::broker::{
+    AccountInfo, Balances, Broker, BrokerError, BrokerErrorKind, BrokerPosition, ContractSpec,
+    Execution, LiveOrder, OrderRequest, OrderStatus, OrderType, PlaceResult, Quote, Side,
+};
 use crate::ibkr::{self, GatewayClient, GatewayError};
 
 /// The gateway client plus the order policy from the config.
@@ -37,11 +38,33 @@ impl IbkrBroker {
     }
 }
 
+/// Classifies a gateway error once, while its variant is still known: the daemon retries only
+/// transient failures and a session that is not ready; trust, configuration and unresolvable
+/// symbols alert at once.
 fn map_err(e: GatewayError) -> BrokerError {
-    if e.is_session_lost() {
-        BrokerError::NotReady(e.to_string())
+    BrokerError::from_source(kind_of(&e), e)
+}
+
+/// The [`BrokerErrorKind`] of a gateway error (see [`map_err`]).
+fn kind_of(e: &GatewayError) -> BrokerErrorKind {
+    if e.is_session_lost() || matches!(e, GatewayError::NotReady(_)) {
+        BrokerErrorKind::SessionNotReady
+    } else if e.is_retryable() || e.is_rate_limited() {
+        BrokerErrorKind::Transient
+    } else if e.is_tls()
+        || matches!(
+            e,
+            GatewayError::Config(_)
+                | GatewayError::CookieJar { .. }
+                | GatewayError::Resolve { .. }
+                | GatewayError::Account(_)
+        )
+    {
+        BrokerErrorKind::Config
+    } else if matches!(e, GatewayError::Api { .. }) {
+        BrokerErrorKind::Refused
     } else {
-        BrokerError::Other(e.to_string())
+        BrokerErrorKind::Fatal
     }
 }
 
@@ -111,8 +134,12 @@ impl Broker for IbkrBroker {
                 let p = portfolio.iter().find(|p| &p.id == id);
                 AccountInfo {
                     id: id.clone(),
-                    // Paper only when both sources agree it is (fail closed).
-                    paper: p.is_some_and(|p| p.is_paper()) && iserver.is_paper != Some(false),
+                    // The gateway's opinion; the guards add the id rule (one place:
+                    // `cycle::account_kind`).
+                    paper: gateway_says_paper(
+                        iserver.is_paper,
+                        p.and_then(|p| p.account_type.as_deref()),
+                    ),
                 }
             })
             .collect())
@@ -127,11 +154,15 @@ impl Broker for IbkrBroker {
             .filter(|p| !p.quantity.is_zero() && (p.asset_class.is_empty() || p.symbol.is_empty()))
         {
             let c = self.client.contract_by_conid(p.conid).await.map_err(|e| {
-                BrokerError::Other(format!(
-                    "position conid {} came without its contract fields and could not be \
+                // Keep the class (a timeout is still worth a retry), with the reason spelled out.
+                BrokerError::new(
+                    kind_of(&e),
+                    format!(
+                        "position conid {} came without its contract fields and could not be \
                          resolved ({e}); refusing to plan on an incomplete account",
-                    p.conid
-                ))
+                        p.conid
+                    ),
+                )
             })?;
             if p.symbol.is_empty() {
                 p.symbol = c.symbol;
@@ -146,7 +177,7 @@ impl Broker for IbkrBroker {
         ps.into_iter()
             .map(|p| {
                 let mark = p.market_price.ok_or_else(|| {
-                    BrokerError::Other(format!("position {}: no market price", p.symbol))
+                    BrokerError::fatal(format!("position {}: no market price", p.symbol))
                 })?;
                 let value = p.market_value.unwrap_or(p.quantity * mark);
                 let cost = p.avg_cost.map(|c| c * p.quantity);
@@ -169,7 +200,7 @@ impl Broker for IbkrBroker {
         let summary = self.client.summary(account).await.map_err(map_err)?;
         let ccy = &self.currency;
         let cash = ledger.cash(ccy).ok_or_else(|| {
-            BrokerError::Other(format!(
+            BrokerError::config(format!(
                 "ledger has no {ccy} cash entry (portfolio.currency); currencies: {}",
                 ledger
                     .by_currency
@@ -185,7 +216,7 @@ impl Broker for IbkrBroker {
             .as_deref()
             .filter(|c| !c.eq_ignore_ascii_case(ccy))
         {
-            return Err(BrokerError::Other(format!(
+            return Err(BrokerError::config(format!(
                 "the account summary is in {c} but portfolio.currency is {ccy}; set \
                  portfolio.currency = \"{c}\" (pbal does not convert currencies)"
             )));
@@ -251,7 +282,7 @@ impl Broker for IbkrBroker {
             .whatif(&self.ticket(account, order))
             .await
             .map_err(map_err)?;
-        serde_json::to_value(&w).map_err(|e| BrokerError::Other(e.to_string()))
+        serde_json::to_value(&w).map_err(|e| BrokerError::from_source(BrokerErrorKind::Fatal, e))
     }
 
     async fn place(&self, account: &str, order: &OrderRequest) -> Result<PlaceResult, BrokerError> {
