@@ -336,6 +336,7 @@ mod tests {
             state_dir,
             clock,
             stop,
+            after_run,
         } = c;
         let mut healthy = broker;
         healthy.fail_after = None;
@@ -346,6 +347,7 @@ mod tests {
             state_dir,
             clock,
             stop,
+            after_run,
         };
         // The driver retries the period (retryable failure).
         let o = CycleRunner::run(&c2, "2027-Q1").await;

@@ -53,5 +53,10 @@ pub async fn connect(
     let journal = journal(&settings)?;
     let client = crate::adapters::gateway_client(&settings)?;
     let broker = crate::adapters::IbkrBroker::new(client, &settings);
-    Ok(crate::cycle::Cycle::new(broker, journal, settings))
+    Ok(crate::cycle::Cycle::new(broker, journal, settings).with_after_run(report_hook()))
+}
+
+/// The run-report writer every command's cycle calls after a run (`reports/<run>.html`/`.json`).
+pub fn report_hook() -> crate::cycle::RunHook {
+    std::sync::Arc::new(crate::ui::report::write_logged)
 }

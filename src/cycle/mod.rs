@@ -49,6 +49,9 @@ use crate::journal::{Journal, JournalError};
 
 pub use crate::clock::{SharedClock as Clock, system_clock};
 
+/// What runs after every finished run: `(journal, state dir, run id)`.
+pub type RunHook = std::sync::Arc<dyn Fn(&Journal, &std::path::Path, &str) + Send + Sync>;
+
 /// Errors that end a cycle. Each says what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -129,6 +132,9 @@ pub struct Cycle<B: Broker> {
     pub clock: Clock,
     /// Cancelled on shutdown: the cycle checks it between steps and parks.
     pub stop: tokio_util::sync::CancellationToken,
+    /// Called after every finished run with the journal, the state dir and the run id. The
+    /// wiring layer passes the run-report writer; the cycle itself knows nothing of HTML.
+    pub after_run: Option<RunHook>,
 }
 
 /// A fresh run id: UTC timestamp plus 4 random hex digits (short enough for cOIDs).
@@ -152,7 +158,15 @@ impl<B: Broker> Cycle<B> {
             settings,
             clock: system_clock(),
             stop: tokio_util::sync::CancellationToken::new(),
+            after_run: None,
         }
+    }
+
+    /// The same cycle calling `hook` after every finished run (see [`Cycle::after_run`]).
+    #[must_use]
+    pub fn with_after_run(mut self, hook: RunHook) -> Self {
+        self.after_run = Some(hook);
+        self
     }
 
     /// The same cycle reading "now" from `clock`.
@@ -353,14 +367,18 @@ impl<B: Broker> Cycle<B> {
         Ok(())
     }
 
-    /// `reports/<run>.html` and `.json` for a finished run (best effort: logged, never fails
-    /// the run; the journal is the record).
+    /// Runs the after-run hook (the wiring layer's report writer: `reports/<run>.html` and
+    /// `.json`) for a finished run. Best effort: the hook logs, never fails the run; the
+    /// journal is the record.
     pub(crate) async fn write_report(&self, run_id: &str) {
+        let Some(hook) = self.after_run.clone() else {
+            return;
+        };
         let (dir, rid) = (self.state_dir.clone(), run_id.to_owned());
         let _ = self
             .journal
             .call(move |j| {
-                crate::ui::report::write_logged(j, &dir, &rid);
+                hook(j, &dir, &rid);
                 Ok(())
             })
             .await;

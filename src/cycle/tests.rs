@@ -272,6 +272,7 @@ async fn a_crash_mid_run_resumes_without_duplicates() {
         state_dir,
         clock,
         stop,
+        after_run,
     } = c;
     let mut healthy = broker;
     healthy.fail_after = None;
@@ -282,6 +283,7 @@ async fn a_crash_mid_run_resumes_without_duplicates() {
         state_dir,
         clock,
         stop,
+        after_run,
     };
     let r = c2
         .run(OrderMode::Submit, RunKind::Manual, None)

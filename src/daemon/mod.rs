@@ -83,7 +83,8 @@ pub async fn run(
             journal.clone(),
             settings,
         )
-        .with_stop(cancel.child_token()),
+        .with_stop(cancel.child_token())
+        .with_after_run(std::sync::Arc::new(crate::ui::report::write_logged)),
     );
     let driver = Driver {
         schedule,

@@ -1,6 +1,6 @@
 //! The rebalance cycle as the end-to-end tests run it: the real gateway client (built from the
 //! settings, so over the simulator's TLS) behind the production broker adapter, and a journal
-//! in the settings' state directory.
+//! in the settings' state directory, and the run-report writer the commands use.
 use pbal::adapters::IbkrBroker;
 use pbal::config::Settings;
 use pbal::cycle::{Clock, Cycle};
@@ -17,5 +17,7 @@ pub fn with_clock(s: Settings, clock: Clock) -> Cycle<IbkrBroker> {
     std::fs::create_dir_all(&state).unwrap();
     let client = pbal::adapters::gateway_client(&s).expect("client builds");
     let journal = Journal::open_in(&state).unwrap();
-    Cycle::new(IbkrBroker::new(client, &s), journal, s).with_clock(clock)
+    Cycle::new(IbkrBroker::new(client, &s), journal, s)
+        .with_clock(clock)
+        .with_after_run(std::sync::Arc::new(pbal::ui::report::write_logged))
 }
