@@ -265,26 +265,9 @@ async fn a_crash_mid_run_resumes_without_duplicates() {
     assert_eq!(c.journal.unfinished_runs().unwrap().len(), 1);
 
     // "Restart": same journal and book, healthy broker.
-    let Cycle {
-        broker,
-        journal,
-        settings,
-        state_dir,
-        clock,
-        stop,
-        after_run,
-    } = c;
-    let mut healthy = broker;
-    healthy.fail_after = None;
-    let c2 = Cycle {
-        broker: healthy,
-        journal,
-        settings,
-        state_dir,
-        clock,
-        stop,
-        after_run,
-    };
+    // Same journal, book and clock; only the broker's failure switch is cleared.
+    let mut c2 = c;
+    c2.broker.fail_after = None;
     let r = c2
         .run(OrderMode::Submit, RunKind::Manual, None)
         .await
