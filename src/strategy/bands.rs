@@ -61,6 +61,8 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     };
     // (index, reference value) of each asset outside its band.
     let mut outside: Vec<(usize, Decimal)> = Vec::new();
+    // Overweight assets outside their band that never-sell leaves alone.
+    let mut kept_above: Vec<&str> = Vec::new();
     for (i, a) in assets.iter().enumerate() {
         let t = target_value(a.weight, weight_sum, total, per);
         let h = half_width(&req.bands, a.weight / weight_sum).saturating_mul(total);
@@ -70,6 +72,7 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         }
         // Never-sell deposits cannot bring an overweight asset back.
         if req.strategy == Strategy::NeverSell && dev > Decimal::ZERO {
+            kept_above.push(a.symbol);
             continue;
         }
         let reference = match req.bands.mode {
@@ -101,10 +104,21 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         spend,
         true,
     );
-    p.notes.push(format!(
-        "every asset is within its band ({}); nothing to trade",
-        describe(&req.bands)
-    ));
+    // Say "within" only when it is true: an overweight asset never-sell cannot sell is
+    // outside its band, and the note must not claim otherwise.
+    p.notes.push(if kept_above.is_empty() {
+        format!(
+            "every asset is within its band ({}); nothing to trade",
+            describe(&req.bands)
+        )
+    } else {
+        format!(
+            "{} above its band ({}) and never-sell does not sell; no asset is below its band; \
+             nothing to trade",
+            kept_above.join(", "),
+            describe(&req.bands)
+        )
+    });
     Ok(p)
 }
 
