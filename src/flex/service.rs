@@ -6,6 +6,10 @@
 //!   ("statement generation in progress") and the load/pacing codes are retried with a
 //!   backoff, the token and request codes fail at once with what to do;
 //! - `v=3` and a User-Agent are sent on every request (v2 errors have another shape);
+//! - pacing: IBKR allows 1 request per second and 10 per minute per token and answers 1018
+//!   beyond; the client spaces its own requests by `min_interval`, and after a 1018 waits
+//!   `pacing_backoff` (a whole minute by default, so the per-minute window has cleared) instead
+//!   of the short poll delay, because retrying inside the window only extends the lockout;
 //! - the returned `<Url>` is trimmed and followed only to the configured host or an
 //!   `interactivebrokers.com` host, never elsewhere;
 //! - the token is a secret: never logged, redacted from HTTP errors (`without_url`), read
@@ -149,6 +153,10 @@ pub struct FlexServiceOptions {
     pub delays: Vec<Duration>,
     /// Give up after this many `GetStatement` polls (and this many `SendRequest` retries).
     pub max_polls: u32,
+    /// Least time between two requests of this client (IBKR: at most 1 per second).
+    pub min_interval: Duration,
+    /// Pause after a 1018 "too many requests" before the next request.
+    pub pacing_backoff: Duration,
 }
 
 impl Default for FlexServiceOptions {
@@ -161,6 +169,8 @@ impl Default for FlexServiceOptions {
             user_agent: format!("pbal/{}", env!("CARGO_PKG_VERSION")),
             delays: [2, 3, 5, 10, 15, 30].map(Duration::from_secs).to_vec(),
             max_polls: 20,
+            min_interval: Duration::from_millis(1100),
+            pacing_backoff: Duration::from_secs(60),
         }
     }
 }
@@ -179,16 +189,29 @@ struct Answer {
 pub struct FlexService {
     http: reqwest::Client,
     opts: FlexServiceOptions,
+    /// When the last request was sent (for `min_interval`).
+    last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl FlexService {
     pub fn new(http: reqwest::Client, opts: FlexServiceOptions) -> Self {
-        FlexService { http, opts }
+        FlexService {
+            http,
+            opts,
+            last: tokio::sync::Mutex::new(None),
+        }
     }
 
-    fn delay(&self, attempt: u32) -> Duration {
+    /// The wait before retry `attempt` after `e`: the pacing back-off after a 1018, else the
+    /// configured delay.
+    fn delay(&self, attempt: u32, e: &FlexServiceError) -> Duration {
         let i = (attempt as usize).min(self.opts.delays.len().saturating_sub(1));
-        self.opts.delays.get(i).copied().unwrap_or_default()
+        let d = self.opts.delays.get(i).copied().unwrap_or_default();
+        if matches!(e, FlexServiceError::Code { code: 1018, .. }) {
+            d.max(self.opts.pacing_backoff)
+        } else {
+            d
+        }
     }
 
     /// Runs query `query_id` and returns the report (XML or CSV bytes).
@@ -203,7 +226,7 @@ impl FlexService {
             let a = parse_answer(&body, "SendRequest")?;
             match self.check(a, "SendRequest") {
                 Err(e) if e.is_retryable() && attempt + 1 < self.opts.max_polls => {
-                    tokio::time::sleep(self.delay(attempt)).await;
+                    tokio::time::sleep(self.delay(attempt, &e)).await;
                     attempt += 1;
                 }
                 other => break other?,
@@ -220,8 +243,8 @@ impl FlexService {
             let a = parse_answer(&body, "GetStatement")?;
             match self.check(a, "GetStatement") {
                 Err(e) if e.is_retryable() => {
-                    tracing::debug!(poll, "flex: statement not ready");
-                    tokio::time::sleep(self.delay(poll)).await;
+                    tracing::debug!(poll, error = %e, "flex: statement not ready");
+                    tokio::time::sleep(self.delay(poll, &e)).await;
                 }
                 Err(e) => return Err(e),
                 Ok(_) => {
@@ -277,6 +300,14 @@ impl FlexService {
             stage,
             message: e.without_url().to_string(),
         };
+        {
+            // Held across the sleep on purpose: concurrent fetches queue, never burst.
+            let mut last = self.last.lock().await;
+            if let Some(t) = *last {
+                tokio::time::sleep_until(t + self.opts.min_interval).await;
+            }
+            *last = Some(tokio::time::Instant::now());
+        }
         let r = self
             .http
             .get(url.clone())

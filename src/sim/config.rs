@@ -302,6 +302,7 @@ impl SimConfig {
     pub fn relaxed() -> Self {
         let mut c = SimConfig::default();
         c.behaviour.rate_limits = RateLimits::disabled();
+        c.flex.pacing = None;
         c
     }
 }

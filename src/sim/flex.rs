@@ -5,9 +5,12 @@
 //! are `<Status>Fail</Status>` (or `Warn`) with `<ErrorCode>`/`<ErrorMessage>`; the first
 //! polls of a new reference code answer 1019 "Statement generation in progress"; the `<Url>`
 //! comes padded with whitespace (real responses have newlines in it). Switchable failures
-//! (`send_error`) reproduce 1001, 1013, 1018 and friends.
-use std::collections::{BTreeMap, HashMap};
+//! (`send_error`) reproduce 1001, 1013, 1018 and friends. Pacing is enforced per token
+//! ([`FlexPacing`]): 1018 "Too many requests" above 1 request per second or 10 per minute.
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -30,6 +33,28 @@ pub struct FlexSimConfig {
     pub in_progress_polls: u32,
     /// When set, every `SendRequest` fails with this code (e.g. 1001, 1013, 1018).
     pub send_error: Option<u32>,
+    /// Per-token request limits (`None`: unlimited, for tests not about pacing).
+    pub pacing: Option<FlexPacing>,
+}
+
+/// Flex's per-token limits: each `(n, window)` allows `n` requests (`SendRequest` and
+/// `GetStatement` alike) in any sliding `window`; beyond, the answer is 1018.
+///
+/// Every request counts, the rejected ones too: IBKR does not document whether they do, and
+/// counting them is the stricter reading, so a client that retries a 1018 at once stays locked
+/// out, and only one that waits passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlexPacing {
+    pub limits: Vec<(u32, Duration)>,
+}
+
+impl Default for FlexPacing {
+    /// The documented limits: 1 per second and 10 per minute per token.
+    fn default() -> Self {
+        FlexPacing {
+            limits: vec![(1, Duration::from_secs(1)), (10, Duration::from_secs(60))],
+        }
+    }
 }
 
 /// The example lot-level statement (`examples/tax/lots.xml`), served as query `1`.
@@ -46,6 +71,7 @@ impl Default for FlexSimConfig {
             )]),
             in_progress_polls: 2,
             send_error: None,
+            pacing: Some(FlexPacing::default()),
         }
     }
 }
@@ -57,6 +83,10 @@ pub(crate) struct FlexSim {
     /// Reference code → (query id, polls still answering "in progress").
     refs: Mutex<HashMap<String, (String, u32)>>,
     next: Mutex<u64>,
+    /// Token → times of its recent requests (for [`FlexPacing`]).
+    seen: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Requests answered 1018 by the pacing rule.
+    paced: AtomicU32,
 }
 
 impl FlexSim {
@@ -65,7 +95,45 @@ impl FlexSim {
             cfg: Mutex::new(cfg),
             refs: Mutex::new(HashMap::new()),
             next: Mutex::new(1_234_567_890),
+            seen: Mutex::new(HashMap::new()),
+            paced: AtomicU32::new(0),
         }
+    }
+
+    /// Records a request of `token` now; `true` when it exceeds a limit (answer 1018).
+    fn over_limit(&self, pacing: Option<&FlexPacing>, token: Option<&String>) -> bool {
+        let (Some(p), Some(t)) = (pacing, token) else {
+            return false;
+        };
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let times = seen.entry(t.clone()).or_default();
+        let longest = p.limits.iter().map(|l| l.1).max().unwrap_or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > longest)
+        {
+            times.pop_front();
+        }
+        let over = p.limits.iter().any(|(n, window)| {
+            let recent = times
+                .iter()
+                .filter(|t| now.duration_since(**t) < *window)
+                .count();
+            recent >= *n as usize
+        });
+        times.push_back(now);
+        if over {
+            self.paced.fetch_add(1, Ordering::Relaxed);
+        }
+        over
+    }
+}
+
+impl super::SimControl {
+    /// How many Flex requests the pacing rule answered with 1018.
+    pub fn flex_paced(&self) -> u32 {
+        self.0.flex.paced.load(Ordering::Relaxed)
     }
 }
 
@@ -134,6 +202,9 @@ async fn send(
     }
     let flex = &shared.flex;
     let cfg = flex.cfg.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if flex.over_limit(cfg.pacing.as_ref(), q.get("t")) {
+        return error(1018);
+    }
     if let Some(code) = token_error(&cfg, q.get("t")) {
         return error(code);
     }
@@ -173,6 +244,9 @@ async fn statement(
     }
     let flex = &shared.flex;
     let cfg = flex.cfg.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if flex.over_limit(cfg.pacing.as_ref(), q.get("t")) {
+        return error(1018);
+    }
     if let Some(code) = token_error(&cfg, q.get("t")) {
         return error(code);
     }
