@@ -2,19 +2,23 @@
 //! speaks IBKR's SRP exchange (`ibkr-sso-login.md` §8). TOTP, IB Key push and no second
 //! factor; a wrong password stops after one attempt, alerts, stays stopped across runs and
 //! `--reset` clears it; `pbal run` logs in by itself, places the due run's orders and logs in
-//! again after the session is lost; nothing pbal wrote contains a secret.
+//! again after the nightly reset ends the session; nothing pbal wrote contains a secret.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pbal::sim::sso::{LoginSpec, SecondFactor};
-use pbal::sim::{SessionAction, SimConfig, SimHandle, Simulator, StartState};
+use pbal::sim::{NightlyReset, SimConfig, SimHandle, Simulator, StartState};
 
 const PASSWORD: &str = "Corr3ct-Horse-Battery";
 const TOTP_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const USER: &str = "ApiUser7";
 
 async fn sim(factor: SecondFactor) -> SimHandle {
+    sim_with(factor, |_| {}).await
+}
+
+async fn sim_with(factor: SecondFactor, adjust: impl FnOnce(&mut SimConfig)) -> SimHandle {
     let mut cfg = SimConfig::relaxed();
     cfg.start_state = StartState::LoggedOut;
     cfg.account.username = USER.to_lowercase();
@@ -26,7 +30,27 @@ async fn sim(factor: SecondFactor) -> SimHandle {
         push_approve_after: 2,
         ..LoginSpec::default()
     };
+    adjust(&mut cfg);
     Simulator::start(cfg).await.unwrap()
+}
+
+/// From `now` to one minute past the next 01:00 in New York (the simulator's reset time).
+fn until_next_reset(now: chrono::DateTime<chrono::Utc>) -> Duration {
+    use chrono::TimeZone;
+    let tz = chrono_tz::America::New_York;
+    let local = now.with_timezone(&tz);
+    let mut day = local.date_naive();
+    loop {
+        let at = tz
+            .from_local_datetime(&day.and_hms_opt(1, 1, 0).unwrap())
+            .earliest()
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        if at > now {
+            return (at - now).to_std().unwrap();
+        }
+        day = day.succ_opt().unwrap();
+    }
 }
 
 fn private_file(path: &Path, text: &str) {
@@ -242,6 +266,16 @@ async fn wrong_password_stops_after_one_attempt_until_reset() {
         text(&status)
     );
     let c = cfg.clone();
+    let json = tokio::task::spawn_blocking(move || pbal(&c, &["status", "--format", "json"]))
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status JSON");
+    let login = v["login"].as_str().unwrap_or_default();
+    assert!(
+        login.starts_with("STOPPED since") && login.contains("pbal login --reset"),
+        "{v}"
+    );
+    let c = cfg.clone();
     let out = tokio::task::spawn_blocking(move || pbal(&c, &["check"]))
         .await
         .unwrap();
@@ -267,10 +301,17 @@ async fn wrong_password_stops_after_one_attempt_until_reset() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daemon_logs_in_trades_and_logs_in_again_after_the_session_is_lost() {
+async fn the_daemon_logs_in_trades_and_logs_in_again_after_the_nightly_reset() {
     // No second factor here: TOTP's never-reuse rule could make the second login wait for
     // the next 30 s step (that rule has its own tests).
-    let sim = sim(SecondFactor::None).await;
+    let sim = sim_with(SecondFactor::None, |cfg| {
+        // With IB Key the nightly reset ends the whole session (reference §2.4, IBeam #234).
+        cfg.behaviour.nightly_reset = Some(NightlyReset {
+            ends_sso: true,
+            ..NightlyReset::default()
+        });
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         &sim,
@@ -302,9 +343,16 @@ async fn the_daemon_logs_in_trades_and_logs_in_again_after_the_session_is_lost()
     };
     wait("the first login", 60, &|| sim.srp_logins() == 1);
     wait("the due run's orders", 90, &|| !sim.orders().is_empty());
-    // The session dies (as after the nightly restart of the gateway): pbal logs in again.
-    sim.set_session(SessionAction::LogOut);
-    wait("the second login", 90, &|| sim.srp_logins() == 2);
+    // The simulated clock passes 01:00 New York: the reset ends the session and pbal, tickling
+    // every second, finds it gone and logs in again by itself.
+    sim.advance(until_next_reset(sim.now()));
+    assert!(!sim.session().sso, "the nightly reset ended the session");
+    wait("the login after the nightly reset", 90, &|| {
+        sim.srp_logins() == 2
+    });
+    wait("the brokerage session after it", 30, &|| {
+        sim.session().authenticated
+    });
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();

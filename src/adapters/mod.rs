@@ -11,10 +11,12 @@
 //! - [`ibkr_broker`]: the cycle's [`crate::cycle::Broker`] on the gateway client.
 //! - [`cycle_runner`]: the real [`crate::cycle::Cycle`] behind the driver's seams.
 //! - [`journal_store`]: the driver's period bookkeeping in the SQLite journal.
+//! - [`login`]: where pbal's own login takes its credentials, and its status line.
 pub mod cycle_runner;
 pub mod gateway;
 pub mod ibkr_broker;
 pub mod journal_store;
+pub mod login;
 
 pub use gateway::{client_options, contract_query, gateway_client};
 pub use ibkr_broker::IbkrBroker;

@@ -50,7 +50,7 @@ pub fn run(args: CheckArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    match crate::daemon::login::summary(&settings, true) {
+    match crate::adapters::login::summary(&settings, true) {
         Ok(line) => r.line(true, "login", line),
         Err(line) => r.line(false, "login", line),
     }

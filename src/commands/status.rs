@@ -41,10 +41,7 @@ pub fn run(g: &Globals, args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 fn print_table(settings: &crate::config::Settings, v: &StatusView) {
     println!("gateway    {}  session {}", settings.gateway.url, v.session);
-    println!(
-        "login      {}",
-        crate::daemon::login::summary(settings, false).unwrap_or_else(|e| e)
-    );
+    println!("login      {}", v.login);
     println!("mode       {}", v.mode);
     match &v.next_run {
         Some(n) => println!(

@@ -37,6 +37,8 @@ pub struct ClientOptions {
     /// After `ssodh/init`, how many times and how often to poll auth status.
     pub auth_poll_attempts: u32,
     pub auth_poll_every: Duration,
+    /// Logout-and-login rounds pbal may spend on one stuck session (own login only).
+    pub max_stuck_relogins: u32,
     /// Extra attempts for idempotent reads on transient errors, and the first backoff.
     pub read_retries: u32,
     pub retry_backoff: Duration,
@@ -64,6 +66,7 @@ impl ClientOptions {
             snapshot_retry_every: Duration::from_millis(750),
             auth_poll_attempts: 20,
             auth_poll_every: Duration::from_secs(1),
+            max_stuck_relogins: 2,
             read_retries: 2,
             retry_backoff: Duration::from_millis(500),
             endpoint_spacing: true,

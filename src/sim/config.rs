@@ -39,6 +39,10 @@ pub struct NightlyReset {
     pub tz: String,
     /// Local `HH:MM`.
     pub at: String,
+    /// The reset ends the whole session, not only the brokerage part: a new login (and, with
+    /// IB Key, a new push approval) is needed afterwards (reference §2.4, IBeam #234).
+    #[serde(default)]
+    pub ends_sso: bool,
 }
 
 impl Default for NightlyReset {
@@ -46,6 +50,7 @@ impl Default for NightlyReset {
         NightlyReset {
             tz: "America/New_York".into(),
             at: "01:00".into(),
+            ends_sso: false,
         }
     }
 }

@@ -74,6 +74,7 @@ pub use faults::{FaultAction, FaultRule};
 pub use money::{OpenLot, Unsettled, settlement_at};
 pub use state::{
     CoidRecord, Execution, Holding, OrderStatus, OrderType, RequestRecord, Session, Side, SimOrder,
+    StuckUntil,
 };
 
 use state::SimState;
@@ -249,8 +250,15 @@ pub enum SessionAction {
     Competing,
     /// The nightly maintenance: brokerage session and priming lost, SSO kept.
     NightlyReset,
-    /// Brokerage session authenticated now (as after a successful `ssodh/init`).
+    /// Brokerage session authenticated now (as after a successful `ssodh/init`); also heals a
+    /// stuck session.
     Authenticate,
+    /// "Active but not authenticated": `ssodh/init` no longer helps; reauthenticate does.
+    StuckUntilReauthenticate,
+    /// Stuck until `/logout` and a fresh login.
+    StuckUntilRelogin,
+    /// Stuck for good (IBKR's side): only a human restarting the gateway helps.
+    StuckForever,
 }
 
 /// One position as seen by tests.
@@ -398,11 +406,15 @@ impl SimControl {
             SessionAction::Competing => s.set_competing(),
             SessionAction::NightlyReset => s.nightly_reset(),
             SessionAction::Authenticate => {
+                s.session.stuck = None;
                 if !s.session.sso {
                     s.login(now);
                 }
                 s.authenticate_now(now)
             }
+            SessionAction::StuckUntilReauthenticate => s.set_stuck(StuckUntil::Reauthenticate),
+            SessionAction::StuckUntilRelogin => s.set_stuck(StuckUntil::Relogin),
+            SessionAction::StuckForever => s.set_stuck(StuckUntil::Never),
         })
     }
     /// The next `n` tickles answer 200 `{"error":"no session"}`.

@@ -180,6 +180,21 @@ pub struct Session {
     /// Forced `{"error":"no session"}` tickles remaining (fault).
     #[serde(skip)]
     pub tickle_no_session: u32,
+    /// The "active but not authenticated" loop seen in the wild (IBeam #7, #16, #130):
+    /// `ssodh/init` answers but `authenticated` stays false until the named remedy.
+    pub stuck: Option<StuckUntil>,
+}
+
+/// What clears a stuck brokerage session (reference: client-portal pitfalls §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StuckUntil {
+    /// `POST /iserver/reauthenticate` fixes it.
+    Reauthenticate,
+    /// Only `/logout` followed by a fresh login fixes it.
+    Relogin,
+    /// Nothing pbal can do (IBKR's side); a human restarts the gateway.
+    Never,
 }
 
 #[derive(Debug, Default)]
@@ -287,6 +302,7 @@ impl SimState {
                 md_calls: HashMap::new(),
                 live_orders_calls: 0,
                 tickle_no_session: 0,
+                stuck: None,
             },
             orders: Vec::new(),
             coids: BTreeMap::new(),
@@ -331,13 +347,16 @@ impl SimState {
         self.session.last_activity = now;
         self.session.portfolio_primed = false;
         self.drop_brokerage();
-        if self.behaviour.login_establishes_brokerage {
+        if self.behaviour.login_establishes_brokerage && self.session.stuck.is_none() {
             self.authenticate_now(now);
         }
     }
 
     /// Loses the whole session (idle expiry, logout, injected loss).
     pub fn drop_sso(&mut self) {
+        if self.session.stuck == Some(StuckUntil::Relogin) {
+            self.session.stuck = None;
+        }
         self.session.sso = false;
         self.session.sso_started = None;
         self.session.portfolio_primed = false;
@@ -371,6 +390,9 @@ impl SimState {
     /// `ssodh/init` or reauthenticate: authenticated now or after the configured delay.
     pub fn start_auth(&mut self, now: DateTime<Utc>) {
         self.drop_brokerage();
+        if self.session.stuck.is_some() {
+            return;
+        }
         self.session.competing = false;
         if self.behaviour.auth_delay_ms == 0 {
             self.authenticate_now(now);
@@ -388,7 +410,22 @@ impl SimState {
     /// The nightly maintenance: the brokerage session and its priming go; the SSO session and
     /// `/portfolio` priming stay (the reference only documents the `/iserver` side).
     pub fn nightly_reset(&mut self) {
+        let ends_sso = self
+            .behaviour
+            .nightly_reset
+            .as_ref()
+            .is_some_and(|r| r.ends_sso);
+        if ends_sso {
+            self.drop_sso();
+        } else {
+            self.drop_brokerage();
+        }
+    }
+
+    /// Makes the brokerage session stuck until `until` (see [`StuckUntil`]).
+    pub fn set_stuck(&mut self, until: StuckUntil) {
         self.drop_brokerage();
+        self.session.stuck = Some(until);
     }
 
     /// Advances time-driven state to `now`: pending authentication, idle expiry, nightly

@@ -395,8 +395,9 @@ fn fills_and_drift(v: &RunView) -> String {
 /// The status page.
 pub fn status(v: &StatusView, token: &str) -> String {
     let mut s = format!(
-        "<table><tbody><tr><th>session</th><td>{}</td></tr><tr><th>mode</th><td>{}</td></tr><tr><th>next run</th><td>{}</td></tr><tr><th>kill switch</th><td>{}</td></tr><tr><th>staged</th><td>{} pending</td></tr><tr><th>journal</th><td>{}</td></tr></tbody></table>",
+        "<table><tbody><tr><th>session</th><td>{}</td></tr><tr><th>login</th><td>{}</td></tr><tr><th>mode</th><td>{}</td></tr><tr><th>next run</th><td>{}</td></tr><tr><th>kill switch</th><td>{}</td></tr><tr><th>staged</th><td>{} pending</td></tr><tr><th>journal</th><td>{}</td></tr></tbody></table>",
         esc(&v.session),
+        esc(&v.login),
         esc(v.mode),
         v.next_run
             .as_ref()

@@ -24,6 +24,8 @@ pub struct NextRunView {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusView {
     pub session: String,
+    /// pbal's own login: who, when it last logged in, and whether (and why) it stopped.
+    pub login: String,
     pub mode: &'static str,
     pub next_run: Option<NextRunView>,
     pub last_runs: Vec<RunRecord>,
@@ -86,6 +88,7 @@ impl StatusView {
             .map_err(|e| e.to_string())?;
         Ok(Self {
             session,
+            login: crate::adapters::login::summary(settings, false).unwrap_or_else(|e| e),
             mode: crate::cycle::mode_str(settings.orders.mode),
             next_run,
             last_runs,

@@ -2,6 +2,7 @@
 //! module with `mod common;`), so every test starts the simulator, builds settings and writes
 //! config files the same way, and a change to that setup is made once:
 //! - [`sim`]: the simulator fixture (simulator + temp dir + trusted CA file);
+//! - [`client`]: the gateway client with short test timings;
 //! - [`settings`]: `Settings` pointed at a simulator, and the e2e order caps;
 //! - [`cycle`]: the rebalance cycle on the real client, as production wires it;
 //! - [`config`]: a `pbal.toml` for tests that drive the real binary, and running it;
@@ -9,6 +10,7 @@
 // Each test crate uses a different subset.
 #![allow(dead_code, unused_imports)]
 
+pub mod client;
 pub mod config;
 pub mod cycle;
 pub mod http;

@@ -124,26 +124,13 @@ impl GatewayClient {
             Err(e) => return Err(e),
         };
         if !status.healthy() {
-            self.set_state(SessionState::SsoOnly, status.reason());
-            let mut current = self.ssodh_init(self.inner.options.compete).await?;
-            let mut polls = 0;
-            while !current.healthy() && polls < self.inner.options.auth_poll_attempts {
-                tokio::time::sleep(self.inner.options.auth_poll_every).await;
-                current = self.auth_status().await?;
-                polls += 1;
-            }
-            if !current.healthy() {
-                let err = GatewayError::NoBrokerage {
-                    reason: current.reason(),
-                };
-                self.set_state(SessionState::SsoOnly, current.reason());
-                return Err(err);
-            }
+            self.establish_brokerage(login, status).await?;
         }
         if self.status().state < SessionState::Brokerage {
             self.set_state(SessionState::Brokerage, "brokerage session established");
         }
         self.prime().await?;
+        self.stuck_episode_over();
         Ok(self.status())
     }
 

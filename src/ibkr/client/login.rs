@@ -29,6 +29,12 @@ pub trait Login: Send + Sync {
 
     /// Called when the session is healthy again (e.g. to re-arm a notification).
     fn session_restored(&self) {}
+
+    /// Whether this login gets a new session without a human. Only then may a stuck session
+    /// be logged out: a session a human opened is never thrown away.
+    fn logs_in_by_itself(&self) -> bool {
+        false
+    }
 }
 
 /// Today's login: tell the operator once per outage where to log in, then wait.

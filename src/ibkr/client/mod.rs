@@ -59,6 +59,8 @@ struct Inner {
     /// The last `/portfolio/accounts` answer: reused inside the endpoint's 5 s spacing, so a
     /// caller right after priming does not wait 5 s for the same list.
     portfolio_cache: std::sync::Mutex<Option<(Instant, Vec<PortfolioAccount>)>>,
+    /// Logout-and-login rounds spent on the current stuck session (see `stuck.rs`).
+    stuck_relogins: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for GatewayClient {
@@ -185,6 +187,7 @@ impl GatewayClient {
                 recover_lock: tokio::sync::Mutex::new(()),
                 conids: std::sync::Mutex::new(HashMap::new()),
                 portfolio_cache: std::sync::Mutex::new(None),
+                stuck_relogins: std::sync::atomic::AtomicU32::new(0),
             }),
         })
     }
@@ -214,6 +217,11 @@ impl GatewayClient {
     /// The shared cookie jar (for a future login implementation).
     pub fn cookie_jar(&self) -> &Arc<CookieJar> {
         &self.inner.jar
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
     }
 
     /// The current session status.
@@ -517,6 +525,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod auth;
 mod login;
 mod state;
+mod stuck;
 
 use auth::parse_iserver_accounts;
 pub use login::{Login, LoginOutcome, WaitForHuman};

@@ -221,4 +221,8 @@ impl Login for SsoLogin {
     fn session_restored(&self) {
         self.told.store(false, Ordering::Release);
     }
+
+    fn logs_in_by_itself(&self) -> bool {
+        true
+    }
 }

@@ -81,6 +81,9 @@ fn reauthenticate(s: &mut SimState, c: &Call) -> Reply {
     if let Some(r) = need_sso(s) {
         return r;
     }
+    if s.session.stuck == Some(super::super::state::StuckUntil::Reauthenticate) {
+        s.session.stuck = None;
+    }
     s.start_auth(c.now);
     Reply::ok(json!({"message": "triggered"}))
 }
