@@ -9,12 +9,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use num_bigint_dig::BigUint;
 use rand::Rng;
 use reqwest::cookie::Jar;
 use zeroize::Zeroizing;
 
 use super::credentials::Credentials;
-use super::srp::{Group, ServerParams, SrpClient, parse_hex};
+use super::srp::{Group, ServerParams, SrpClient, SrpProof, parse_hex};
 use super::xml::Reply;
 use super::{ekx, totp};
 
@@ -192,26 +193,12 @@ impl Conversation<'_> {
         })
     }
 
+    /// The whole exchange of §1: the page, INIT, the password proof, the second factor and
+    /// the Dispatcher, each in its own step below.
     async fn run(&self, hooks: Hooks<'_>) -> Result<FlowReport, LoginError> {
         let progress = hooks.progress;
-        let resp = self
-            .http
-            .get(self.url("/"))
-            .send()
-            .await
-            .map_err(transport)?;
-        if resp.status().is_client_error() || resp.status().is_server_error() {
-            return Err(LoginError::Transport(format!(
-                "GET / answered HTTP {} (is this machine allowed in the gateway's ips.allow?)",
-                resp.status()
-            )));
-        }
+        self.open_page().await?;
         progress("gateway", "login page reachable");
-        let sbid: String = (0..18)
-            .map(|_| char::from_digit(rand::rng().random_range(0..36), 36).unwrap_or('0'))
-            .collect();
-        self.set_cookie("SBID", &sbid);
-
         let user = self.creds.username.as_str();
         let (client, params, paper, rsapub) = self.init(user).await?;
         progress(
@@ -227,6 +214,55 @@ impl Conversation<'_> {
         let proof = client
             .complete(user, &self.creds.password, &params)
             .map_err(|e| LoginError::Protocol(e.to_string()))?;
+        let reply = self
+            .complete_auth(user, &proof, paper, rsapub.as_ref())
+            .await?;
+        progress(
+            "COMPLETEAUTH",
+            "password proof accepted, server proof checked",
+        );
+        self.set_cookie("XYZAB_AM.LOGIN", proof.cookie_value());
+        self.set_cookie("XYZAB", proof.cookie_value());
+
+        let (factor, code) = match reply.get("sftypes") {
+            None => ("none", Zeroizing::new(String::new())),
+            Some(list) => self.second_factor(user, &proof.m1, list, hooks).await?,
+        };
+        self.dispatch(user, &proof, &code, paper).await?;
+        progress("Dispatcher", "Client login succeeds");
+        Ok(FlowReport { paper, factor })
+    }
+
+    /// `GET /` (following redirects) and the client-side `SBID` cookie set before INIT.
+    async fn open_page(&self) -> Result<(), LoginError> {
+        let resp = self
+            .http
+            .get(self.url("/"))
+            .send()
+            .await
+            .map_err(transport)?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            return Err(LoginError::Transport(format!(
+                "GET / answered HTTP {} (is this machine allowed in the gateway's ips.allow?)",
+                resp.status()
+            )));
+        }
+        let sbid: String = (0..18)
+            .map(|_| char::from_digit(rand::rng().random_range(0..36), 36).unwrap_or('0'))
+            .collect();
+        self.set_cookie("SBID", &sbid);
+        Ok(())
+    }
+
+    /// `COMPLETEAUTH`: sends M1 (and the session key under EKX) and checks the server's M2.
+    /// A wrong proof and `reached_max_login` are told apart so that both stop all attempts.
+    async fn complete_auth(
+        &self,
+        user: &str,
+        proof: &SrpProof,
+        paper: bool,
+        rsapub: Option<&BigUint>,
+    ) -> Result<Reply, LoginError> {
         let mut fields: Vec<(&str, String)> = vec![
             ("ACTION", "COMPLETEAUTH".into()),
             ("APP_NAME", String::new()),
@@ -235,7 +271,7 @@ impl Conversation<'_> {
             ("M1", proof.m1.clone()),
             ("VERSION", "1".into()),
         ];
-        if let Some(n) = &rsapub {
+        if let Some(n) = rsapub {
             let e = ekx::encrypt(proof.session_key_hex().as_bytes(), n)
                 .map_err(|e| LoginError::Protocol(e.to_string()))?;
             fields.push(("EKX", e));
@@ -252,25 +288,24 @@ impl Conversation<'_> {
         if !m2_ok {
             return Err(LoginError::WrongCredentials);
         }
-        progress(
-            "COMPLETEAUTH",
-            "password proof accepted, server proof checked",
-        );
-        self.set_cookie("XYZAB_AM.LOGIN", proof.cookie_value());
-        self.set_cookie("XYZAB", proof.cookie_value());
+        Ok(reply)
+    }
 
-        let (factor, code) = match reply.get("sftypes") {
-            None => ("none", Zeroizing::new(String::new())),
-            Some(list) => self.second_factor(user, &proof.m1, list, hooks).await?,
-        };
-
+    /// The final `POST /sso/Dispatcher`; only the literal `Client login succeeds` is success.
+    async fn dispatch(
+        &self,
+        user: &str,
+        proof: &SrpProof,
+        code: &str,
+        paper: bool,
+    ) -> Result<(), LoginError> {
         let m2 = proof.m2_hex();
         let login_type = if paper { "2" } else { "0" };
         let pad = "x".repeat(24);
         let form = [
             ("user_name", user),
             ("password", pad.as_str()),
-            ("chlginput", code.as_str()),
+            ("chlginput", code),
             ("loginType", login_type),
             ("forwardTo", "22"),
             ("M1", proof.m1.as_str()),
@@ -285,8 +320,7 @@ impl Conversation<'_> {
             .map_err(transport)?;
         let body = resp.text().await.map_err(transport)?;
         if body.trim() == "Client login succeeds" {
-            progress("Dispatcher", "Client login succeeds");
-            return Ok(FlowReport { paper, factor });
+            return Ok(());
         }
         if body.contains("Paper Trading user") {
             return Err(LoginError::Refused(
@@ -300,19 +334,10 @@ impl Conversation<'_> {
         }))
     }
 
-    /// INIT, redone once with a fresh key pair if the server's group differs (§1.1).
     async fn init(
         &self,
         user: &str,
-    ) -> Result<
-        (
-            SrpClient,
-            ServerParams,
-            bool,
-            Option<num_bigint_dig::BigUint>,
-        ),
-        LoginError,
-    > {
+    ) -> Result<(SrpClient, ServerParams, bool, Option<BigUint>), LoginError> {
         let mut group = Group::default();
         for _ in 0..2 {
             let client = SrpClient::new(group.clone());
