@@ -4,8 +4,8 @@ use std::time::Duration;
 use crate::config::{PortfolioSettings, Settings};
 use crate::ibkr::{ClientOptions, ContractQuery, GatewayClient, GatewayError};
 
-/// The client options `settings` describe: `[gateway]`, the state dir (cookie jar, pacing) and
-/// the suppressed message ids of `[orders]`.
+/// The client options `settings` describe: `[gateway]`, the state dir (cookie jar, pacing),
+/// the suppressed message ids of `[orders]` and the account to keep selected (`account.id`).
 pub fn client_options(settings: &Settings) -> ClientOptions {
     let g = &settings.gateway;
     ClientOptions {
@@ -18,6 +18,7 @@ pub fn client_options(settings: &Settings) -> ClientOptions {
         max_requests_per_sec: g.max_requests_per_sec,
         rate_limit_penalty: Duration::from_secs(g.rate_limit_penalty_secs),
         suppress: settings.orders.suppress.clone(),
+        account: Some(settings.account.id.trim().to_owned()).filter(|a| !a.is_empty()),
         ..ClientOptions::new(g.url.clone(), settings.state_dir())
     }
 }

@@ -334,7 +334,7 @@ impl Broker for IbkrBroker {
     async fn trades(&self, account: &str, days: u32) -> Result<Vec<Execution>, BrokerError> {
         let ts = self
             .client
-            .trades(days.clamp(1, 7))
+            .account_trades(account, days.clamp(1, 7))
             .await
             .map_err(map_err)?;
         Ok(ts

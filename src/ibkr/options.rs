@@ -31,6 +31,11 @@ pub struct ClientOptions {
     pub rate_limit_penalty: Duration,
     /// Message ids suppressed after every (re)authentication.
     pub suppress: Vec<String>,
+    /// The account pbal trades (`account.id`), when configured. For a user with several
+    /// accounts it is selected again (`POST /iserver/account`) after every priming: a
+    /// re-authentication puts the gateway's selection back on another account, and the
+    /// endpoints without an account in the path (trades) then answer for that one.
+    pub account: Option<String>,
     /// How long `snapshot` keeps re-asking for conids that have no price yet (pre-flight).
     pub snapshot_max_wait: Duration,
     pub snapshot_retry_every: Duration,
@@ -62,6 +67,7 @@ impl ClientOptions {
             max_requests_per_sec: 8,
             rate_limit_penalty: Duration::from_secs(600),
             suppress: Vec::new(),
+            account: None,
             snapshot_max_wait: Duration::from_secs(10),
             snapshot_retry_every: Duration::from_millis(750),
             auth_poll_attempts: 20,

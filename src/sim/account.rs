@@ -41,6 +41,11 @@ pub struct InstrumentSpec {
     /// `fx_rates` entry); `price` and `avg_cost` are in this currency.
     #[serde(default)]
     pub currency: Option<String>,
+    /// Price increment (tick) of limit prices, default 0.01. `/iserver/contract/rules` reports
+    /// it as `incrementRules`, and an order whose limit price is not a multiple of it is
+    /// rejected, as IBKR does.
+    #[serde(default)]
+    pub tick: Option<Decimal>,
 }
 
 fn default_name() -> String {
@@ -157,6 +162,12 @@ pub struct AccountSpec {
     /// at T+1 and records good-faith violations.
     #[serde(default = "default_account_type")]
     pub account_type: String,
+    /// Further accounts of the same username (a multi-account login). `/iserver/accounts`
+    /// lists them before `account_id`, and after every brokerage authentication the first of
+    /// them is the selected account again: the gateway does not remember a client's
+    /// `POST /iserver/account` across re-authentication. They hold nothing and trade nothing.
+    #[serde(default)]
+    pub other_accounts: Vec<String>,
 }
 
 fn default_account_type() -> String {
@@ -410,6 +421,7 @@ impl AccountSpec {
                     asset_class: (*class).into(),
                     kind: (*kind).into(),
                     currency: None,
+                    tick: None,
                 }
             })
             .collect();
@@ -426,6 +438,7 @@ impl AccountSpec {
             fx_rates: BTreeMap::new(),
             foreign_cash: BTreeMap::new(),
             account_type: default_account_type(),
+            other_accounts: Vec::new(),
         }
     }
 }

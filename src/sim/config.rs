@@ -252,6 +252,15 @@ pub struct Behaviour {
     pub no_brokerage_reply: NoBrokerageReply,
     /// HTTP/1 POST without `Content-Length` (or chunked body) → 411, like Akamai in front of IBKR.
     pub require_post_length: bool,
+    /// Without a brokerage session, `/tickle` answers `"iserver": {}` — no `authStatus` at
+    /// all, rather than one saying `authenticated:false` (the reference calls the field
+    /// optional; clients that read its absence as "healthy" keep trading on a dead session).
+    #[serde(default = "yes")]
+    pub tickle_omits_auth_status_without_brokerage: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Behaviour {
@@ -270,6 +279,7 @@ impl Default for Behaviour {
             live_orders_require_account_id: true,
             no_brokerage_reply: NoBrokerageReply::Unauthorized,
             require_post_length: true,
+            tickle_omits_auth_status_without_brokerage: true,
         }
     }
 }

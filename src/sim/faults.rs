@@ -41,6 +41,11 @@ pub enum FaultAction {
     RejectOrder { message: String },
     /// The nightly reset happens now (brokerage session and priming lost).
     NightlyReset,
+    /// The gateway re-authenticates the brokerage session by itself (as after a reset healed
+    /// by IBeam or another client): still authenticated, but a new session that must be primed
+    /// again (`/iserver` calls answer 500 "Please query /accounts first") and whose selected
+    /// account is back at the user's first account. The request itself is then processed.
+    Reauthenticated,
     /// Position rows come back without their contract part (`assetClass`, `ticker`,
     /// `contractDesc`, `name`…; IBind #6): every other row, starting with the first. A request
     /// with `waitForSecDef=true` gets full rows unless `even_with_wait` (a gateway that still

@@ -35,6 +35,13 @@
 //!   account (`account_type = "cash"`, `tradingType` `STKCASH`) records good-faith violations.
 //! - Instruments may trade in another currency (`currency` + `fx_rates`); the ledger lists
 //!   each currency plus `BASE`.
+//! - A multi-account user (`other_accounts`): after every brokerage authentication the first
+//!   other account is selected again, and `/iserver/account/trades` (which has no account
+//!   parameter in the spec) answers for the selected account only (inferred from the spec and
+//!   the reference §3.1).
+//! - Without a brokerage session `/tickle` answers `"iserver": {}` (no `authStatus`; inferred,
+//!   switchable with `tickle_omits_auth_status_without_brokerage`).
+//! - Limit prices off the instrument's `tick` are rejected (text as TWS error 110, inferred).
 //! - HTTP/1.1 only (no h2 ALPN), like the gateway's vert.x server.
 //! - Time: a simulated clock (real time + [`SimControl::advance`]) drives idle expiry, the
 //!   nightly reset, delayed fills, market hours and pacing windows. The server uses no tokio
@@ -309,6 +316,11 @@ impl SimControl {
     }
     pub fn account_id(&self) -> String {
         self.with(|s, _| s.account_id.clone())
+    }
+    /// The account the session has selected (`POST /iserver/account`; reverts to the first
+    /// of the user's accounts after every brokerage authentication).
+    pub fn selected_account(&self) -> String {
+        self.with(|s, _| s.selected_account.clone())
     }
     /// The simulated clock (real time + advances).
     pub fn now(&self) -> DateTime<Utc> {

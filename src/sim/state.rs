@@ -217,6 +217,10 @@ pub(crate) struct SimState {
     pub behaviour: Behaviour,
     pub clock_offset: ChronoDuration,
     pub account_id: String,
+    /// The user's other accounts (see [`AccountSpec::other_accounts`]).
+    pub other_accounts: Vec<String>,
+    /// The account endpoints without an account in the path (trades) answer for.
+    pub selected_account: String,
     pub currency: String,
     pub username: String,
     pub password: String,
@@ -275,6 +279,8 @@ impl SimState {
             behaviour,
             clock_offset: ChronoDuration::zero(),
             account_id: account.account_id.clone(),
+            other_accounts: account.other_accounts.clone(),
+            selected_account: account.account_id.clone(),
             currency: account.currency.clone(),
             username: account.username.clone(),
             password: account.password.clone(),
@@ -374,8 +380,15 @@ impl SimState {
         self.pending.clear();
     }
 
-    /// Completes a brokerage authentication: a new session generation, unprimed.
+    /// Completes a brokerage authentication: a new session generation, unprimed, and the
+    /// selected account back at the first of the user's accounts (which, for a multi-account
+    /// user, is not the one pbal trades).
     pub fn authenticate_now(&mut self, _now: DateTime<Utc>) {
+        self.selected_account = self
+            .other_accounts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.account_id.clone());
         self.session.authenticated = true;
         self.session.competing = false;
         self.session.auth_ready_at = None;
@@ -474,6 +487,15 @@ impl SimState {
             Some(h) => h.is_open(now),
             None => true,
         }
+    }
+
+    /// The contract's price increment (account file `tick`, default one cent).
+    pub fn price_increment(&self, conid: i64) -> Decimal {
+        self.instruments
+            .get(&conid)
+            .and_then(|i| i.tick)
+            .filter(|t| *t > Decimal::ZERO)
+            .unwrap_or(dec!(0.01))
     }
 
     pub fn price(&self, conid: i64) -> Option<Decimal> {

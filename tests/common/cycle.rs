@@ -21,3 +21,22 @@ pub fn with_clock(s: Settings, clock: Clock) -> Cycle<IbkrBroker> {
         .with_clock(clock)
         .with_after_run(std::sync::Arc::new(pbal::ui::report::write_logged))
 }
+
+/// A cycle whose client skips the per-endpoint spacing (5 s between live-order and trade
+/// reads) and polls fast: for tests against [`pbal::sim::SimConfig::relaxed`] that are not
+/// about pacing, so they do not spend most of their time waiting.
+pub fn relaxed(s: Settings) -> Cycle<IbkrBroker> {
+    let state = s.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    let options = pbal::ibkr::ClientOptions {
+        endpoint_spacing: false,
+        snapshot_retry_every: std::time::Duration::from_millis(100),
+        auth_poll_every: std::time::Duration::from_millis(100),
+        retry_backoff: std::time::Duration::from_millis(100),
+        ..pbal::adapters::client_options(&s)
+    };
+    let client = pbal::ibkr::GatewayClient::new(options).expect("client builds");
+    let journal = Journal::open_in(&state).unwrap();
+    Cycle::new(IbkrBroker::new(client, &s), journal, s)
+        .with_after_run(std::sync::Arc::new(pbal::ui::report::write_logged))
+}

@@ -80,6 +80,7 @@ impl GatewayClient {
             self.note_error(&err);
             return Err(err);
         }
+        self.reselect_account(&accounts).await?;
         self.portfolio_accounts_once().await?;
         let ids = &self.inner.options.suppress;
         if !ids.is_empty() {
@@ -158,7 +159,13 @@ impl GatewayClient {
                     Some(a) if !a.healthy() => {
                         self.set_state(SessionState::SsoOnly, a.reason());
                     }
-                    _ => {
+                    // A tickle without `iserver.authStatus` says nothing about the brokerage
+                    // session (gateways omit it when there is none): never read as healthy;
+                    // the recovery below asks auth/status.
+                    None => {
+                        self.degrade(SessionState::Brokerage, "tickle without iserver.authStatus");
+                    }
+                    Some(_) => {
                         self.inner
                             .state
                             .send_modify(|s| s.confirmed_at = Some(Instant::now()));

@@ -18,9 +18,7 @@ use tokio::time::Instant;
 use super::cookies::CookieJar;
 use super::error::GatewayError;
 use super::options::ClientOptions;
-use super::orders::{
-    OrderReply, OrderTicket, PlaceOutcome, PromptPolicy, classify_order_reply, is_duplicate_coid,
-};
+use super::orders::{OrderReply, OrderTicket, PlaceOutcome, PromptPolicy, is_duplicate_coid};
 use super::rate::{EndpointClass, RateLimiter};
 use super::tls::{self, TrustMode};
 use crate::ibkr::types::{
@@ -522,8 +520,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+mod answers;
 mod auth;
 mod login;
+mod select;
 mod state;
 mod stuck;
 

@@ -1,6 +1,7 @@
 //! Orders: what-if, the place/reply conversation, live orders, status, trades, cancel.
 use serde_json::{Value, json};
 
+use super::answers;
 use super::*;
 
 impl GatewayClient {
@@ -39,7 +40,18 @@ impl GatewayClient {
         let _one_at_a_time = self.inner.order_lock.lock().await;
         self.confirm_ready_for_orders().await?;
         let ep = format!("/iserver/account/{acct}/orders");
-        let mut reply = match self.order_step(&Req::post(ep, body)).await? {
+        let first = match self.order_step(&Req::post(ep.clone(), body.clone())).await {
+            // The gateway refused before taking the order (its session was re-authenticated
+            // and not primed yet): prime and send the same POST, same cOID, once more. A
+            // second refusal is returned as it is, never retried again.
+            Err(GatewayError::NotPrimed) => {
+                tracing::warn!(coid = %ticket.coid, "order POST answered \"Please query /accounts first\": not placed; re-priming and sending it once more");
+                self.prime().await?;
+                self.order_step(&Req::post(ep, body)).await?
+            }
+            other => other?,
+        };
+        let mut reply = match first {
             Step::Reply(r) => r,
             Step::Unknown(detail) => return Ok(PlaceOutcome::Unknown { detail }),
         };
@@ -54,17 +66,7 @@ impl GatewayClient {
                     if is_duplicate_coid(&message) {
                         return Ok(PlaceOutcome::DuplicateCoid { message });
                     }
-                    let lower = message.to_ascii_lowercase();
-                    if lower.contains("query /accounts first")
-                        || lower.contains("no session")
-                        || lower.contains("init session first")
-                    {
-                        let err = classify_error_text(
-                            &message,
-                            StatusCode::OK,
-                            "order",
-                            &self.login_url(),
-                        );
+                    if let Some(err) = answers::session_refusal(&message, &self.login_url()) {
                         self.note_error(&err);
                         return Err(err);
                     }
@@ -109,7 +111,8 @@ impl GatewayClient {
     }
 
     /// One POST of the order conversation. `Err` only when the request certainly did not
-    /// reach IBKR (not sent, or refused by the gateway's own auth).
+    /// reach IBKR (not sent, or refused by the gateway itself for a session reason, which
+    /// the body says first: see [`answers`]).
     async fn order_step(&self, req: &Req) -> Result<Step, GatewayError> {
         if let Some(remaining) = self.inner.limiter.frozen_for() {
             // Inside a 429 penalty: nothing is sent, so the order certainly does not exist.
@@ -117,20 +120,13 @@ impl GatewayClient {
         }
         match self.send(req).await {
             Ok((status, body)) => {
-                if status.is_server_error() {
-                    return Ok(Step::Unknown(format!(
-                        "HTTP {} from {}: the order may or may not exist; reconcile by cOID",
-                        status.as_u16(),
-                        req.path
-                    )));
-                }
-                match classify_order_reply(&body) {
-                    Ok(r) => Ok(Step::Reply(r)),
-                    Err(e) if status.is_success() => Ok(Step::Unknown(e)),
-                    Err(_) => Ok(Step::Reply(OrderReply::Error(match &body {
-                        Value::String(s) => s.clone(),
-                        other => format!("HTTP {}: {}", status.as_u16(), excerpt(other)),
-                    }))),
+                match answers::classify(status, &body, &req.path, &self.login_url()) {
+                    answers::Answer::Reply(r) => Ok(Step::Reply(r)),
+                    answers::Answer::Unknown(detail) => Ok(Step::Unknown(detail)),
+                    answers::Answer::NotTaken(err) => {
+                        self.note_error(&err);
+                        Err(err)
+                    }
                 }
             }
             // A 429 answer (or a penalty that began while we waited for a slot): most likely

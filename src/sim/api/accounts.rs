@@ -43,22 +43,41 @@ fn switch_account(s: &mut SimState, c: &Call) -> Reply {
         return r;
     }
     let acct = c.body.get("acctId").and_then(Value::as_str).unwrap_or("");
-    if acct != s.account_id {
+    if acct != s.account_id && !s.other_accounts.iter().any(|a| a == acct) {
         return account_not_found(acct);
     }
+    s.selected_account = acct.to_owned();
     Reply::ok(json!({"set": true, "acctId": acct}))
 }
 
+/// The user's accounts: the other accounts first, then the simulated one.
+fn all_accounts(s: &SimState) -> Vec<String> {
+    let mut all = s.other_accounts.clone();
+    all.push(s.account_id.clone());
+    all
+}
+
 fn iserver_accounts(s: &SimState) -> Value {
-    let id = &s.account_id;
+    let all = all_accounts(s);
+    let props: serde_json::Map<String, Value> = all
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                json!({
+                    "hasChildAccounts": false, "supportsCashQty": true,
+                    "supportsFractions": s.supports_fractions, "allowCustomerTime": false,
+                    "autoFx": false, "liteUnderPro": false, "noFXConv": false, "isProp": false
+                }),
+            )
+        })
+        .collect();
+    let aliases: serde_json::Map<String, Value> =
+        all.iter().map(|id| (id.clone(), json!(id))).collect();
     json!({
-        "accounts": [id],
-        "acctProps": { id: {
-            "hasChildAccounts": false, "supportsCashQty": true,
-            "supportsFractions": s.supports_fractions, "allowCustomerTime": false, "autoFx": false,
-            "liteUnderPro": false, "noFXConv": false, "isProp": false
-        }},
-        "aliases": { id: id },
+        "accounts": all,
+        "acctProps": props,
+        "aliases": aliases,
         "allowFeatures": {
             "allowCrypto": false, "allowDynAccount": false, "allowEventContract": false,
             "allowEventTrading": false, "allowFXConv": true, "allowFinancialLens": true,
@@ -69,7 +88,7 @@ fn iserver_accounts(s: &SimState) -> Value {
             "showUkUserLabels": false, "showWebNews": true, "sideBySide": true, "snapshotRefreshTimeout": 30
         },
         "chartPeriods": {"STK": ["*"], "FUND": ["*"], "CASH": ["*"], "OPT": ["2h", "1d", "2d", "1w", "1m"]},
-        "groups": [], "profiles": [], "selectedAccount": id,
+        "groups": [], "profiles": [], "selectedAccount": s.selected_account,
         "isFT": false, "isPaper": is_paper(s),
         "serverInfo": {"serverName": SERVER_NAME, "serverVersion": SERVER_VERSION},
         "sessionId": format!("{:08x}.{:08x}", s.session.generation as u32 ^ 0x6668_a2f1, s.session.generation),

@@ -179,6 +179,7 @@ fn contract_rules(s: &SimState, conid: i64) -> Value {
         vec!["limit", "market"]
     };
     let price = num(s.price(conid).unwrap_or_default());
+    let tick = num(s.price_increment(conid));
     json!({
         "algoEligible": false, "allOrNoneEligible": false, "costReport": false,
         "canTradeAcctIds": [s.account_id], "error": null,
@@ -191,7 +192,7 @@ fn contract_rules(s: &SimState, conid: i64) -> Value {
         "stopPrice": price, "orderOrigination": null, "preview": true,
         "displaySize": null, "fraqInt": if s.supports_fractions { 4 } else { 0 }, "cashCcy": s.currency,
         "cashQtyIncr": 500, "priceMagnifier": null, "negativeCapable": false, "incrementType": 1,
-        "incrementRules": [{"lowerEdge": 0.0, "increment": 0.01}], "hasSecondary": true,
-        "modTypes": [], "increment": 0.01, "incrementDigits": 2
+        "incrementRules": [{"lowerEdge": 0.0, "increment": tick.clone()}], "hasSecondary": true,
+        "modTypes": [], "increment": tick, "incrementDigits": s.price_increment(conid).normalize().scale()
     })
 }

@@ -259,6 +259,7 @@ fn apply_before(
         FaultAction::Competing => s.set_competing(),
         FaultAction::NoSessionTickle => s.session.tickle_no_session += 1,
         FaultAction::NightlyReset => s.nightly_reset(),
+        FaultAction::Reauthenticated if s.session.sso => s.authenticate_now(now),
         FaultAction::RejectOrder { message }
             if method == Method::POST && path.ends_with("/orders") =>
         {

@@ -116,13 +116,21 @@ fn tickle(s: &mut SimState, _: &Call) -> Reply {
         o.remove("fail");
         o.remove("hardware_info");
     }
+    let iserver = if s.behaviour.tickle_omits_auth_status_without_brokerage
+        && !s.session.authenticated
+        && !s.session.competing
+    {
+        json!({})
+    } else {
+        json!({"authStatus": st})
+    };
     Reply::ok(json!({
         "session": s.session.session_id,
         "ssoExpires": remaining,
         "collission": s.session.competing,
         "userId": USER_ID,
         "hmds": {"error": "no bridge"},
-        "iserver": {"authStatus": st},
+        "iserver": iserver,
     }))
 }
 

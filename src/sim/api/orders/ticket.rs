@@ -49,6 +49,20 @@ pub(super) fn parse_order(s: &SimState, acct: &str, body: &Value) -> Result<NewO
         cash_qty,
         limit_price,
     } = sizes(s, o, order_type)?;
+    if let Some(l) = limit_price {
+        let tick = s.price_increment(conid);
+        if !(l % tick).is_zero() {
+            // IBKR refuses a price off the contract's minimum variation (text as TWS error 110).
+            return Err(Reply::error(
+                200,
+                &format!(
+                    "Order rejected - reason: The price {} does not conform to the minimum price variation {} for this contract.",
+                    l.normalize(),
+                    tick.normalize()
+                ),
+            ));
+        }
+    }
     Ok(NewOrder {
         coid: o.get("cOID").and_then(Value::as_str).map(str::to_string),
         conid,

@@ -198,7 +198,12 @@ fn order_status_json(s: &SimState, o: &SimOrder) -> Value {
 }
 
 /// Executions of the last `days` days, in the gateway's shape.
+/// Executions of the *selected* account (the endpoint has no account parameter): for a
+/// multi-account user whose selection went back to another account, that is an empty list.
 pub(super) fn trades(s: &SimState, now: DateTime<Utc>, days: i64) -> Reply {
+    if s.selected_account != s.account_id {
+        return Reply::ok(Value::Array(Vec::new()));
+    }
     let since = now - ChronoDuration::days(days);
     let v: Vec<Value> = s
         .executions
