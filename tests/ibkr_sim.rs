@@ -2,8 +2,11 @@
 //! stock-gateway-like expired, SAN-less self-signed certificate), refusal of the wrong
 //! certificate with an actionable message, session loss mid-sequence, the snapshot pre-flight,
 //! reply prompts, duplicate cOIDs, the real pacing limits and the 429 freeze.
+mod common;
+
 use std::time::Duration;
 
+use common::client::fast_options;
 use pbal::ibkr::tls;
 use pbal::ibkr::{
     ClientOptions, ContractQuery, GatewayClient, GatewayError, OrderSize, OrderTicket, OrderType,
@@ -15,26 +18,9 @@ use pbal::sim::{
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+/// The shared test options (`tests/common/client.rs`); the state dir is set per client.
 fn base_settings(url: &str) -> ClientOptions {
-    ClientOptions {
-        request_timeout: Duration::from_secs(10),
-        ..ClientOptions::new(url, std::path::PathBuf::new())
-    }
-}
-
-/// `g` with short test timings and the per-endpoint spacing on or off.
-fn fast_options(g: &ClientOptions, spacing: bool) -> ClientOptions {
-    ClientOptions {
-        suppress: Vec::new(),
-        snapshot_max_wait: Duration::from_secs(5),
-        snapshot_retry_every: Duration::from_millis(100),
-        auth_poll_attempts: 20,
-        auth_poll_every: Duration::from_millis(50),
-        read_retries: 1,
-        retry_backoff: Duration::from_millis(10),
-        endpoint_spacing: spacing,
-        ..g.clone()
-    }
+    fast_options(url, std::path::Path::new(""))
 }
 
 struct Env {
@@ -61,7 +47,8 @@ impl Env {
         let state = self.dir.path().join("state");
         GatewayClient::new(ClientOptions {
             state_dir: state,
-            ..fast_options(g, spacing)
+            endpoint_spacing: spacing,
+            ..g.clone()
         })
         .unwrap()
     }
@@ -407,7 +394,8 @@ async fn suppressed_questions_do_not_prompt() {
     let client = GatewayClient::new(ClientOptions {
         suppress: vec!["o451".into()],
         state_dir: state,
-        ..fast_options(&env.settings_ca(), false)
+        endpoint_spacing: false,
+        ..env.settings_ca()
     })
     .unwrap();
     client.ensure_ready().await.unwrap();

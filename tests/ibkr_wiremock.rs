@@ -3,10 +3,13 @@
 //!
 //! wiremock serves plain HTTP only, which the client accepts for loopback hosts (see
 //! `GatewayClient::new`); TLS is covered by `tests/ibkr_sim.rs`.
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::client::fast_options;
 use futures::future::BoxFuture;
 use pbal::ibkr::{
     ClientOptions, ContractQuery, GatewayClient, GatewayError, Login, LoginOutcome, OrderSize,
@@ -27,11 +30,11 @@ fn fixture(name: &str) -> Value {
 fn gateway_settings(url: &str) -> ClientOptions {
     ClientOptions {
         max_requests_per_sec: 10,
-        ..ClientOptions::new(url, std::path::PathBuf::new())
+        ..fast_options(url, std::path::Path::new(""))
     }
 }
 
-/// `g` with the state in `dir` and the short test timings.
+/// `g` with the state in `dir` and this suite's even shorter waits (the mock answers at once).
 fn options(g: &ClientOptions, dir: &std::path::Path) -> ClientOptions {
     ClientOptions {
         state_dir: dir.to_path_buf(),
@@ -42,7 +45,6 @@ fn options(g: &ClientOptions, dir: &std::path::Path) -> ClientOptions {
         auth_poll_every: Duration::from_millis(5),
         read_retries: 2,
         retry_backoff: Duration::from_millis(5),
-        endpoint_spacing: false,
         ..g.clone()
     }
 }
@@ -239,16 +241,29 @@ async fn compete_flag_comes_from_config() {
         ok(fixture("auth_status_unauthenticated.json")),
     )
     .await;
+    mount(
+        &server,
+        "POST",
+        "/iserver/reauthenticate",
+        ok(json!({"message": "triggered"})),
+    )
+    .await;
     let e = client.ensure_ready().await.unwrap_err();
     assert!(matches!(e, GatewayError::NoBrokerage { .. }), "{e}");
     assert_eq!(client.status().state, SessionState::SsoOnly);
     let init = find(&server, "POST", "/iserver/auth/ssodh/init").await;
     assert_eq!(body(&init[0]), json!({"publish": true, "compete": false}));
-    // Polled auth status the configured number of times after init, then gave up.
+    // Polled auth status the configured number of times after init, then reauthenticated
+    // and polled again, then gave up (a human's session: never logged out).
+    assert_eq!(
+        find(&server, "POST", "/iserver/reauthenticate").await.len(),
+        1
+    );
     assert_eq!(
         find(&server, "POST", "/iserver/auth/status").await.len(),
-        1 + 3
+        1 + 3 + 1 + 3
     );
+    assert!(find(&server, "POST", "/logout").await.is_empty());
 }
 
 #[tokio::test]
