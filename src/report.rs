@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::strategy::{Granularity, Plan};
+use crate::strategy::{Granularity, MarginSummary, Plan};
 
 fn round(v: Decimal, dp: u32) -> Decimal {
     v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
@@ -130,6 +130,9 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         money(plan.total_after),
         plan.proven_optimal,
     )?;
+    if let Some(m) = &plan.margin {
+        write_margin_json(o, m)?;
+    }
     if !plan.notes.is_empty() {
         o.extend_from_slice(b"\"notes\":[");
         for (i, n) in plan.notes.iter().enumerate() {
@@ -194,6 +197,48 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
     }
     o.extend_from_slice(b"]}\n");
     out.write_all(o)
+}
+
+/// The `margin` object: money in cents, percentages with two decimals.
+fn write_margin_json(o: &mut Vec<u8>, m: &MarginSummary) -> io::Result<()> {
+    write!(
+        o,
+        "\"margin\":{{\"max_margin_pct\":{},\"loan_limit\":{},\"loan_before\":{},\
+         \"loan_new\":{},\"loan_after\":{},\"net_liquidation\":{},\
+         \"excess_liquidity_before\":{},\"excess_liquidity_after\":{},\
+         \"cushion_pct_after\":{},\"min_cushion_pct\":{}}},",
+        round(m.max_margin_pct, 2).normalize(),
+        money(m.loan_limit),
+        money(m.loan_before),
+        money(m.loan_new),
+        money(m.loan_after),
+        money(m.net_liquidation),
+        money(m.excess_liquidity_before),
+        money(m.excess_liquidity_after),
+        money(m.cushion_pct_after),
+        round(m.min_cushion_pct, 2).normalize(),
+    )
+}
+
+/// The table's margin footer: the loan against its limit, the cushion against its minimum.
+fn margin_footer(s: &mut String, m: &MarginSummary) {
+    let _ = writeln!(
+        s,
+        "Margin loan {:.2} new, {:.2} after (limit {:.2} = {}% of net liquidation {:.2})",
+        money(m.loan_new),
+        money(m.loan_after),
+        money(m.loan_limit),
+        round(m.max_margin_pct, 2).normalize(),
+        money(m.net_liquidation),
+    );
+    let _ = writeln!(
+        s,
+        "Excess liquidity {:.2} now, at least {:.2} after: cushion {:.2}% (minimum {}%)",
+        money(m.excess_liquidity_before),
+        money(m.excess_liquidity_after),
+        money(m.cushion_pct_after),
+        round(m.min_cushion_pct, 2).normalize(),
+    );
 }
 
 fn pct(v: Decimal) -> String {
@@ -297,6 +342,9 @@ pub fn render_table(plan: &Plan) -> String {
         money(plan.total_after),
         plan.trades.len()
     );
+    if let Some(m) = &plan.margin {
+        margin_footer(&mut s, m);
+    }
     for n in &plan.notes {
         let _ = writeln!(s, "Note: {n}");
     }
@@ -368,6 +416,50 @@ mod tests {
         let mut buf = Vec::new();
         write_json(&p, &mut buf).unwrap();
         assert!(!String::from_utf8(buf).unwrap().contains("notes"));
+    }
+
+    #[test]
+    fn margin_loan_and_cushion_reach_the_json_and_the_table() {
+        let req = PlanRequest::new(
+            vec![
+                Holding::new("A", dec!(500), dec!(100)),
+                Holding::new("B", dec!(300), dec!(100)),
+            ],
+            dec!(0),
+        );
+        let m = crate::strategy::MarginRequest {
+            max_margin_pct: dec!(25),
+            min_cushion_pct: dec!(10),
+            net_liquidation: dec!(80000),
+            excess_liquidity: Some(dec!(60000)),
+            existing_loan: dec!(0),
+            max_new_loan: None,
+            maintenance_pct: dec!(25),
+        };
+        let p = crate::strategy::margin::plan(&req, &m).unwrap();
+        let mut buf = Vec::new();
+        write_json(&p, &mut buf).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        let j = &v["margin"];
+        assert_eq!(j["loan_new"].to_string(), "20000.00");
+        assert_eq!(j["loan_limit"].to_string(), "20000.00");
+        assert_eq!(j["excess_liquidity_after"].to_string(), "35000.00");
+        assert_eq!(j["cushion_pct_after"].to_string(), "43.75");
+        assert_eq!(j["min_cushion_pct"].to_string(), "10");
+        assert_eq!(v["cash_left"].to_string(), "-20000.00");
+        let t = render_table(&p);
+        assert!(
+            t.contains("Margin loan 20000.00 new, 20000.00 after (limit 20000.00 = 25% of net liquidation 80000.00)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("at least 35000.00 after: cushion 43.75% (minimum 10%)"),
+            "{t}"
+        );
+        // Without a margin budget there is no margin key.
+        let mut buf = Vec::new();
+        write_json(&sample(), &mut buf).unwrap();
+        assert!(!String::from_utf8(buf).unwrap().contains("margin"));
     }
 
     #[test]

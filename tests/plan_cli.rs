@@ -359,3 +359,54 @@ fn min_trades_keeps_every_weight_within_its_band() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("band"));
 }
+
+/// Issue 12 item 6: `--max-margin-pct` borrows within P % of `--net-liq` and shows the loan and
+/// the cushion; a cushion below `--min-cushion-pct` is refused with the numbers.
+#[test]
+fn margin_budget_borrows_within_the_limit_and_refuses_a_thin_cushion() {
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    // The example holds 112,900.48 and no cash: net liquidation 112,900.48, limit 20 % =
+    // 22,580.10, excess liquidity (Reg T) 112,900.48 − 25 % = 84,675.36.
+    let base = [ex, "--max-margin-pct", "20", "--net-liq", "112900.48"];
+    let v = json(&[&base[..], &["--format", "json"]].concat());
+    let m = &v["margin"];
+    let loan: f64 = m["loan_new"].as_f64().unwrap();
+    assert!(loan > 22_000.0 && loan <= 22_580.10, "{m}");
+    assert_eq!(m["loan_limit"].to_string(), "22580.10");
+    assert_eq!(m["excess_liquidity_before"].to_string(), "84675.36");
+    assert_eq!(
+        v["cash_used"], m["loan_new"],
+        "no own cash: every dollar is borrowed"
+    );
+    let cushion: f64 = m["cushion_pct_after"].as_f64().unwrap();
+    assert!((49.0..51.0).contains(&cushion), "{m}");
+
+    let table = pbal().arg("plan").args(base).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("Margin loan ") && text.contains("cushion"),
+        "{text}"
+    );
+
+    let out = pbal()
+        .arg("plan")
+        .args(base)
+        .args(["--min-cushion-pct", "60"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("margin cushion") && err.contains("84675.36") && err.contains("60%"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "a refused plan prints no trades");
+
+    let out = pbal()
+        .arg("plan")
+        .args([ex, "--max-margin-pct", "20"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "--max-margin-pct without --net-liq");
+}

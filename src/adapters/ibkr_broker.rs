@@ -239,6 +239,8 @@ impl Broker for IbkrBroker {
                 cash
             },
             net_liquidation: summary.net_liquidation,
+            excess_liquidity: summary.excess_liquidity,
+            cash_account,
         })
     }
 

@@ -82,12 +82,62 @@ pub struct PlanArgs {
     #[arg(long, default_value = "shares", value_name = "shares|orders")]
     pub minimise: strategy::Minimise,
 
+    /// Margin budget: borrow at most P % of --net-liq beyond --cash (0 = never borrow).
+    #[arg(long, default_value = "0", value_name = "P", value_parser = parse_money,
+          requires = "net_liq")]
+    pub max_margin_pct: Decimal,
+
+    /// Margin budget: the account's net liquidation value (IBKR `netliquidation`). Net
+    /// liquidation below the CSV's holdings value means a loan is owed already.
+    #[arg(long, value_name = "X", value_parser = parse_money)]
+    pub net_liq: Option<Decimal>,
+
+    /// Margin budget: the account's excess liquidity now (IBKR `excessliquidity`). Default:
+    /// net liquidation − 25 % of the holdings value (Reg T maintenance, no other positions).
+    #[arg(long, value_name = "E", value_parser = parse_money, allow_hyphen_values = true,
+          requires = "net_liq")]
+    pub excess_liq: Option<Decimal>,
+
+    /// Margin budget: refuse when excess liquidity after the trades could fall below this %
+    /// of net liquidation.
+    #[arg(long, default_value = "10", value_name = "P", value_parser = parse_money)]
+    pub min_cushion_pct: Decimal,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 
     #[command(flatten)]
     pub tax: TaxArgs,
+}
+
+/// The margin budget of `--max-margin-pct` (none at 0). The loan owed is what the holdings
+/// exceed net liquidation by (net liquidation = cash + holdings); excess liquidity, when not
+/// given, is IBKR's Reg T figure for such an account: net liquidation − 25 % of the holdings.
+fn margin_request(
+    args: &PlanArgs,
+    holdings: &[strategy::Holding],
+) -> anyhow::Result<Option<strategy::MarginRequest>> {
+    if args.max_margin_pct.is_zero() {
+        return Ok(None);
+    }
+    let Some(nlv) = args.net_liq else {
+        anyhow::bail!("--max-margin-pct needs --net-liq (the account's net liquidation value)");
+    };
+    let held: Decimal = holdings.iter().map(strategy::Holding::value).sum();
+    let maintenance = strategy::margin::REG_T_MAINTENANCE_PCT;
+    Ok(Some(strategy::MarginRequest {
+        max_margin_pct: args.max_margin_pct,
+        min_cushion_pct: args.min_cushion_pct,
+        net_liquidation: nlv,
+        excess_liquidity: Some(
+            args.excess_liq
+                .unwrap_or(nlv - maintenance * held / Decimal::ONE_HUNDRED),
+        ),
+        existing_loan: (held - nlv).max(Decimal::ZERO),
+        max_new_loan: None,
+        maintenance_pct: maintenance,
+    }))
 }
 
 /// Parses a money amount exactly (no binary floating point); rejects NaN and infinities.
@@ -137,10 +187,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         },
         minimise: args.minimise,
     };
+    let margin = margin_request(&args, &req.holdings)?;
     if args.strategy == StrategyArg::TaxAware {
+        anyhow::ensure!(
+            margin.is_none(),
+            "--max-margin-pct is not available with -s tax-aware"
+        );
         return super::plan_tax::run(&args.tax, req, args.format, &csv);
     }
-    let plan = strategy::plan(&req).with_context(|| format!("{}", csv.display()))?;
+    let plan = match &margin {
+        Some(m) => strategy::margin::plan(&req, m),
+        None => strategy::plan(&req),
+    }
+    .with_context(|| format!("{}", csv.display()))?;
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

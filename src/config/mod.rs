@@ -220,6 +220,15 @@ pub struct PortfolioSettings {
     pub band_rel_pct: Decimal,
     /// `to-target` or `to-band`: where an asset outside its band trades to.
     pub band_mode: crate::strategy::BandMode,
+    /// `min-trades`: minimise whole `shares` traded or `orders`.
+    pub minimise: crate::strategy::Minimise,
+    /// Margin accounts: borrow at most this % of net liquidation (0 = never borrow).
+    #[serde(deserialize_with = "de_decimal")]
+    pub max_margin_pct: Decimal,
+    /// With a margin budget: refuse a plan whose excess liquidity afterwards could fall below
+    /// this % of net liquidation.
+    #[serde(deserialize_with = "de_decimal")]
+    pub min_cushion_pct: Decimal,
     /// Default contract currency and security type used to resolve symbols.
     pub currency: String,
     pub sec_type: String,
@@ -416,11 +425,11 @@ impl Settings {
             }
         }
         match self.portfolio.strategy.as_str() {
-            "never-sell" | "hard" | "try_avoid_sell" | "hard_rebalance" => {}
+            "never-sell" | "hard" | "try_avoid_sell" | "hard_rebalance" | "min-trades" => {}
             other => {
                 return Err(invalid(
                     "portfolio.strategy",
-                    format!("`{other}`: expected never-sell or hard"),
+                    format!("`{other}`: expected never-sell, hard or min-trades"),
                 ));
             }
         }
@@ -433,12 +442,24 @@ impl Settings {
                 ));
             }
         }
+        if self.portfolio.strategy == "min-trades"
+            && self.portfolio.band_abs_pct.is_zero()
+            && self.portfolio.band_rel_pct.is_zero()
+        {
+            return Err(invalid(
+                "portfolio.strategy",
+                "min-trades keeps every weight within its band: set portfolio.band_abs_pct \
+                 and/or portfolio.band_rel_pct",
+            ));
+        }
         if self.portfolio.buffer.is_sign_negative() {
             return Err(invalid("portfolio.buffer", "must not be negative"));
         }
         for (key, v) in [
             ("portfolio.band_abs_pct", self.portfolio.band_abs_pct),
             ("portfolio.band_rel_pct", self.portfolio.band_rel_pct),
+            ("portfolio.max_margin_pct", self.portfolio.max_margin_pct),
+            ("portfolio.min_cushion_pct", self.portfolio.min_cushion_pct),
         ] {
             if v.is_sign_negative() || v > Decimal::ONE_HUNDRED {
                 return Err(invalid(key, "must be between 0 (off) and 100"));

@@ -171,6 +171,16 @@ pub struct Balances {
     /// Cash balance including unsettled proceeds (what buys after sells may use).
     pub cash: Decimal,
     pub net_liquidation: Decimal,
+    /// IBKR's excess liquidity (`excessliquidity`), for the margin budget; `None`: unknown.
+    #[serde(default)]
+    pub excess_liquidity: Option<Decimal>,
+    /// A cash account (`tradingType`) never borrows. Unknown counts as cash (fail closed).
+    #[serde(default = "yes")]
+    pub cash_account: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How to find a symbol's contract.

@@ -32,14 +32,18 @@ pub struct BuyBudget {
     /// Net proceeds of this run's sells, from their executions.
     pub realised_proceeds: Decimal,
     pub buffer: Decimal,
+    /// The margin loan the plan was allowed to take (`MarginSummary::loan_room`: its buffer
+    /// and limit headroom come off the loan), 0 without one.
+    pub loan: Decimal,
+    /// The loan already owed before the run: a negative ledger is that loan, not a shortfall.
+    pub owed: Decimal,
 }
 
 impl BuyBudget {
-    /// `min(ledger cash, planned cash + realised proceeds) − buffer`, never negative.
+    /// `min(ledger cash + loan owed, planned cash + realised proceeds) + approved loan −
+    /// buffer`, never negative.
     pub fn available(&self) -> Decimal {
-        (self
-            .ledger_cash
-            .min(self.planned_cash + self.realised_proceeds)
+        ((self.ledger_cash + self.owed).min(self.planned_cash + self.realised_proceeds) + self.loan
             - self.buffer)
             .max(Decimal::ZERO)
     }
@@ -53,7 +57,11 @@ impl BuyBudget {
             self.planned_cash.round_dp(2),
             self.realised_proceeds.round_dp(2),
             self.buffer.round_dp(2)
-        )
+        ) + &if self.loan.is_zero() {
+            String::new()
+        } else {
+            format!(" + margin loan {}", self.loan.round_dp(2))
+        }
     }
 }
 
@@ -197,6 +205,8 @@ mod tests {
             planned_cash: dec!(0),
             realised_proceeds: dec!(0),
             buffer: dec!(100),
+            loan: dec!(0),
+            owed: dec!(0),
         };
         assert_eq!(
             b.available(),
@@ -214,6 +224,21 @@ mod tests {
         };
         assert_eq!(b.available(), dec!(600), "a lagging ledger caps the budget");
         assert!(b.describe().contains("buy budget 600"));
+        // A margin loan adds to the budget; a loan owed already is not a lagging ledger.
+        let b = BuyBudget {
+            ledger_cash: dec!(-5000),
+            planned_cash: dec!(0),
+            realised_proceeds: dec!(0),
+            loan: dec!(15000),
+            owed: dec!(5000),
+            ..b
+        };
+        assert_eq!(b.available(), dec!(14900));
+        assert!(
+            b.describe().contains("margin loan 15000"),
+            "{}",
+            b.describe()
+        );
     }
 
     #[test]

@@ -466,6 +466,16 @@ impl<B: Broker> Cycle<B> {
             planned_cash: run_plan.plan.cash.max(Decimal::ZERO),
             realised_proceeds: proceeds,
             buffer: self.settings.portfolio.buffer,
+            loan: run_plan
+                .plan
+                .margin
+                .as_ref()
+                .map_or(Decimal::ZERO, |m| m.loan_room),
+            owed: run_plan
+                .plan
+                .margin
+                .as_ref()
+                .map_or(Decimal::ZERO, |m| m.loan_before),
         };
         let available = budget.available();
         if budget::trim(&mut buys, available) {

@@ -126,6 +126,8 @@ impl Broker for FakeBroker {
             settled_cash: b.cash,
             cash: b.cash,
             net_liquidation: b.cash + pv,
+            excess_liquidity: Some(b.cash + pv * dec!(0.75)),
+            cash_account: false,
         })
     }
     async fn resolve(&self, spec: &ContractSpec) -> Result<i64, BrokerError> {

@@ -35,11 +35,14 @@ pub(crate) mod fake;
 pub mod guards;
 pub mod kill_switch;
 pub mod lock;
+pub mod margin;
 pub mod planning;
 pub mod pricing;
 pub mod snapshot;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_cash;
 
 pub use broker::{Broker, BrokerError, BrokerErrorKind};
 pub use guards::GuardViolation;

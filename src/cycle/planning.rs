@@ -11,7 +11,7 @@ use super::CycleError;
 use super::broker::{OrderRequest, OrderType, Side};
 use super::guards::{self, SizedOrder};
 use super::snapshot::AccountSnapshot;
-use crate::config::{CashSetting, Settings};
+use crate::config::Settings;
 use crate::strategy::{self, Granularity, Holding, PlanRequest, Strategy, Targets};
 
 fn default_sec_type() -> String {
@@ -87,30 +87,6 @@ impl RunPlan {
     }
 }
 
-/// The cash the plan may use, from `portfolio.cash`.
-///
-/// `available` invests settled cash (never a negative balance: a margin loan is not cash to
-/// invest). A fixed deposit larger than the settled cash above the buffer is refused: pbal
-/// does not borrow on the user's behalf.
-pub fn investable_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<Decimal, CycleError> {
-    let settled = snap.balances.settled_cash;
-    match &settings.portfolio.cash {
-        CashSetting::Available => Ok(settled.max(Decimal::ZERO)),
-        CashSetting::Amount(x) => {
-            let room = settled - settings.portfolio.buffer;
-            if *x > Decimal::ZERO && *x > room {
-                return Err(CycleError::Plan(format!(
-                    "portfolio.cash = {x} but only {} settled cash is available above the buffer {}; \
-                     lower portfolio.cash or use \"available\"",
-                    room.max(Decimal::ZERO),
-                    settings.portfolio.buffer
-                )));
-            }
-            Ok(*x)
-        }
-    }
-}
-
 /// Cash held back (limit orders only) so buys still fit when they fill at their limit (up to `limit_offset_bps`
 /// above the reference price) and sells fill as far below it: the offset applied to the cash
 /// invested, plus, for `hard`, to the holdings whose sales fund buys. Rounded up to the cent.
@@ -162,9 +138,12 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
     } else {
         Targets::Weights(p.targets.clone())
     };
-    let cash = investable_cash(snap, settings)?;
+    let run_cash = super::margin::run_cash(snap, settings)?;
+    let cash = run_cash.cash;
+    // The headroom covers the loan's buys too.
+    let exposed = cash + run_cash.margin.as_ref().map_or(Decimal::ZERO, |m| m.room());
     let request = PlanRequest {
-        buffer: p.buffer + limit_headroom(&holdings, cash, strategy_kind, settings),
+        buffer: p.buffer + limit_headroom(&holdings, exposed, strategy_kind, settings),
         holdings,
         targets,
         cash,
@@ -177,9 +156,14 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             rel_pct: p.band_rel_pct,
             mode: p.band_mode,
         },
-        minimise: strategy::Minimise::Shares,
+        minimise: p.minimise,
     };
-    let plan = strategy::plan(&request).map_err(|e| CycleError::Plan(e.to_string()))?;
+    let mut plan = match &run_cash.margin {
+        Some(m) => strategy::margin::plan(&request, m),
+        None => strategy::plan(&request),
+    }
+    .map_err(|e| CycleError::Plan(e.to_string()))?;
+    plan.notes.extend(run_cash.note);
 
     let mut legs = Vec::new();
     let mut trades: Vec<&strategy::Trade> = plan.trades.iter().collect();

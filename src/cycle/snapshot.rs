@@ -353,6 +353,8 @@ mod tests {
                 settled_cash: cash,
                 cash,
                 net_liquidation: cash + qty * price,
+                excess_liquidity: None,
+                cash_account: false,
             },
             instruments: vec![Instrument {
                 symbol: "VTI".into(),

@@ -415,6 +415,8 @@ pub struct AccountSummary {
     pub currency: Option<String>,
     pub total_cash: Option<Decimal>,
     pub available_funds: Option<Decimal>,
+    /// `excessliquidity`: equity with loan value − maintenance margin (a margin call at 0).
+    pub excess_liquidity: Option<Decimal>,
 }
 
 /// A resolved contract.

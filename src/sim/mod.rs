@@ -65,6 +65,7 @@ mod conn;
 pub mod faults;
 pub mod flex;
 mod login;
+mod margin;
 mod money;
 mod reply;
 mod server;

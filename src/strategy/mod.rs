@@ -74,11 +74,13 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 mod bands;
 mod increment;
+pub mod margin;
 mod mintrades;
 mod shares;
 mod types;
 mod waterfill;
 
+pub use margin::{MarginRequest, MarginSummary};
 pub use types::*;
 
 /// Upper bound on any single amount, so exact arithmetic can never overflow (Decimal panics on
@@ -535,6 +537,7 @@ fn build_plan(
         trades,
         proven_optimal,
         notes: Vec::new(),
+        margin: None,
     }
 }
 
@@ -549,6 +552,8 @@ mod proptests;
 mod tests;
 #[cfg(test)]
 mod tests_bands;
+#[cfg(test)]
+mod tests_margin;
 #[cfg(test)]
 mod tests_mintrades;
 #[cfg(test)]

@@ -365,6 +365,10 @@ pub struct Plan {
     /// why nothing trades, a heuristic answer…), one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The margin loan and the cushion, when the plan was made with a margin budget
+    /// (`strategy::margin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<super::margin::MarginSummary>,
 }
 
 /// Why a plan could not be made. Every message names the symbol or field and what to do.
@@ -432,4 +436,18 @@ pub enum PlanError {
     NegativeBand,
     #[error("amounts too large to plan exactly: {0}")]
     Overflow(String),
+    #[error("margin budget: {0}")]
+    InvalidMargin(String),
+    #[error(
+        "margin budget: the account summary has no excess liquidity (excessliquidity), so the \
+         cushion cannot be checked; pbal does not plan on margin blind. Set \
+         portfolio.max_margin_pct = 0 to plan without borrowing"
+    )]
+    MarginUnknown,
+    #[error("margin budget: the loan would be {loan}, above the limit {limit}")]
+    LoanAboveLimit { loan: Decimal, limit: Decimal },
+    /// The estimated cushion after the trades is below the minimum; boxed: the numbers are
+    /// many and the happy path should not carry them.
+    #[error("margin cushion: {0}")]
+    CushionTooLow(Box<super::margin::CushionShortfall>),
 }

@@ -238,6 +238,7 @@ impl GatewayClient {
                 .map(str::to_owned),
             total_cash: amount("totalcashvalue")?,
             available_funds: amount("availablefunds")?,
+            excess_liquidity: amount("excessliquidity")?,
         })
     }
 }

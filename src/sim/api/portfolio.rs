@@ -188,12 +188,20 @@ fn summary_json(s: &SimState, now: DateTime<Utc>) -> Value {
     };
     let txt = |v: &str| json!({"amount": 0.0, "currency": null, "isNull": false, "timestamp": ts, "value": v, "severity": 0});
     let nlv = s.net_liquidation();
-    let gross = s.holdings_value_base("STK") + s.holdings_value_base("FUND");
-    // Cash accounts may spend settled cash only.
-    let avail = if s.books.cash_account {
-        s.settled_cash_base(now)
+    let gross = s.gross_position_value();
+    // Cash accounts may spend settled cash only; margin accounts follow Reg T (`sim/margin.rs`).
+    let (ewl, init, maint, avail, excess) = if s.books.cash_account {
+        let settled = s.settled_cash_base(now);
+        (nlv, Decimal::ZERO, Decimal::ZERO, settled, settled)
     } else {
-        s.total_cash_base()
+        let f = s.margin_figures();
+        (
+            f.equity_with_loan,
+            f.initial,
+            f.maintenance,
+            f.available_funds,
+            f.excess_liquidity,
+        )
     };
     let mut m = serde_json::Map::new();
     m.insert("accountcode".into(), txt(&s.account_id));
@@ -207,11 +215,11 @@ fn summary_json(s: &SimState, now: DateTime<Utc>) -> Value {
         ("totalcashvalue", s.total_cash_base()),
         ("availablefunds", avail),
         ("buyingpower", avail),
-        ("excessliquidity", avail),
-        ("equitywithloanvalue", nlv),
+        ("excessliquidity", excess),
+        ("equitywithloanvalue", ewl),
         ("grosspositionvalue", gross),
-        ("initmarginreq", Decimal::ZERO),
-        ("maintmarginreq", Decimal::ZERO),
+        ("initmarginreq", init),
+        ("maintmarginreq", maint),
         ("accruedcash", Decimal::ZERO),
     ] {
         m.insert(k.into(), amt(v));

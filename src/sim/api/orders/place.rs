@@ -115,7 +115,8 @@ fn duplicate_error(coid: &str) -> Reply {
     )
 }
 
-/// Cash-account checks the real system applies before accepting an order.
+/// Funds and short-sale checks the real system applies before accepting an order (cash
+/// accounts: cash only; margin accounts: Reg T buying power, `sim/margin.rs`).
 fn precheck(s: &SimState, o: &NewOrder) -> Option<Reply> {
     let value = order_value(s, o);
     match o.side {
@@ -128,10 +129,17 @@ fn precheck(s: &SimState, o: &NewOrder) -> Option<Reply> {
                     value / price
                 }
             });
-            let need = (value + SimState::commission(shares, price))
-                * s.fx_rate(&s.instrument_currency(o.conid))
-                    .unwrap_or(Decimal::ONE);
-            (need > s.total_cash_base()).then(|| insufficient_funds(s, need))
+            let fx = s
+                .fx_rate(&s.instrument_currency(o.conid))
+                .unwrap_or(Decimal::ONE);
+            let fee = SimState::commission(shares, price) * fx;
+            let need = value * fx + fee;
+            if s.books.cash_account {
+                (need > s.total_cash_base()).then(|| insufficient_funds(s, need))
+            } else {
+                // A margin account may borrow while its available funds stay positive.
+                (!s.margin_allows_buy(value * fx, fee)).then(|| insufficient_funds(s, need))
+            }
         }
         Side::Sell => {
             let held = s
