@@ -1,4 +1,5 @@
-//! Small shared helpers: private files (0600) written atomically.
+//! Small shared helpers: private files (0600) written atomically, and the one rule for
+//! believing a secret file (login credentials, the SMTP password).
 use std::io::Write;
 use std::path::Path;
 
@@ -32,6 +33,36 @@ pub fn atomic_write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn set_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+/// Refuses a secret file others can read or write, or that belongs to someone else: mode
+/// 0600/0400 and owned by the user running pbal. One rule for every secret pbal reads (the
+/// IBKR login, the SMTP password), so a file accepted in one place is not refused in another.
+///
+/// # Errors
+/// What is wrong and how to fix it (never the content).
+pub fn check_private_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "mode {mode:04o} lets others read it; run `chmod 600 {}`",
+            path.display()
+        ));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!(
+            "owned by uid {}, not by the user running pbal (uid {me})",
+            meta.uid()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

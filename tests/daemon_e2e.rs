@@ -41,8 +41,13 @@ async fn a_due_run_executes_once_per_period_across_restarts() {
     pbal::telemetry::init(Some("human"), Some("info"));
     let sim = Simulator::start(SimConfig::relaxed()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let s = settings(&sim, dir.path());
+    let mut s = settings(&sim, dir.path());
     let state = s.state_dir();
+    // Alerts go to an ntfy stand-in; the daemon serves the page, so they link to it.
+    let (ntfy, posts) = fake_ntfy().await;
+    s.notify.webhook = Some(format!("http://{ntfy}/pbal"));
+    s.ui.enabled = true;
+    s.ui.listen = "127.0.0.1:0".parse().unwrap();
 
     // First daemon: the period's run stages a plan.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -75,6 +80,40 @@ async fn a_due_run_executes_once_per_period_across_restarts() {
             .count()
     };
     assert_eq!(scheduled(&j), 1);
+    // "Plan staged" reached ntfy with the orders, the expiry and the page link with its token.
+    let staged = j.staged_plans(chrono::Utc::now()).unwrap();
+    let token =
+        std::fs::read_to_string(state.join(pbal::ui::security::TOKEN_FILE)).unwrap_or_default();
+    let alerts = posts.lock().unwrap().clone();
+    let (headers, body) = alerts
+        .iter()
+        .find(|(_, b)| {
+            b["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("waits for approval")
+        })
+        .unwrap_or_else(|| panic!("no plan-staged alert in {alerts:?}"));
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("- BUY ") && message.contains(" expires "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("pbal staged approve {}", staged[0].id)),
+        "{message}"
+    );
+    let click = headers["click"].to_str().unwrap();
+    assert!(
+        click.starts_with("http://127.0.0.1:") && !click.starts_with("http://127.0.0.1:0/"),
+        "{click}"
+    );
+    assert!(
+        !token.trim().is_empty() && click.ends_with(&format!("?token={}", token.trim())),
+        "{click}"
+    );
+    assert_eq!(body["actions"][0]["url"], click);
+    let sent = alerts.len();
 
     // Second daemon in the same period: slots keep coming every second, but nothing runs.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -90,6 +129,32 @@ async fn a_due_run_executes_once_per_period_across_restarts() {
         "a period is rebalanced once, whatever restarts happen"
     );
     assert!(sim.orders().is_empty(), "stage mode places nothing");
+    assert_eq!(
+        posts.lock().unwrap().len(),
+        sent,
+        "a restart sends nothing again"
+    );
+}
+
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, serde_json::Value)>>>;
+
+/// An ntfy stand-in on loopback recording each POST's headers and JSON body.
+async fn fake_ntfy() -> (std::net::SocketAddr, Posts) {
+    let posts: Posts = Posts::default();
+    let sink = posts.clone();
+    let app = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, posts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

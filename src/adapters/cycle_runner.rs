@@ -26,18 +26,12 @@ impl<B: Broker> CycleRunner for Cycle<B> {
                 Ok(report)
                     if report.status == "resumed" && report.period.as_deref() == Some(period) =>
                 {
-                    return Outcome::Done {
-                        summary: summary(&report),
-                    };
+                    return done(self, &report).await;
                 }
                 Ok(report) if report.status == "resumed" => {
                     tracing::info!(run = %report.run_id, "finished an interrupted run first");
                 }
-                Ok(report) => {
-                    return Outcome::Done {
-                        summary: summary(&report),
-                    };
-                }
+                Ok(report) => return done(self, &report).await,
                 Err(e) => return outcome_of(&e),
             }
         }
@@ -93,6 +87,14 @@ fn outcome_of(e: &CycleError) -> Outcome {
             reason,
             retryable: false,
         },
+    }
+}
+
+/// The period's outcome with its alert (staged plan, or run outcome and drift).
+async fn done<B: Broker>(cycle: &Cycle<B>, r: &CycleReport) -> Outcome {
+    Outcome::Done {
+        summary: summary(r),
+        alert: Some(super::alerts::for_report(cycle, r).await),
     }
 }
 
@@ -237,11 +239,34 @@ mod tests {
         let staged = journal.runs(10).unwrap();
         assert_eq!(staged.len(), 1, "{staged:?}");
         let done = d.notifier.0.lock().unwrap().clone();
+        // "Plan staged" carries the orders (side, quantity, symbol, limit), the turnover, the
+        // expiry the journal recorded, the next step and the page.
+        let staged = journal.staged_plans(utc("2027-01-04T15:00:00Z")).unwrap();
+        let expires: DateTime<Utc> = staged[0].expires_at.parse().unwrap();
+        let alert = done
+            .iter()
+            .find(|a| {
+                a.cause
+                    .as_ref()
+                    .is_some_and(|c| c.kind == crate::notify::kind::PLAN_STAGED)
+            })
+            .unwrap_or_else(|| panic!("no plan-staged alert in {done:?}"));
+        let m = &alert.message;
+        assert!(m.starts_with("2 order(s), turnover "), "{m}");
         assert!(
-            done.iter().any(|a| a.message.contains("2 planned order(s)")
-                && a.message.contains("pbal staged approve")),
-            "{done:?}"
+            m.contains("- SELL 10 AAA limit ") && m.contains("- BUY 9 BBB limit "),
+            "{m}"
         );
+        assert!(
+            m.contains(&format!("expires {}", expires.format("%Y-%m-%d %H:%M UTC"))),
+            "{m}"
+        );
+        assert!(
+            m.contains(&format!("pbal staged approve {}", staged[0].id)),
+            "{m}"
+        );
+        assert!(alert.page && alert.title.contains("2027-Q1"), "{alert:?}");
+        assert_eq!(alert.cause.as_ref().unwrap().key, staged[0].id);
 
         // Restart inside the quarter: no second run.
         let again = real_driver(dir.path(), "2027-01-06T15:00:00Z", OrderMode::Stage);

@@ -12,6 +12,8 @@
 //! - [`cycle_runner`]: the real [`crate::cycle::Cycle`] behind the driver's seams.
 //! - [`journal_store`]: the driver's period bookkeeping in the SQLite journal.
 //! - [`login`]: where pbal's own login takes its credentials, and its status line.
+//! - `alerts`: the alert a scheduled cycle ends with (plan staged, run finished).
+mod alerts;
 pub mod cycle_runner;
 pub mod gateway;
 pub mod ibkr_broker;

@@ -46,17 +46,40 @@ pub fn choose(settings: &Settings, alert: AlertSink) -> (Arc<dyn Login>, String)
     }
 }
 
-/// Forwards login alerts to the notifier (on a task: the sink must not block).
+/// The exact next step when the scheduler needs a brokerage session: whether pbal logs in by
+/// itself decides what the human does.
+pub fn next_step(settings: &Settings) -> String {
+    match credential_sources(settings) {
+        Ok(s) => format!(
+            "pbal logs in by itself as {}; run `pbal login` to see why it cannot now \
+             (`pbal login --check` checks the credentials), or log in on the gateway's page {}",
+            s.username, settings.gateway.url
+        ),
+        Err(why) => format!(
+            "open {} in a browser on this machine and log in (pbal does not log in by itself: \
+             {why})",
+            settings.gateway.url
+        ),
+    }
+}
+
+/// Forwards login alerts to the notifier (on a task: the sink must not block). A stop of
+/// automatic logins is "pbal is blocked" (once per reason); the others (approve the push,
+/// push not approved) are sent each time, as each is a new login attempt.
 pub fn alert_sink(notifier: crate::notify::Notifier) -> AlertSink {
-    use crate::notify::{Alert, Notify, Severity};
+    use crate::notify::{Alert, Notify, Severity, messages};
     Arc::new(move |a: crate::ibkr::sso::LoginAlert| {
-        let severity = if a.stopped {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
         let n = notifier.clone();
-        let alert = Alert::new(severity, a.title, a.message);
+        let alert = if a.stopped {
+            messages::daemon_blocked(
+                "automatic logins stopped",
+                &a.message,
+                "fix the credentials (`pbal login --check` checks them), then run \
+                 `pbal login --reset`",
+            )
+        } else {
+            Alert::new(Severity::Warning, a.title, a.message)
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
                 h.spawn(async move { n.notify(&alert).await });

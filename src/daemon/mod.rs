@@ -67,8 +67,19 @@ pub async fn run(
     let timing = KeeperTiming::from_options(&client_options);
     let client = GatewayClient::new(client_options)?;
     let schedule = Schedule::from_settings(&settings.schedule)?;
+    // Alerts link to the approval page only when this daemon serves it; bound first, so the
+    // link names the port actually listened on.
+    let page = if settings.ui.enabled {
+        Some(crate::ui::bind(settings.ui.listen, &state_dir).await?)
+    } else {
+        None
+    };
+    let page_link = page.as_ref().map(crate::ui::Bound::link);
     let notifier = Notifier::from_settings(&settings.notify)
-        .map_err(|e| DaemonError::Notify(e.to_string()))?;
+        .map_err(|e| DaemonError::Notify(e.to_string()))?
+        .with_ledger_in(&state_dir)
+        .with_page_link(page_link);
+    let login_hint = login::next_step(&settings);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -95,14 +106,22 @@ pub async fn run(
         clock: SystemClock,
         config: DriverConfig {
             status_sink: sd::notify_status,
+            login_hint,
             ..DriverConfig::default()
         },
     };
     let driver_cancel = cancel.child_token();
     tracker.spawn(async move { driver.run(driver_cancel).await });
-    if cycle.settings.ui.enabled {
-        let page = crate::ui::Ui::for_cycle(cycle.clone(), client.clone());
-        let url = page.spawn(&tracker, cancel.child_token()).await?;
+    if let Some(bound) = page {
+        let url = bound.base_url();
+        let ui = crate::ui::Ui::for_cycle(cycle.clone(), client.clone());
+        let stop = cancel.child_token();
+        tracker.spawn(async move {
+            if let Err(e) = crate::ui::serve(bound, ui, async move { stop.cancelled().await }).await
+            {
+                tracing::error!(error = %e, "approval page stopped");
+            }
+        });
         tracing::info!(%url, "approval page listening (`pbal ui --print-link` prints the link with its token)");
     }
     if let Some(every) = sd::watchdog_interval() {

@@ -1,25 +1,43 @@
-//! Reaching a human: `notify.command` (run with the message as its last argument) and/or
-//! `notify.webhook` (an ntfy-compatible JSON POST).
+//! Reaching a human: `notify.command` (run with the message as its last argument),
+//! `notify.webhook` (an ntfy-compatible JSON POST) and `[notify.email]` (SMTP).
 //!
-//! Why both: a desktop user wires `notify-send` or `osascript` in one line; a headless server
-//! posts to an ntfy topic that reaches a phone. A failed notification is logged and never
-//! stops the daemon — the journal stays the record of what happened; alerts are best effort.
+//! Why three: a desktop user wires `notify-send` or `osascript` in one line; a headless server
+//! posts to an ntfy topic that reaches a phone; e-mail reaches everyone and keeps a record. A
+//! failed notification is logged and never stops the daemon — the journal stays the record of
+//! what happened; alerts are best effort.
 //!
-//! ntfy's JSON publishing takes the topic in the body and is POSTed to the server root, so
-//! `notify.webhook = "https://ntfy.example/pbal"` posts `{"topic":"pbal",…}` to
-//! `https://ntfy.example/`. Other webhook receivers get the same self-describing JSON.
+//! Alerts are meant to be acted on: an [`Alert`] may carry a link (the approval page with its
+//! token, see [`Notifier::with_page_link`]), which ntfy shows as the notification's click target
+//! and a "view" action button, and the e-mail puts under the message. An alert with a cause
+//! ([`Alert::with_cause`]) is sent at most once per cause: the [`ledger`] remembers, in a 0600
+//! file in the state dir, the last cause sent for each kind, so neither the next tick nor a
+//! restart repeats it, while a new cause (another period, plan or reason) alerts again.
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod command;
+pub mod email;
+pub mod ledger;
+pub mod messages;
+mod ntfy;
+
+pub use email::EmailSettings;
+use ledger::Ledger;
+
 /// `[notify]`: how the daemon reaches a human.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySettings {
     /// A command run with the message as its last argument.
     pub command: Option<String>,
     /// An ntfy-compatible URL that receives a JSON POST.
     pub webhook: Option<String>,
+    /// E-mail over SMTP (`[notify.email]`).
+    #[serde(default)]
+    pub email: Option<EmailSettings>,
 }
 
 /// How loudly to alert (maps to ntfy priorities 3, 4, 5).
@@ -34,12 +52,58 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// The alert kinds pbal sends with a cause (see [`Alert::with_cause`]); one constant each so a
+/// kind is spelled the same at every call site and in the ledger file.
+pub mod kind {
+    /// A plan waits for approval; cause: the staged plan id.
+    pub const PLAN_STAGED: &str = "plan-staged";
+    /// A run finished (completed, partial, dry-run…); cause: the run id.
+    pub const RUN_FINISHED: &str = "run-finished";
+    /// A scheduled run waits for a brokerage login; cause: period and reason.
+    pub const LOGIN_NEEDED: &str = "login-needed";
+    /// Something stops the daemon from doing its work until a human acts (automatic logins
+    /// stopped, an order of unknown fate…); cause: the reason.
+    pub const DAEMON_BLOCKED: &str = "daemon-blocked";
+    /// A period closed without a rebalance; cause: the period.
+    pub const PERIOD_MISSED: &str = "period-missed";
+    /// The pre-flight check found problems; cause: period and problems.
+    pub const PREFLIGHT: &str = "preflight";
+}
+
+/// Why an alert is sent: its kind and the cause within that kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    pub kind: String,
+    pub key: String,
+}
+
 /// One message to a human.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
     pub severity: Severity,
     pub title: String,
     pub message: String,
+    /// A link to act on (shown as the ntfy click target and action, under the e-mail text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Link to the approval page when the notifier knows it ([`Notifier::with_page_link`]) and
+    /// no explicit [`Alert::link`] is set. The sender of an alert need not know the page's
+    /// address or token (the scheduler does not).
+    #[serde(skip)]
+    pub page: bool,
+    /// Sent at most once per cause (absent: every time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 impl Alert {
@@ -48,7 +112,35 @@ impl Alert {
             severity,
             title: title.into(),
             message: message.into(),
+            link: None,
+            page: false,
+            cause: None,
         }
+    }
+
+    /// Carries `url` as the thing to open.
+    #[must_use]
+    pub fn with_link(mut self, url: impl Into<String>) -> Self {
+        self.link = Some(url.into());
+        self
+    }
+
+    /// Links to the approval page, if the notifier knows it.
+    #[must_use]
+    pub fn with_page(mut self) -> Self {
+        self.page = true;
+        self
+    }
+
+    /// Sends this alert at most once for `key` within `kind` (see [`kind`]): the same cause
+    /// again is dropped, a different one is sent and becomes the one remembered.
+    #[must_use]
+    pub fn with_cause(mut self, kind: impl Into<String>, key: impl Into<String>) -> Self {
+        self.cause = Some(Cause {
+            kind: kind.into(),
+            key: key.into(),
+        });
+        self
     }
 }
 
@@ -72,46 +164,45 @@ pub enum NotifyError {
     WebhookUrl { url: String, message: String },
     #[error("notify: cannot build the HTTP client: {0}")]
     Client(String),
-}
-
-/// Where the webhook posts and which topic it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Webhook {
-    post_url: url::Url,
-    topic: String,
+    #[error("notify.email.{field}: {message}")]
+    Email {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// The configured channels.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     command: Option<String>,
-    webhook: Option<Webhook>,
+    webhook: Option<ntfy::Webhook>,
+    email: Option<Arc<email::Mailer>>,
     client: reqwest::Client,
     timeout: Duration,
-}
-
-/// The ntfy JSON body.
-#[derive(Serialize)]
-struct NtfyBody<'a> {
-    topic: &'a str,
-    title: &'a str,
-    message: &'a str,
-    priority: u8,
-    tags: [&'a str; 2],
+    page_link: Option<String>,
+    ledger: Arc<Ledger>,
 }
 
 impl Notifier {
-    /// Builds the notifier from `[notify]`.
+    /// Builds the notifier from `[notify]`. Causes are remembered in memory only until
+    /// [`Notifier::with_ledger_in`] names the state dir.
     ///
     /// # Errors
-    /// [`NotifyError::WebhookUrl`] when the URL is not http(s) or names no topic.
+    /// [`NotifyError::WebhookUrl`] when the URL is not http(s) or names no topic;
+    /// [`NotifyError::Email`] for an unusable `[notify.email]` (address, TLS, password file).
     pub fn from_settings(s: &NotifySettings) -> Result<Self, NotifyError> {
         let webhook = s
             .webhook
             .as_deref()
             .filter(|w| !w.trim().is_empty())
-            .map(parse_webhook)
+            .map(ntfy::parse_webhook)
             .transpose()?;
+        let email = s
+            .email
+            .as_ref()
+            .map(email::Mailer::from_settings)
+            .transpose()?
+            .map(Arc::new);
         // reqwest is built without a default crypto provider (ring is ours; see AGENTS.md).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = Duration::from_secs(10);
@@ -123,72 +214,80 @@ impl Notifier {
         Ok(Self {
             command: s.command.clone().filter(|c| !c.trim().is_empty()),
             webhook,
+            email,
             client,
             timeout,
+            page_link: None,
+            ledger: Arc::new(Ledger::in_memory()),
         })
+    }
+
+    /// Remembers the causes sent in `state_dir/alerts-sent.json` (0600), so a restart does not
+    /// repeat an alert.
+    #[must_use]
+    pub fn with_ledger_in(mut self, state_dir: &Path) -> Self {
+        self.ledger = Arc::new(Ledger::open(state_dir.join(ledger::FILE)));
+        self
+    }
+
+    /// The approval page's link (with its token) for alerts made [`Alert::with_page`].
+    #[must_use]
+    pub fn with_page_link(mut self, link: Option<String>) -> Self {
+        self.page_link = link;
+        self
     }
 
     /// True if no channel is configured (alerts only reach the log).
     pub fn is_silent(&self) -> bool {
-        self.command.is_none() && self.webhook.is_none()
+        self.command.is_none() && self.webhook.is_none() && self.email.is_none()
     }
 
-    async fn run_command(&self, command: &str, alert: &Alert) -> Result<(), String> {
-        let text = format!("{}: {}", alert.title, alert.message);
-        // The message is passed as a positional parameter ("$@"), never spliced into the
-        // shell text, so quotes or `$(…)` in a message cannot run anything.
-        let mut child = tokio::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("{command} \"$@\""))
-            .arg("pbal-notify")
-            .arg(&text)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start `{command}`: {e}"))?;
-        match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
-            Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(format!("`{command}` exited with {status}")),
-            Ok(Err(e)) => Err(format!("`{command}`: {e}")),
-            Err(_) => Err(format!("`{command}` did not finish within 30 s")),
-        }
+    /// The link this alert carries, if any.
+    fn link_for(&self, alert: &Alert) -> Option<String> {
+        alert
+            .link
+            .clone()
+            .or_else(|| alert.page.then(|| self.page_link.clone()).flatten())
     }
 
-    async fn post_webhook(&self, hook: &Webhook, alert: &Alert) -> Result<(), String> {
-        let (priority, tag) = match alert.severity {
-            Severity::Info => (3, "white_check_mark"),
-            Severity::Warning => (4, "warning"),
-            Severity::Critical => (5, "rotating_light"),
-        };
-        let body = NtfyBody {
-            topic: &hook.topic,
-            title: &alert.title,
-            message: &alert.message,
-            priority,
-            tags: [tag, "pbal"],
-        };
-        let resp = self
-            .client
-            .post(hook.post_url.clone())
-            .json(&body)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| format!("POST {}: {e}", redact(&hook.post_url)))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "POST {}: HTTP {}",
-                redact(&hook.post_url),
-                resp.status()
-            ))
+    /// Delivers on every channel; true if at least one took it (or none is configured).
+    async fn deliver(&self, alert: &Alert, link: Option<&str>) -> bool {
+        let mut delivered = self.is_silent();
+        if let Some(cmd) = &self.command {
+            match command::run(cmd, alert, link).await {
+                Ok(()) => delivered = true,
+                Err(e) => tracing::warn!(error = %e, "notify.command failed"),
+            }
         }
+        if let Some(hook) = &self.webhook {
+            match ntfy::post(&self.client, self.timeout, hook, alert, link).await {
+                Ok(()) => delivered = true,
+                Err(e) => tracing::warn!(error = %e, "notify.webhook failed"),
+            }
+        }
+        if let Some(mailer) = &self.email {
+            match mailer.send(alert, link).await {
+                Ok(()) => delivered = true,
+                Err(e) => tracing::warn!(error = %e, "notify.email failed"),
+            }
+        }
+        delivered
     }
 }
 
 impl Notify for Notifier {
     async fn notify(&self, alert: &Alert) {
+        let claim = match &alert.cause {
+            Some(c) => match self.ledger.claim(&c.kind, &c.key) {
+                Some(claim) => Some(claim),
+                None => {
+                    tracing::debug!(kind = %c.kind, title = %alert.title, "alert already sent for this cause");
+                    return;
+                }
+            },
+            None => None,
+        };
+        // The link is not logged: it carries the page's token.
         match alert.severity {
             Severity::Info => {
                 tracing::info!(title = %alert.title, message = %alert.message, "alert")
@@ -200,146 +299,20 @@ impl Notify for Notifier {
                 tracing::error!(title = %alert.title, message = %alert.message, "alert")
             }
         }
-        if let Some(cmd) = &self.command
-            && let Err(e) = self.run_command(cmd, alert).await
-        {
-            tracing::warn!(error = %e, "notify.command failed");
-        }
-        if let Some(hook) = &self.webhook
-            && let Err(e) = self.post_webhook(hook, alert).await
-        {
-            tracing::warn!(error = %e, "notify.webhook failed");
+        let link = self.link_for(alert);
+        let delivered = self.deliver(alert, link.as_deref()).await;
+        if let Some(claim) = claim {
+            // Undelivered on every channel: the next occurrence of the cause tries again.
+            if delivered {
+                self.ledger.commit(claim);
+            } else {
+                self.ledger.release(claim);
+            }
         }
     }
-}
-
-fn parse_webhook(raw: &str) -> Result<Webhook, NotifyError> {
-    let err = |message: &str| NotifyError::WebhookUrl {
-        url: raw.to_owned(),
-        message: message.to_owned(),
-    };
-    let url = url::Url::parse(raw.trim()).map_err(|e| err(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(err("must be an http(s) URL"));
-    }
-    let segments: Vec<&str> = url
-        .path_segments()
-        .map(|s| s.filter(|p| !p.is_empty()).collect())
-        .unwrap_or_default();
-    let Some((topic, prefix)) = segments.split_last() else {
-        return Err(err(
-            "must end with the topic, e.g. https://ntfy.sh/my-pbal-alerts",
-        ));
-    };
-    let mut post_url = url.clone();
-    post_url.set_query(None);
-    post_url.set_fragment(None);
-    post_url.set_path(&format!(
-        "/{}",
-        prefix.iter().map(|p| format!("{p}/")).collect::<String>()
-    ));
-    Ok(Webhook {
-        post_url,
-        topic: (*topic).to_owned(),
-    })
-}
-
-/// The URL without credentials, for logs.
-fn redact(u: &url::Url) -> String {
-    let mut u = u.clone();
-    let _ = u.set_password(None);
-    let _ = u.set_username("");
-    u.to_string()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    fn settings(command: Option<String>, webhook: Option<String>) -> NotifySettings {
-        NotifySettings { command, webhook }
-    }
-
-    #[test]
-    fn webhook_topic_is_the_last_path_segment() {
-        let w = parse_webhook("https://ntfy.example/pbal-alerts").unwrap();
-        assert_eq!(w.post_url.as_str(), "https://ntfy.example/");
-        assert_eq!(w.topic, "pbal-alerts");
-        let w = parse_webhook("http://127.0.0.1:8080/ntfy/alerts/").unwrap();
-        assert_eq!(w.post_url.as_str(), "http://127.0.0.1:8080/ntfy/");
-        assert_eq!(w.topic, "alerts");
-        for bad in ["https://ntfy.example/", "ftp://x/y", "not a url"] {
-            let e = parse_webhook(bad).unwrap_err().to_string();
-            assert!(e.contains("notify.webhook"), "{e}");
-        }
-    }
-
-    #[tokio::test]
-    async fn command_receives_the_message_as_one_argument_without_shell_expansion() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.txt");
-        let cmd = format!("printf '%s|' >> '{}'", out.display());
-        let n = Notifier::from_settings(&settings(Some(cmd), None)).unwrap();
-        let pwned = dir.path().join("pwned");
-        let message = format!("due; $(touch '{}') \"quoted\" `id`", pwned.display());
-        n.notify(&Alert::new(Severity::Warning, "Login needed", &message))
-            .await;
-        assert_eq!(
-            std::fs::read_to_string(&out).unwrap(),
-            format!("Login needed: {message}|")
-        );
-        assert!(!pwned.exists());
-    }
-
-    #[tokio::test]
-    async fn failing_command_does_not_panic_or_block() {
-        let n = Notifier::from_settings(&settings(Some("exit 3; true".into()), None)).unwrap();
-        n.notify(&Alert::new(Severity::Info, "t", "m")).await;
-    }
-
-    #[tokio::test]
-    async fn webhook_posts_ntfy_json_to_the_server_root() {
-        let seen: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
-        let seen2 = seen.clone();
-        let app = axum::Router::new().fallback(
-            move |uri: axum::http::Uri, axum::Json(body): axum::Json<serde_json::Value>| {
-                let seen = seen2.clone();
-                async move {
-                    seen.lock().unwrap().push((uri.path().to_owned(), body));
-                    "ok"
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-
-        let n = Notifier::from_settings(&settings(None, Some(format!("http://{addr}/pbal-test"))))
-            .unwrap();
-        n.notify(&Alert::new(
-            Severity::Critical,
-            "Period 2027-Q1 missed",
-            "no login within 6 h",
-        ))
-        .await;
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 1);
-        let (path, body) = &seen[0];
-        assert_eq!(path, "/");
-        assert_eq!(body["topic"], "pbal-test");
-        assert_eq!(body["title"], "Period 2027-Q1 missed");
-        assert_eq!(body["message"], "no login within 6 h");
-        assert_eq!(body["priority"], 5);
-        assert_eq!(body["tags"][1], "pbal");
-    }
-
-    #[tokio::test]
-    async fn unreachable_webhook_is_logged_not_fatal() {
-        // Port 1 on loopback: connection refused at once.
-        let n =
-            Notifier::from_settings(&settings(None, Some("http://127.0.0.1:1/t".into()))).unwrap();
-        assert!(!n.is_silent());
-        n.notify(&Alert::new(Severity::Info, "t", "m")).await;
-    }
-}
+mod fake_smtp;
+#[cfg(test)]
+mod tests;

@@ -33,14 +33,19 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Decision, PeriodEvent, PeriodKey, RunReason, Schedule, ScheduleState};
-use crate::notify::{Alert, Notify, Severity};
+use crate::notify::{Alert, Notify, Severity, kind, messages};
 
 /// What one cycle reports back to the scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The period's rebalance is done: orders submitted, a plan staged for approval, or a
-    /// dry-run recorded (or nothing needed doing). Closes the period.
-    Done { summary: String },
+    /// dry-run recorded (or nothing needed doing). Closes the period. `summary` is the one line
+    /// the journal records; `alert`, when the runner has one (a staged plan with its orders,
+    /// a run with its outcome and drift), is sent instead of a generic "done" alert.
+    Done {
+        summary: String,
+        alert: Option<Alert>,
+    },
     /// A guard refused (kill switch, live account, caps, stale prices). Closes the period as
     /// missed — a guard's "no" is not retried behind the user's back.
     Refused { reason: String },
@@ -150,6 +155,9 @@ pub struct DriverConfig {
     /// Where the one-line "waiting for …" status goes besides the log (the daemon passes the
     /// service manager's status call; the scheduler itself knows nothing of systemd).
     pub status_sink: fn(&str),
+    /// The exact next step when a login is needed (the daemon knows whether pbal logs in by
+    /// itself and where the gateway's page is; the scheduler does not).
+    pub login_hint: String,
 }
 
 impl Default for DriverConfig {
@@ -159,6 +167,9 @@ impl Default for DriverConfig {
             login_recheck: Duration::from_secs(60),
             store_retry: Duration::from_secs(60),
             status_sink: |_| {},
+            login_hint: "log in to the IBKR Client Portal Gateway (its page in a browser on \
+                         this machine), or run `pbal login` if pbal has your credentials"
+                .to_owned(),
         }
     }
 }
@@ -305,15 +316,12 @@ where
                                 + chrono::Duration::from_std(self.schedule.login_wait)
                                     .unwrap_or(chrono::Duration::zero());
                             self.notifier
-                                .notify(&Alert::new(
-                                    Severity::Warning,
-                                    format!("pbal: log in to IBKR for the {period} rebalance"),
-                                    format!(
-                                        "The {period} rebalance is due (slot {}) but the brokerage session is not ready: {why}. \
-                                         Log in to the Client Portal Gateway; pbal waits until {}.",
-                                        self.schedule.local(slot),
-                                        self.schedule.local(deadline)
-                                    ),
+                                .notify(&messages::login_needed(
+                                    period.as_str(),
+                                    &self.schedule.local(slot),
+                                    &why,
+                                    &self.schedule.local(deadline),
+                                    &self.config.login_hint,
                                 ))
                                 .await;
                             login = Some(LoginWait {
@@ -368,7 +376,7 @@ where
         let outcome = self.runner.run(period.as_str()).await;
         let at = self.clock.now();
         match outcome {
-            Outcome::Done { summary } => {
+            Outcome::Done { summary, alert } => {
                 tracing::info!(%period, %summary, "rebalance cycle done");
                 self.record(PeriodEvent::Completed {
                     period: period.clone(),
@@ -376,13 +384,15 @@ where
                     summary: summary.clone(),
                 })
                 .await;
-                self.notifier
-                    .notify(&Alert::new(
+                let alert = alert.unwrap_or_else(|| {
+                    Alert::new(
                         Severity::Info,
                         format!("pbal: {period} rebalance done"),
                         summary,
-                    ))
-                    .await;
+                    )
+                    .with_cause(kind::RUN_FINISHED, period.as_str())
+                });
+                self.notifier.notify(&alert).await;
             }
             Outcome::Refused { reason } => {
                 self.close_missed(period, at, &format!("refused: {reason}"))
@@ -441,16 +451,20 @@ where
             tracing::info!(period = %pf.period, run_at = %self.schedule.local(pf.run_at), "pre-flight check passed");
             return;
         }
+        let list = problems.join("\n- ");
         self.notifier
-            .notify(&Alert::new(
-                Severity::Warning,
-                format!("pbal: pre-flight check for the {} rebalance", pf.period),
-                format!(
-                    "The run at {} would fail now:\n- {}",
-                    self.schedule.local(pf.run_at),
-                    problems.join("\n- ")
-                ),
-            ))
+            .notify(
+                &Alert::new(
+                    Severity::Warning,
+                    format!("pbal: pre-flight check for the {} rebalance", pf.period),
+                    format!(
+                        "The run at {} would fail now:\n- {list}\nNext step: fix these before \
+                         then (`pbal check` re-runs the checks).",
+                        self.schedule.local(pf.run_at),
+                    ),
+                )
+                .with_cause(kind::PREFLIGHT, format!("{}: {list}", pf.period)),
+            )
             .await;
     }
 
@@ -468,12 +482,18 @@ where
         {
             return false;
         }
+        let step = if reason.starts_with("no brokerage login") {
+            format!(
+                "{}; then run `pbal rebalance` if you still want this period's rebalance",
+                self.config.login_hint
+            )
+        } else {
+            "fix the cause above (`pbal check` shows what a run needs), then run \
+             `pbal rebalance` if you still want this period's rebalance"
+                .to_owned()
+        };
         self.notifier
-            .notify(&Alert::new(
-                Severity::Critical,
-                format!("pbal: no {period} rebalance"),
-                format!("{reason}. Run `pbal rebalance` by hand if you still want one."),
-            ))
+            .notify(&messages::period_missed(period.as_str(), reason, &step))
             .await;
         true
     }

@@ -97,29 +97,9 @@ pub struct CredentialError {
     pub detail: String,
 }
 
-/// Refuses files others can read or write, or that belong to someone else.
+/// The shared rule for secret files ([`crate::util::check_private_file`]).
 fn check_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "mode {mode:04o} lets others read it; run `chmod 600 {}`",
-            path.display()
-        ));
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != me {
-        return Err(format!(
-            "owned by uid {}, not by the user running pbal (uid {me})",
-            meta.uid()
-        ));
-    }
-    Ok(())
+    crate::util::check_private_file(path)
 }
 
 /// Where the username and secrets come from (no secret held).

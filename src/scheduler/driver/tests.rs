@@ -61,6 +61,7 @@ impl CycleRunner for FakeRunner {
             .pop_front()
             .unwrap_or(Outcome::Done {
                 summary: "staged 3 orders".into(),
+                alert: None,
             })
     }
     async fn preflight(&self, period: &str) -> PreflightReport {
