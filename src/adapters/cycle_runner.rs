@@ -276,6 +276,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_submitted_run_alerts_its_outcome_and_residual_drift() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let d = real_driver(dir.path(), "2026-12-20T12:00:00Z", OrderMode::Submit);
+            drive(&d, Duration::from_secs(60)).await;
+        }
+        let d = real_driver(dir.path(), "2027-01-04T14:00:00Z", OrderMode::Submit);
+        drive(&d, Duration::from_secs(2 * 86_400)).await;
+        let alerts = d.notifier.0.lock().unwrap().clone();
+        let a = alerts
+            .iter()
+            .find(|a| {
+                a.cause
+                    .as_ref()
+                    .is_some_and(|c| c.kind == crate::notify::kind::RUN_FINISHED)
+            })
+            .unwrap_or_else(|| panic!("no run-finished alert in {alerts:?}"));
+        assert_eq!(a.title, "pbal: 2027-Q1 rebalance completed", "{a:?}");
+        assert!(
+            a.message
+                .starts_with("Outcome: completed — 2 of 2 planned order(s) filled"),
+            "{}",
+            a.message
+        );
+        assert!(
+            a.message.contains("\nResidual drift: largest "),
+            "{}",
+            a.message
+        );
+        let run = Journal::open_in(dir.path()).unwrap().runs(1).unwrap();
+        assert_eq!(a.cause.as_ref().unwrap().key, run[0].id);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn kill_switch_refuses_and_closes_the_period() {
         let dir = tempfile::tempdir().unwrap();
         {

@@ -50,6 +50,10 @@ pub fn run(args: CheckArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    match crate::notify::Notifier::from_settings(&settings.notify) {
+        Ok(n) => r.line(true, "alerts", n.describe()),
+        Err(e) => r.line(false, "alerts", e),
+    }
     match crate::adapters::login::summary(&settings, true) {
         Ok(line) => r.line(true, "login", line),
         Err(line) => r.line(false, "login", line),

@@ -167,13 +167,19 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("chmod 700 {}", dir.display()))
 }
 
-/// `LoadCredential=` entries for the login files named in `[login]` (absolute paths only:
-/// systemd reads them before the sandbox exists).
+/// `LoadCredential=` entries for the login files named in `[login]` and the SMTP password file
+/// of `[notify.email]` (absolute paths only: systemd reads them before the sandbox exists).
 fn login_credentials(settings: &crate::config::Settings) -> Vec<(String, std::path::PathBuf)> {
     use crate::ibkr::sso::credentials::{PASSWORD_CREDENTIAL, TOTP_CREDENTIAL};
+    let smtp = settings
+        .notify
+        .email
+        .as_ref()
+        .and_then(|e| e.password_file.clone());
     [
         (PASSWORD_CREDENTIAL, &settings.login.password_file),
         (TOTP_CREDENTIAL, &settings.login.totp_secret_file),
+        (crate::notify::email::PASSWORD_CREDENTIAL, &smtp),
     ]
     .into_iter()
     .filter_map(|(name, path)| {
@@ -182,4 +188,57 @@ fn login_credentials(settings: &crate::config::Settings) -> Vec<(String, std::pa
         Some((name.to_owned(), abs))
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smtp_password_file_becomes_a_credential_beside_the_login_files() {
+        let mut s = crate::config::Settings::load_from(None, vec![]).unwrap();
+        assert!(login_credentials(&s).is_empty());
+        s.login.password_file = Some("/etc/pbal/ibkr-pw".into());
+        s.notify.email = Some(crate::notify::EmailSettings {
+            host: "smtp.example.org".into(),
+            port: None,
+            tls: Default::default(),
+            from: "pbal@example.org".into(),
+            to: vec!["me@example.org".into()],
+            username: Some("me".into()),
+            password_file: Some("/etc/pbal/smtp-pw".into()),
+            ca_file: None,
+        });
+        assert_eq!(
+            login_credentials(&s),
+            [
+                ("pbal-ibkr-password".to_owned(), "/etc/pbal/ibkr-pw".into()),
+                ("pbal-smtp-password".to_owned(), "/etc/pbal/smtp-pw".into()),
+            ]
+        );
+    }
+
+    /// The README's example `[notify]` section loads as written.
+    #[test]
+    fn the_readme_alerts_example_loads() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```toml\n[notify]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("README has a ```toml [notify] block");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("pbal.toml");
+        std::fs::write(&cfg, format!("[notify]\n{block}")).unwrap();
+        let s = crate::config::Settings::load_from(Some(&cfg), vec![]).unwrap();
+        assert_eq!(s.notify.command.as_deref(), Some("notify-send pbal"));
+        let e = s.notify.email.unwrap();
+        assert_eq!(e.host, "smtp.example.org");
+        assert_eq!(e.tls, crate::notify::email::EmailTls::Starttls);
+        assert_eq!(e.to, ["me@example.org"]);
+        assert_eq!(
+            e.password_file.as_deref(),
+            Some(std::path::Path::new("/etc/pbal/smtp-password"))
+        );
+    }
 }

@@ -190,6 +190,26 @@ impl Mailer {
         })
     }
 
+    /// "e-mail to … via host:port (tls)", for `pbal check`.
+    pub fn describe(&self) -> String {
+        let to: Vec<String> = self.to.iter().map(|m| m.email.to_string()).collect();
+        let tls = match self.tls {
+            EmailTls::Starttls => "STARTTLS",
+            EmailTls::Tls => "TLS",
+            EmailTls::None => "plain, loopback",
+        };
+        let login = match (&self.username, &self.password) {
+            (Some(u), Some(p)) => format!(", login {u}, password from {}", p.display()),
+            _ => String::new(),
+        };
+        format!(
+            "e-mail to {} via {}:{} ({tls}{login})",
+            to.join(", "),
+            self.host,
+            self.port
+        )
+    }
+
     /// The e-mail for `alert`: the title as subject, the message, then the link.
     fn message(&self, alert: &Alert, link: Option<&str>) -> Result<Message, String> {
         let mut body = alert.message.clone();

@@ -242,6 +242,25 @@ impl Notifier {
         self.command.is_none() && self.webhook.is_none() && self.email.is_none()
     }
 
+    /// The configured channels in one line, for `pbal check` (no secret, no token).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.command.is_some() {
+            parts.push("command".to_owned());
+        }
+        if let Some(h) = &self.webhook {
+            parts.push(format!("ntfy topic `{}`", h.topic));
+        }
+        if let Some(m) = &self.email {
+            parts.push(m.describe());
+        }
+        if parts.is_empty() {
+            "no channel configured: alerts only reach the log".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// The link this alert carries, if any.
     fn link_for(&self, alert: &Alert) -> Option<String> {
         alert

@@ -303,6 +303,16 @@ fn email_settings_are_refused_with_the_field_named() {
     es.username = Some("u".into());
     es.password_file = Some(private_file(dir.path(), "open", "s3cret", 0o644));
     check(es, "password_file", "chmod 600");
+    let mut es = email_settings(addr);
+    es.username = Some("u".into());
+    es.password_file = Some(private_file(dir.path(), "ok", "s3cret", 0o400));
+    let m = email::Mailer::from_settings(&es).unwrap();
+    let shown = m.describe();
+    assert!(
+        shown.starts_with("e-mail to me@example.org, other@example.org via 127.0.0.1:2525 (plain, loopback, login u, password from "),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"));
     // Plain SMTP to loopback names is fine.
     for host in ["localhost", "127.0.0.1", "::1"] {
         let mut es = email_settings(addr);
