@@ -307,6 +307,12 @@ pub struct OrderSettings {
     /// Largest distance between quote and the position's mark, percent.
     #[serde(deserialize_with = "de_decimal")]
     pub max_mark_deviation_pct: Decimal,
+    /// Submit mode previews every order (what-if) before placing it and refuses one whose
+    /// initial-margin requirement rises, or whose equity falls, by more than this percentage
+    /// of the account's equity: a rebalance paid in cash barely moves either, so a large change
+    /// means the order is not what pbal thinks it is.
+    #[serde(deserialize_with = "de_decimal")]
+    pub max_margin_change_pct: Decimal,
     /// Staged plans expire after this many hours.
     pub stage_expiry_hours: u64,
     /// On approval, re-plan if any price moved more than this percent since staging.
@@ -487,6 +493,9 @@ impl Settings {
                     "{bad:?} is not a message id: list ids such as \"o163\", never prompt texts"
                 ),
             ));
+        }
+        if self.orders.max_margin_change_pct <= Decimal::ZERO {
+            return Err(invalid("orders.max_margin_change_pct", "must be positive"));
         }
         if self.orders.max_order_value <= Decimal::ZERO {
             return Err(invalid("orders.max_order_value", "must be positive"));

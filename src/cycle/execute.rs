@@ -371,6 +371,11 @@ impl<B: Broker> Cycle<B> {
             }
             self.broker.ensure_ready().await?;
             let leg = leg_from_intent(intent)?;
+            // Submit mode previews every order first (see `whatif_gate`).
+            if let Some(refusal) = self.whatif_refusal(account, run_id, &leg).await? {
+                self.mark_rejected(&coid, refusal, notes).await?;
+                continue;
+            }
             self.place_one(account, run_id, &leg, notes).await?;
         }
         self.wait_for(account, run_id, side, notes).await

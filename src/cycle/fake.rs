@@ -155,7 +155,12 @@ impl Broker for FakeBroker {
     }
     async fn whatif(&self, _a: &str, o: &OrderRequest) -> Result<serde_json::Value, BrokerError> {
         self.whatifs.fetch_add(1, Ordering::SeqCst);
-        Ok(serde_json::json!({"amount": {"amount": format!("{} shares", o.quantity)}}))
+        // Shaped like the adapter's what-if: a cash rebalance moves neither margin nor equity.
+        Ok(serde_json::json!({
+            "amount": {"amount": format!("{} shares", o.quantity)},
+            "equity_current": "1000000", "equity_change": "-1", "initial_change": "0",
+            "warn": null, "error": null,
+        }))
     }
     async fn place(&self, _a: &str, o: &OrderRequest) -> Result<PlaceResult, BrokerError> {
         let n = self.post_count.fetch_add(1, Ordering::SeqCst);

@@ -21,6 +21,7 @@
 //! - `pricing.rs`: reference prices (book, mark, prior close) and limit prices on the tick.
 //! - `budget.rs`: what the buys of a run may spend (never the user's reserve).
 //! - `execute.rs`: write-ahead execution, polling, cancellation, fills, reconciliation.
+//! - `whatif_gate.rs`: the what-if preview every submitted order passes first.
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -43,6 +44,7 @@ pub mod snapshot;
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_cash;
+pub mod whatif_gate;
 
 pub use broker::{Broker, BrokerError, BrokerErrorKind};
 pub use guards::GuardViolation;

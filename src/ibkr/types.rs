@@ -577,6 +577,13 @@ pub struct WhatIf {
     pub position_after: Option<Decimal>,
     pub warn: Option<String>,
     pub error: Option<String>,
+    /// Equity with loan value before the order, and its change (the submit gate compares
+    /// changes with it).
+    pub equity_current: Option<Decimal>,
+    pub equity_change: Option<Decimal>,
+    /// Change of the initial and maintenance margin requirements.
+    pub initial_change: Option<Decimal>,
+    pub maintenance_change: Option<Decimal>,
 }
 
 impl WhatIf {
@@ -597,6 +604,10 @@ impl WhatIf {
             position_after: sub("position", "after"),
             warn: o.str("warn").filter(|s| !s.is_empty()),
             error: o.str("error").filter(|s| !s.is_empty()),
+            equity_current: sub("equity", "current"),
+            equity_change: sub("equity", "change"),
+            initial_change: sub("initial", "change"),
+            maintenance_change: sub("maintenance", "change"),
         })
     }
 }
@@ -806,6 +817,9 @@ mod tests {
         assert_eq!(w.total, Some(dec!(6410.20)));
         assert_eq!(w.position_after, Some(dec!(132)));
         assert_eq!(w.equity_after, Some(dec!(105762)));
+        assert_eq!(w.equity_current, Some(dec!(105763)));
+        assert_eq!(w.equity_change, Some(dec!(-1)));
+        assert_eq!(w.initial_change, Some(dec!(0)));
     }
 
     #[test]

@@ -264,6 +264,7 @@ pub(super) fn whatif(s: &mut SimState, acct: &str, body: &Value) -> Reply {
     // The commission adds to the cost shown for buys and sells alike.
     let total = value + commission;
     let cur = &s.currency;
+    let (initial, maintenance) = margin_preview(s, order.side, value);
     Reply::ok(json!({
         "amount": {
             "amount": format!("{} {cur} ({} Shares)", thousands(value, 2), qty_str(shares)),
@@ -271,10 +272,32 @@ pub(super) fn whatif(s: &mut SimState, acct: &str, body: &Value) -> Reply {
             "total": format!("{} {cur}", thousands(total, 2)),
         },
         "equity": {"current": thousands(nlv, 0), "change": thousands(-commission, 0), "after": thousands(nlv - commission, 0)},
-        "initial": {"current": "0", "change": "0", "after": "0"},
-        "maintenance": {"current": "0", "change": "0", "after": "0"},
+        "initial": initial,
+        "maintenance": maintenance,
         "position": {"current": qty_str(held), "change": qty_str(change), "after": qty_str(held + change)},
         "warn": warn,
         "error": null,
     }))
+}
+
+/// The what-if's margin blocks. A margin account is charged Reg T rates on its positions
+/// (initial 50 %, maintenance 25 % of their value), so a buy raises both by that share of its
+/// value and a sell lowers them; a cash account has no margin requirement.
+fn margin_preview(s: &SimState, side: Side, value: Decimal) -> (Value, Value) {
+    let block = |rate: Decimal| {
+        if s.books.cash_account {
+            return json!({"current": "0", "change": "0", "after": "0"});
+        }
+        let current = (s.holdings_value_base("STK") + s.holdings_value_base("FUND")) * rate;
+        let change = match side {
+            Side::Buy => value * rate,
+            Side::Sell => -(value * rate).min(current),
+        };
+        json!({
+            "current": thousands(current, 0),
+            "change": thousands(change, 0),
+            "after": thousands(current + change, 0),
+        })
+    };
+    (block(dec!(0.5)), block(dec!(0.25)))
 }
