@@ -11,6 +11,7 @@
 //! - `server.rs`: the axum router, the checks as middleware, the handlers.
 //! - `pages.rs`, `chart.rs`, `html.rs`: HTML and the inline-SVG chart (pure functions).
 //! - `report.rs`: `reports/<run>.html` and `.json` after every run, and the CSV export.
+//! - `whatif.rs`: IBKR's what-if equity and margin change per order and summed.
 //! - `runview.rs`, `status.rs`: the data behind the history and status pages, shared with
 //!   `pbal history` / `pbal status` and the report files.
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ pub mod runview;
 pub mod security;
 mod server;
 pub mod status;
+pub mod whatif;
 
 pub use security::{TokenError, load_or_create_token};
 

@@ -139,31 +139,17 @@ fn plan_summary(rp: &RunPlan) -> String {
 }
 
 fn dec_field(w: &serde_json::Value, key: &str) -> String {
-    match w.get(key) {
-        Some(serde_json::Value::String(s)) => s.parse::<Decimal>().map(money).unwrap_or_default(),
-        Some(serde_json::Value::Number(n)) => n
-            .to_string()
-            .parse::<Decimal>()
-            .map(money)
-            .unwrap_or_default(),
-        _ => "–".to_owned(),
-    }
+    super::whatif::field(w, key).map_or_else(|| "–".to_owned(), money)
 }
 
-/// Orders with their what-if results side by side (commission, order total, equity after).
+/// Orders with their what-if results side by side (commission, equity after, equity and
+/// initial margin change), then the summed change ([`super::whatif`]).
 fn orders_table(rp: &RunPlan, whatif: &serde_json::Value) -> String {
     let mut s = String::from(
-        r#"<div class="scroll"><table class="orders"><thead><tr><th>#</th><th>side</th><th class="num">qty</th><th>symbol</th><th>type</th><th class="num">ref. price</th><th class="num">value</th><th class="num">what-if commission</th><th class="num">equity after</th><th>what-if note</th></tr></thead><tbody>"#,
+        r#"<div class="scroll"><table class="orders"><thead><tr><th>#</th><th>side</th><th class="num">qty</th><th>symbol</th><th>type</th><th class="num">ref. price</th><th class="num">value</th><th class="num">what-if commission</th><th class="num">equity after</th><th class="num">equity change</th><th class="num">initial margin change</th><th>what-if note</th></tr></thead><tbody>"#,
     );
     for l in &rp.legs {
-        let w = whatif
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|w| w.get("leg").and_then(|x| x.as_u64()) == Some(u64::from(l.leg)))
-            .and_then(|w| w.get("whatif"))
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
+        let w = super::whatif::for_leg(whatif, l.leg);
         let note = ["error", "warn"]
             .iter()
             .filter_map(|k| w.get(*k).and_then(|x| x.as_str()))
@@ -175,7 +161,7 @@ fn orders_table(rp: &RunPlan, whatif: &serde_json::Value) -> String {
         };
         let _ = write!(
             s,
-            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
             l.leg,
             l.side.as_str(),
             l.quantity.normalize(),
@@ -185,10 +171,13 @@ fn orders_table(rp: &RunPlan, whatif: &serde_json::Value) -> String {
             money(l.value()),
             dec_field(&w, "commission"),
             dec_field(&w, "equity_after"),
+            super::whatif::cell(&w, "equity_change"),
+            super::whatif::cell(&w, "initial_change"),
             esc(&note),
         );
     }
     s.push_str("</tbody></table></div>");
+    s.push_str(&super::whatif::summary(whatif));
     s
 }
 
