@@ -182,6 +182,12 @@ async fn page_shows_the_pending_plan_with_chart_orders_and_strict_headers() {
         );
     }
     assert!(body.contains("max_turnover_pct") && body.contains("what-if commission"));
+    // IBKR's predicted equity and margin change, per order and summed over the plan.
+    assert!(body.contains("initial margin change"), "{body}");
+    assert!(
+        body.contains("What-if (IBKR's preview, each order on its own, summed): equity "),
+        "{body}"
+    );
     assert_eq!(body.matches(r#"<form method="post""#).count(), 2);
     assert!(!body.contains("<script"), "the page needs no script");
     let csp = h["content-security-policy"].to_str().unwrap();

@@ -72,7 +72,9 @@ fn warning_allowed(warn: &str, allow: &[String]) -> bool {
 }
 
 fn pct(part: Decimal, whole: Decimal) -> Decimal {
-    (part / whole * Decimal::ONE_HUNDRED).round_dp(2).normalize()
+    (part / whole * Decimal::ONE_HUNDRED)
+        .round_dp(2)
+        .normalize()
 }
 
 /// Judges one preview (pure). `order` names the order in messages (`BUY 10 VTI`).
