@@ -197,6 +197,13 @@ impl Notifier {
             .filter(|w| !w.trim().is_empty())
             .map(ntfy::parse_webhook)
             .transpose()?;
+        if let Some(h) = webhook.as_ref().filter(|h| !h.carries_links) {
+            tracing::warn!(
+                url = %ntfy::redact(&h.post_url),
+                "notify.webhook is plain http to another host: alerts go without the approval \
+                 page's link (it carries the page's token); use https"
+            );
+        }
         let email = s
             .email
             .as_ref()

@@ -6,7 +6,8 @@
 //! `https://ntfy.example/`. When the alert carries a link (the approval page), it is the
 //! notification's click target and a "view" action button: as the JSON fields `click` and
 //! `actions` (what ntfy reads from a JSON body) and, for receivers that read ntfy's headers
-//! instead, as the `Click` and `Actions` headers too.
+//! instead, as the `Click` and `Actions` headers too. The link carries the page's token, so it
+//! is sent only over https or to a loopback receiver, never over plain http to another host.
 use std::time::Duration;
 
 use serde::Serialize;
@@ -18,6 +19,16 @@ use super::{Alert, NotifyError, Severity};
 pub(super) struct Webhook {
     pub(super) post_url: url::Url,
     pub(super) topic: String,
+    /// May the approval page's link (with its token) go here: over https, or to loopback.
+    /// Over plain http to another host anyone on the path could read it, so it is left out.
+    pub(super) carries_links: bool,
+}
+
+impl Webhook {
+    /// The link to send, if this webhook may carry it.
+    pub(super) fn link<'a>(&self, link: Option<&'a str>) -> Option<&'a str> {
+        link.filter(|_| self.carries_links)
+    }
 }
 
 /// The label of the action button.
@@ -53,6 +64,7 @@ pub(super) async fn post(
     alert: &Alert,
     link: Option<&str>,
 ) -> Result<(), String> {
+    let link = hook.link(link);
     let (priority, tag) = match alert.severity {
         Severity::Info => (3, "white_check_mark"),
         Severity::Warning => (4, "warning"),
@@ -125,14 +137,21 @@ pub(super) fn parse_webhook(raw: &str) -> Result<Webhook, NotifyError> {
         "/{}",
         prefix.iter().map(|p| format!("{p}/")).collect::<String>()
     ));
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     Ok(Webhook {
         post_url,
         topic: (*topic).to_owned(),
+        carries_links: url.scheme() == "https" || loopback,
     })
 }
 
 /// The URL without credentials, for logs.
-fn redact(u: &url::Url) -> String {
+pub(super) fn redact(u: &url::Url) -> String {
     let mut u = u.clone();
     let _ = u.set_password(None);
     let _ = u.set_username("");

@@ -76,6 +76,17 @@ fn webhook_topic_is_the_last_path_segment() {
     let w = parse_webhook("http://127.0.0.1:8080/ntfy/alerts/").unwrap();
     assert_eq!(w.post_url.as_str(), "http://127.0.0.1:8080/ntfy/");
     assert_eq!(w.topic, "alerts");
+    // The page's link (with its token) only over https or to loopback.
+    for (url, carries) in [
+        ("https://ntfy.example/t", true),
+        ("http://ntfy.example/t", false),
+        ("http://127.0.0.1:8080/t", true),
+        ("http://[::1]:8080/t", true),
+        ("http://localhost/t", true),
+    ] {
+        let w = parse_webhook(url).unwrap();
+        assert_eq!(w.link(Some(LINK)).is_some(), carries, "{url}");
+    }
     for bad in ["https://ntfy.example/", "ftp://x/y", "not a url"] {
         let e = parse_webhook(bad).unwrap_err().to_string();
         assert!(e.contains("notify.webhook"), "{e}");

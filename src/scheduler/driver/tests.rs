@@ -267,6 +267,18 @@ async fn login_wait_then_success_runs_once_logged_in() {
     assert_eq!(login.len(), 1, "{alerts:?}");
     assert_eq!(login[0].0, utc("2027-01-04T15:30:00Z"));
     assert!(login[0].1.message.contains("not authenticated"));
+    // The exact next step (the daemon's login hint) and the cause: this period and reason.
+    assert!(
+        login[0]
+            .1
+            .message
+            .contains(&format!("Next step: {}", d.config.login_hint)),
+        "{}",
+        login[0].1.message
+    );
+    let cause = login[0].1.cause.clone().unwrap();
+    assert_eq!(cause.kind, crate::notify::kind::LOGIN_NEEDED);
+    assert!(cause.key.starts_with("2027-Q1: "), "{cause:?}");
     assert!(
         !d.store
             .events()
@@ -299,11 +311,24 @@ async fn login_wait_then_missed_closes_the_period() {
         "{}",
         missed[0].2
     );
+    let alerts = d.notifier.alerts();
+    let (_, a) = alerts
+        .iter()
+        .find(|(_, a)| a.severity == Severity::Critical && a.title.contains("2027-Q1"))
+        .unwrap_or_else(|| panic!("no missed alert in {alerts:?}"));
+    // The reason, then how to log in and rebalance by hand; once per period.
     assert!(
-        d.notifier
-            .alerts()
-            .iter()
-            .any(|(_, a)| a.severity == Severity::Critical && a.title.contains("2027-Q1"))
+        a.message.contains("no brokerage login within 6 h")
+            && a.message
+                .contains(&format!("Next step: {}", d.config.login_hint))
+            && a.message.contains("`pbal rebalance`"),
+        "{}",
+        a.message
+    );
+    let cause = a.cause.clone().unwrap();
+    assert_eq!(
+        (cause.kind.as_str(), cause.key.as_str()),
+        (crate::notify::kind::PERIOD_MISSED, "2027-Q1")
     );
 }
 
