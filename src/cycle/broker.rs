@@ -124,22 +124,8 @@ impl BrokerError {
     }
 }
 
-/// Buy or sell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Side {
-    Buy,
-    Sell,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Buy => "BUY",
-            Side::Sell => "SELL",
-        }
-    }
-}
+/// Buy or sell: the planner's own type, so a planned trade's side reaches the broker as is.
+pub use crate::strategy::Side;
 
 /// An account the gateway offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -176,10 +176,7 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
         let inst = snap.instrument(&t.symbol).ok_or_else(|| {
             CycleError::Plan(format!("{}: planned but not in the snapshot", t.symbol))
         })?;
-        let side = match t.side {
-            strategy::Side::Buy => Side::Buy,
-            strategy::Side::Sell => Side::Sell,
-        };
+        let side = t.side;
         // Fractional (`exact`) quantities go to the broker with at most 4 decimals, rounded
         // toward zero so a buy never costs more, nor a sell exceeds the holding, than planned.
         let quantity = t
