@@ -5,7 +5,7 @@ set -euo pipefail
 secs=${1:-120}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-bin=$PWD/target/release/pbal
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pbal
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin" sim --listen 127.0.0.1:0 --ca-out "$work/ca.pem" >"$work/sim.out" 2>/dev/null &
@@ -14,12 +14,15 @@ url=$(grep -m1 '^listening on' "$work/sim.out" | sed 's/listening on //')
 printf '[gateway]\nurl = "%s"\nca_cert = "%s/ca.pem"\n[state]\ndir = "%s/state"\n' "$url" "$work" "$work" >"$work/p.toml"
 "$bin" --config "$work/p.toml" run 2>"$work/run.log" &
 pid=$!
-sleep 20   # start-up, first tickle and priming
+sleep 20   # start-up, first tickle and priming (the daemon first trims its code pages at 30 s)
+echo "after start-up (20 s, before the first trim):"
+grep -E '^(Rss|Pss|Pss_Anon|Pss_File):' /proc/$pid/smaps_rollup | sed 's/^/  /'
 switches() { local s=0; for t in /proc/$pid/task/*; do s=$((s + $(awk '/ctxt_switches/{x+=$2} END{print x}' "$t/status"))); done; echo $s; }
 a=$(switches); c0=$(awk '{print $14+$15}' /proc/$pid/stat)
 sleep "$secs"
 b=$(switches); c1=$(awk '{print $14+$15}' /proc/$pid/stat)
 echo "threads: $(ls /proc/$pid/task | wc -l)"
+echo "after ${secs}s more of idling:"
 grep -E '^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty):' /proc/$pid/smaps_rollup
 echo "context switches in ${secs}s (all threads): $((b - a))  ($(echo "scale=2; ($b - $a) / $secs" | bc) /s)"
 echo "CPU time in ${secs}s: $((c1 - c0)) ticks ($(getconf CLK_TCK)/s)"

@@ -10,6 +10,7 @@
 //! [`run`] takes its shutdown signal as a future (the mini-redis seam), so tests drive the
 //! production path against the simulator and stop it without sending signals.
 pub mod login;
+mod memory;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -124,6 +125,7 @@ pub async fn run(
         });
         tracing::info!(%url, "approval page listening (`pbal ui --print-link` prints the link with its token)");
     }
+    tracker.spawn(memory::trim_task(cancel.child_token()));
     if let Some(every) = sd::watchdog_interval() {
         tracker.spawn(sd::watchdog_task(every, cancel.child_token()));
     }
