@@ -1,4 +1,4 @@
-//! Command-line interface (clap) and the dispatch to [`crate::commands`]. Each subcommand's
+//! Command-line interface (clap) and the dispatch to `crate::commands`. Each subcommand's
 //! arguments live beside its implementation, so adding a command touches this file (enum and
 //! dispatch) and one module. The dependency runs one way: `cli` → `commands`.
 use std::path::PathBuf;

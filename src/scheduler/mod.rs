@@ -12,7 +12,7 @@
 //!   [`Schedule::due_at`], [`Schedule::next_run_at`], [`Schedule::preflight_at`].
 //! - `state`: the [`ScheduleState`] folded from [`PeriodEvent`]s that the journal stores.
 //! - [`driver`]: the tokio task, over traits (`CycleRunner`, `SessionProbe`, `PeriodStore`,
-//!   [`crate::notify::Notify`], [`crate::clock::Clock`]); their production implementations live
+//!   `crate::notify::Notify`, `crate::clock::Clock`); their production implementations live
 //!   in [`crate::adapters`], so the scheduler knows nothing of the cycle, journal or config.
 //!
 //! # Semantics

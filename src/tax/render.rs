@@ -114,7 +114,7 @@ pub fn json(t: &TaxAudit) -> Value {
 }
 
 /// Adds the `tax` object, per-position `lots` and `"strategy": "tax-aware"` to a plan's JSON
-/// document (as written by [`crate::report::write_json`]).
+/// document (as written by `crate::report::write_json`).
 pub fn extend_plan_json(doc: &mut Value, t: &TaxAudit) {
     let Some(obj) = doc.as_object_mut() else {
         return;
