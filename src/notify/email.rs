@@ -9,7 +9,7 @@
 //! - The password comes from the systemd credential `pbal-smtp-password`
 //!   (`$CREDENTIALS_DIRECTORY`, `LoadCredential=`) or `password_file`, never from the config
 //!   text; a file is refused unless 0600/0400 and owned by the user (the same rule as the IBKR
-//!   login, [`crate::util::check_private_file`]). It is read for each message and dropped.
+//!   login, `crate::util::check_private_file`). It is read for each message and dropped.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
