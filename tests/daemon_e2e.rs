@@ -114,6 +114,18 @@ async fn a_due_run_executes_once_per_period_across_restarts() {
     );
     assert_eq!(body["actions"][0]["url"], click);
     let sent = alerts.len();
+    // What was sent is remembered in the state dir (0600), so a restart does not repeat it.
+    let ledger = state.join(pbal::notify::ledger::FILE);
+    let remembered: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ledger).unwrap()).unwrap();
+    assert_eq!(
+        remembered["plan-staged"]["cause"],
+        staged[0].id.as_str(),
+        "{remembered}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&ledger).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 
     // Second daemon in the same period: slots keep coming every second, but nothing runs.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
