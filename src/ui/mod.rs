@@ -107,31 +107,11 @@ impl Ui {
             session,
         }
     }
-
-    /// Binds the configured address and serves until `stop` is cancelled, in a task on
-    /// `tracker` (the daemon's way to run it beside the scheduler).
-    ///
-    /// # Errors
-    /// When the address cannot be bound or the token cannot be read: start-up fails loudly
-    /// rather than running a daemon whose alerts link to a page that is not there.
-    pub async fn spawn(
-        self,
-        tracker: &tokio_util::task::TaskTracker,
-        stop: tokio_util::sync::CancellationToken,
-    ) -> Result<String, UiError> {
-        let bound = bind(self.settings.ui.listen, &self.settings.state_dir()).await?;
-        let url = bound.base_url();
-        tracker.spawn(async move {
-            if let Err(e) = serve(bound, self, async move { stop.cancelled().await }).await {
-                tracing::error!(error = %e, "approval page stopped");
-            }
-        });
-        Ok(url)
-    }
 }
 
 /// A bound, not yet serving, page: the address is known (port 0 resolved) so the link can be
-/// printed before serving starts.
+/// printed — and given to the alerts — before serving starts (`pbal run` binds, builds its
+/// notifier with [`Bound::link`], then serves with [`serve`]).
 pub struct Bound {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
