@@ -19,6 +19,8 @@ pub struct IbkrBroker {
     currency: String,
     /// Account id → cash account (`tradingType`), learnt by [`Broker::accounts`].
     cash_accounts: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
+    /// The Flex Web Service for tax-aware plans (`[flex]`), when configured.
+    flex: Option<super::flex_source::FlexSource>,
 }
 
 impl IbkrBroker {
@@ -29,6 +31,7 @@ impl IbkrBroker {
             policy: ibkr::orders::PromptPolicy::new(settings.orders.prompt_allowlist.clone()),
             currency: settings.portfolio.currency.clone(),
             cash_accounts: Default::default(),
+            flex: super::flex_source::FlexSource::from_settings(settings),
         }
     }
 
@@ -362,6 +365,15 @@ impl Broker for IbkrBroker {
             .await
             .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn tax_statement(&self) -> Result<crate::cycle::tax_step::TaxStatement, BrokerError> {
+        match &self.flex {
+            Some(f) => f.statement().await,
+            None => Err(BrokerError::config(
+                "portfolio.strategy = \"tax-aware\" needs [flex] lots_query and a token",
+            )),
+        }
     }
 }
 

@@ -13,8 +13,10 @@
 //! - [`journal_store`]: the driver's period bookkeeping in the SQLite journal.
 //! - [`login`]: where pbal's own login takes its credentials, and its status line.
 //! - `alerts`: the alert a scheduled cycle ends with (plan staged, run finished).
+//! - [`flex_source`]: the cycle's tax statement from the Flex Web Service (`[flex]`).
 mod alerts;
 pub mod cycle_runner;
+pub mod flex_source;
 pub mod gateway;
 pub mod ibkr_broker;
 pub mod journal_store;

@@ -115,6 +115,7 @@ impl TaxArgs {
             st_weight: self.st_weight,
             identical: self.identical.iter().map(|s| split_list(s)).collect(),
             exposure_groups: groups,
+            exposure_caps: BTreeMap::new(),
             harvest: self.harvest,
             harvest_min_loss: self.harvest_min_loss,
             alternates,

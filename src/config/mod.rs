@@ -13,6 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::notify::NotifySettings;
 pub use crate::scheduler::ScheduleSettings;
+pub use taxable::{ExposureConfig, FlexConfig, TaxConfig};
+
+mod taxable;
 
 /// The compiled-in defaults; also shipped as `config/default.toml` for reference.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -49,6 +52,14 @@ pub struct Settings {
     pub ui: UiSettings,
     #[serde(default)]
     pub login: LoginSettings,
+    /// Tax-aware planning (`portfolio.strategy = "tax-aware"`).
+    #[serde(default)]
+    pub tax: TaxConfig,
+    #[serde(default)]
+    pub exposure: ExposureConfig,
+    /// The Flex Web Service the daemon fetches lots and trades from.
+    #[serde(default)]
+    pub flex: FlexConfig,
 }
 
 /// `[login]`: pbal's own login to the gateway (no browser). Used when `account.username` is
@@ -431,14 +442,21 @@ impl Settings {
             }
         }
         match self.portfolio.strategy.as_str() {
-            "never-sell" | "hard" | "try_avoid_sell" | "hard_rebalance" | "min-trades" => {}
+            "never-sell" | "hard" | "try_avoid_sell" | "hard_rebalance" | "min-trades"
+            | "tax-aware" => {}
             other => {
                 return Err(invalid(
                     "portfolio.strategy",
-                    format!("`{other}`: expected never-sell, hard or min-trades"),
+                    format!("`{other}`: expected never-sell, hard, min-trades or tax-aware"),
                 ));
             }
         }
+        taxable::validate(
+            &self.tax,
+            &self.exposure,
+            &self.flex,
+            self.portfolio.strategy == "tax-aware",
+        )?;
         match self.portfolio.granularity.as_str() {
             "shares" | "exact" => {}
             other => {

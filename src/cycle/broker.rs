@@ -326,4 +326,16 @@ pub trait Broker: Send + Sync {
         account: &str,
         order_id: &str,
     ) -> impl Future<Output = Result<(), BrokerError>> + Send;
+    /// The tax lots and past trades `tax-aware` plans with (IBKR: a Flex statement). A
+    /// broker without a source refuses, and so does the cycle: no lots, no tax-aware plan.
+    fn tax_statement(
+        &self,
+    ) -> impl Future<Output = Result<super::tax_step::TaxStatement, BrokerError>> + Send {
+        async {
+            Err(BrokerError::config(
+                "portfolio.strategy = \"tax-aware\" needs tax lots, and this broker has no \
+                 source for them; configure [flex]",
+            ))
+        }
+    }
 }

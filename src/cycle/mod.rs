@@ -18,6 +18,8 @@
 //! - `guards.rs`: pure checks (kill switch, live account, caps, prices, limit prices).
 //! - `snapshot.rs`: reading the account into an [`snapshot::AccountSnapshot`].
 //! - `planning.rs`: snapshot + settings → strategy plan → order legs.
+//! - `tax_step.rs`: the `tax-aware` plan: lots from the broker's tax statement, rolled
+//!   forward with the journal's fills and checked against the positions.
 //! - `pricing.rs`: reference prices (book, mark, prior close) and limit prices on the tick.
 //! - `budget.rs`: what the buys of a run may spend (never the user's reserve).
 //! - `execute.rs`: write-ahead execution, polling, cancellation, fills, reconciliation.
@@ -40,6 +42,7 @@ pub mod margin;
 pub mod planning;
 pub mod pricing;
 pub mod snapshot;
+pub mod tax_step;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
@@ -278,7 +281,7 @@ impl<B: Broker> Cycle<B> {
             self.settings.account.allow_live,
         )?;
         self.record_snapshot(run_id, &snap).await?;
-        let run_plan = planning::plan(&snap, &self.settings)?;
+        let run_plan = self.plan_run(&snap).await?;
         let plan_json =
             serde_json::to_value(&run_plan).map_err(|e| CycleError::Plan(e.to_string()))?;
         let rid = run_id.to_owned();
@@ -529,7 +532,7 @@ impl<B: Broker> Cycle<B> {
         let now = self.now();
         if !changes.is_empty() {
             // Stale: re-plan and ask again rather than submit orders sized on old numbers.
-            let run_plan = planning::plan(&snap, &self.settings)?;
+            let run_plan = self.plan_run(&snap).await?;
             guards::caps(
                 &run_plan.sized_orders(),
                 snap.balances.net_liquidation,

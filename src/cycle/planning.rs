@@ -70,6 +70,9 @@ impl Leg {
 pub struct RunPlan {
     pub plan: strategy::Plan,
     pub legs: Vec<Leg>,
+    /// The tax record of a `tax-aware` plan (lots per sale, ST/LT totals, budget use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<super::tax_step::TaxRecord>,
 }
 
 impl RunPlan {
@@ -114,9 +117,31 @@ fn limit_headroom(
 
 /// Plans the snapshot with the configured strategy and turns the trades into legs.
 pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, CycleError> {
+    let strategy_kind = Strategy::from_str(&settings.portfolio.strategy)
+        .map_err(|e| CycleError::Plan(e.to_string()))?;
+    let (request, run_cash) = request(snap, settings, strategy_kind)?;
+    let mut plan = match &run_cash.margin {
+        Some(m) => strategy::margin::plan(&request, m),
+        None => strategy::plan(&request),
+    }
+    .map_err(|e| CycleError::Plan(e.to_string()))?;
+    plan.notes.extend(run_cash.note);
+    let legs = legs(snap, settings, &plan)?;
+    Ok(RunPlan {
+        plan,
+        legs,
+        tax: None,
+    })
+}
+
+/// The planner's request for the snapshot under `settings`, planned as `strategy_kind`, and
+/// the run's cash (with the loan it may add).
+pub(crate) fn request(
+    snap: &AccountSnapshot,
+    settings: &Settings,
+    strategy_kind: Strategy,
+) -> Result<(PlanRequest, super::margin::RunCash), CycleError> {
     let p = &settings.portfolio;
-    let strategy_kind =
-        Strategy::from_str(&p.strategy).map_err(|e| CycleError::Plan(e.to_string()))?;
     let granularity =
         Granularity::from_str(&p.granularity).map_err(|e| CycleError::Plan(e.to_string()))?;
     let holdings: Vec<Holding> = snap
@@ -158,13 +183,15 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
         },
         minimise: p.minimise,
     };
-    let mut plan = match &run_cash.margin {
-        Some(m) => strategy::margin::plan(&request, m),
-        None => strategy::plan(&request),
-    }
-    .map_err(|e| CycleError::Plan(e.to_string()))?;
-    plan.notes.extend(run_cash.note);
+    Ok((request, run_cash))
+}
 
+/// The plan's trades as numbered order legs: sells first, then buys, by symbol.
+pub(crate) fn legs(
+    snap: &AccountSnapshot,
+    settings: &Settings,
+    plan: &strategy::Plan,
+) -> Result<Vec<Leg>, CycleError> {
     let mut legs = Vec::new();
     let mut trades: Vec<&strategy::Trade> = plan.trades.iter().collect();
     // Sells first (their proceeds fund the buys), then buys; by symbol within a side.
@@ -202,5 +229,5 @@ pub fn plan(snap: &AccountSnapshot, settings: &Settings) -> Result<RunPlan, Cycl
             tif: settings.orders.tif.clone(),
         });
     }
-    Ok(RunPlan { plan, legs })
+    Ok(legs)
 }

@@ -12,9 +12,11 @@ use std::path::PathBuf;
 mod dates;
 mod parse;
 pub mod service;
+mod statement;
 
 pub use dates::parse_datetime;
 pub use parse::{parse_lots, parse_trades, read_lots, read_trades};
+pub use statement::statement_through;
 
 /// A Flex file problem, located precisely enough to fix it in an editor.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,9 @@ use super::dates::parse_datetime;
 use crate::tax::{Lot, PastTrade, Term};
 
 /// One row (CSV) or element (XML): names as in the file, with the line it starts on.
-struct Rec {
-    line: u64,
-    fields: Vec<(String, String)>,
+pub(super) struct Rec {
+    pub line: u64,
+    pub fields: Vec<(String, String)>,
 }
 
 /// Field names: (CSV column, XML attribute).
@@ -217,7 +217,7 @@ fn row_err(file: &Path, line: u64, message: String) -> FlexError {
     }
 }
 
-fn xml_records(file: &Path, bytes: &[u8], element: &str) -> Result<Vec<Rec>, FlexError> {
+pub(super) fn xml_records(file: &Path, bytes: &[u8], element: &str) -> Result<Vec<Rec>, FlexError> {
     let line_at = |pos: u64| {
         let end = usize::try_from(pos).unwrap_or(bytes.len()).min(bytes.len());
         1 + bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64

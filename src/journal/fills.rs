@@ -43,6 +43,32 @@ impl Journal {
         })
     }
 
+    /// Every recorded fill, oldest first (tax-aware planning applies those after the last Flex
+    /// statement to its lots).
+    pub fn all_fills(&self) -> Result<Vec<FillRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT execution_id, coid, gateway_order_id, symbol, side, size, price, commission, trade_time
+                 FROM fills ORDER BY trade_time, execution_id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(FillRecord {
+                    execution_id: r.get(0)?,
+                    coid: r.get(1)?,
+                    gateway_order_id: r.get(2)?,
+                    symbol: r.get(3)?,
+                    side: r.get(4)?,
+                    size: r.get(5)?,
+                    price: r.get(6)?,
+                    commission: r.get(7)?,
+                    trade_time: r.get(8)?,
+                })
+            })?;
+            rows.collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(Into::into)
+        })
+    }
+
     /// Fills of the orders with these cOIDs.
     pub fn fills_for_coids(&self, coids: &[String]) -> Result<Vec<FillRecord>> {
         self.with(|c| {

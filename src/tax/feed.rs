@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::lots::{Lot, LotMethod, match_order};
+use super::wash::PastTrade;
 use super::{TaxError, planner::QUANTITY_TOLERANCE};
 use crate::strategy::Side;
 
@@ -36,6 +37,21 @@ pub fn roll_forward(
     method: LotMethod,
     st_weight: Decimal,
 ) -> Result<Vec<Lot>, TaxError> {
+    roll_forward_trades(lots, statement_time, fills, method, st_weight).map(|(l, _)| l)
+}
+
+/// [`roll_forward`], plus the applied fills as trades for the wash-sale window and the
+/// year-to-date results: buys as they are, each sale split by the holding period of the lots
+/// it consumed, with the gain those lots realise (predicted with `method`, as IBKR would
+/// match them).
+pub fn roll_forward_trades(
+    lots: &[Lot],
+    statement_time: NaiveDateTime,
+    fills: &[Fill],
+    method: LotMethod,
+    st_weight: Decimal,
+) -> Result<(Vec<Lot>, Vec<PastTrade>), TaxError> {
+    let mut trades = Vec::new();
     let mut by_symbol: BTreeMap<String, Vec<Lot>> = BTreeMap::new();
     for l in lots {
         by_symbol
@@ -57,25 +73,49 @@ pub fn roll_forward(
             });
         }
         let held = by_symbol.entry(f.symbol.clone()).or_default();
+        let day = f.time.date();
         match f.side {
-            Side::Buy => held.push(Lot {
-                symbol: f.symbol.clone(),
-                conid: f.conid,
-                quantity: f.quantity,
-                cost_basis_price: f.price,
-                open: f.time,
-                holding_start: f.time.date(),
-            }),
+            Side::Buy => {
+                trades.push(PastTrade {
+                    symbol: f.symbol.clone(),
+                    trade_date: day,
+                    quantity: f.quantity,
+                    realized_pnl: Decimal::ZERO,
+                    term: None,
+                });
+                held.push(Lot {
+                    symbol: f.symbol.clone(),
+                    conid: f.conid,
+                    quantity: f.quantity,
+                    cost_basis_price: f.price,
+                    open: f.time,
+                    holding_start: f.time.date(),
+                })
+            }
             Side::Sell => {
-                let order = match_order(held, method, f.time.date(), f.price, st_weight);
+                let order = match_order(held, method, day, f.price, st_weight);
                 let mut left = f.quantity;
+                // Per term: (shares, realised gain).
+                let mut by_term: BTreeMap<super::Term, (Decimal, Decimal)> = BTreeMap::new();
                 for i in order {
                     let take = held[i].quantity.min(left);
+                    let e = by_term.entry(held[i].term(day)).or_default();
+                    e.0 += take;
+                    e.1 += take * held[i].gain_per_share(f.price);
                     held[i].quantity -= take;
                     left -= take;
                     if left.is_zero() {
                         break;
                     }
+                }
+                for (term, (q, gain)) in by_term.into_iter().filter(|(_, (q, _))| !q.is_zero()) {
+                    trades.push(PastTrade {
+                        symbol: f.symbol.clone(),
+                        trade_date: day,
+                        quantity: -q,
+                        realized_pnl: gain,
+                        term: Some(term),
+                    });
                 }
                 if left > Decimal::ZERO {
                     return Err(TaxError::NotEnoughLots {
@@ -88,7 +128,7 @@ pub fn roll_forward(
             }
         }
     }
-    Ok(by_symbol.into_values().flatten().collect())
+    Ok((by_symbol.into_values().flatten().collect(), trades))
 }
 
 /// Checks that the lots add up to the live positions (symbol → shares); the first mismatch
@@ -127,6 +167,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
+    use crate::tax::Term;
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
@@ -184,6 +225,22 @@ mod tests {
             .collect();
         assert_eq!(q, vec![(dec!(10), dec!(60)), (dec!(3), dec!(100))]);
         check_positions(&hifo, &BTreeMap::from([("VTI".to_string(), dec!(13))])).unwrap();
+        // The applied fills as trades: the buy, and the FIFO sale split by holding period
+        // (10 LT shares from 2023 at 60: +400; 2 ST shares at 150: −100).
+        let (_, trades) =
+            roll_forward_trades(&lots, stmt, &fills, LotMethod::Fifo, dec!(1)).unwrap();
+        let t: Vec<(Decimal, Decimal, Option<Term>)> = trades
+            .iter()
+            .map(|t| (t.quantity, t.realized_pnl, t.term))
+            .collect();
+        assert_eq!(
+            t,
+            vec![
+                (dec!(5), dec!(0), None),
+                (dec!(-2), dec!(-100), Some(Term::Short)),
+                (dec!(-10), dec!(400), Some(Term::Long)),
+            ]
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub mod wash;
 
 pub use lots::{Lot, LotMethod, LotUse, Term};
 pub use netting::{Budget, Realized};
-pub use planner::plan;
+pub use planner::{plan, validate as validate_settings};
 pub use wash::PastTrade;
 
 /// Why a tax-aware plan could not be made. Messages name the symbol or setting to fix.
@@ -102,6 +102,9 @@ pub struct TaxSettings {
     pub identical: Vec<Vec<String>>,
     /// Name → members sharing one combined target.
     pub exposure_groups: BTreeMap<String, Vec<String>>,
+    /// Group name → the largest combined weight of its members (a fraction of the portfolio).
+    #[serde(default)]
+    pub exposure_caps: BTreeMap<String, Decimal>,
     pub harvest: bool,
     /// A lot is harvested only when its loss exceeds this many dollars.
     pub harvest_min_loss: Decimal,
@@ -119,6 +122,7 @@ impl Default for TaxSettings {
             st_weight: Decimal::ONE,
             identical: Vec::new(),
             exposure_groups: BTreeMap::new(),
+            exposure_caps: BTreeMap::new(),
             harvest: false,
             harvest_min_loss: Decimal::ZERO,
             alternates: BTreeMap::new(),
@@ -145,7 +149,7 @@ pub struct TaxPlan {
 }
 
 /// What the plan realises and why it stopped where it did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaxAudit {
     pub as_of: NaiveDate,
     pub lot_method: LotMethod,
@@ -167,7 +171,7 @@ pub struct TaxAudit {
 }
 
 /// One sale and the lots it consumes (in the account's matching order).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sale {
     pub symbol: String,
     pub shares: Decimal,
@@ -180,7 +184,7 @@ pub struct Sale {
 }
 
 /// A loss harvest: `symbol` sold, `alternate` bought with the proceeds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Harvest {
     pub symbol: String,
     pub shares: Decimal,
@@ -192,7 +196,7 @@ pub struct Harvest {
 }
 
 /// Where tax rules stopped the plan short of the target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Limit {
     pub symbol: String,
     /// Signed shares `hard` wanted (− sell, + buy) and the shares planned instead.
@@ -201,7 +205,7 @@ pub struct Limit {
     pub reason: LimitReason,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LimitReason {
     /// The sale would exceed the tax budget.
@@ -226,7 +230,7 @@ impl LimitReason {
 }
 
 /// An open lot as shown in the audit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LotView {
     pub open: chrono::NaiveDateTime,
     pub holding_start: NaiveDate,

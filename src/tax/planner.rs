@@ -338,7 +338,9 @@ fn admit_sales(
     Ok(out)
 }
 
-fn validate(s: &TaxSettings) -> Result<(), TaxError> {
+/// Checks settings on their own (no holdings needed): weights, budgets, identical groups,
+/// alternates. The daemon runs it at start-up, so a bad `[tax]` is found before a run.
+pub fn validate(s: &TaxSettings) -> Result<(), TaxError> {
     if s.st_weight <= Decimal::ZERO {
         return Err(TaxError::Settings(format!(
             "st_weight must be positive (e.g. 2.0), got {}",
