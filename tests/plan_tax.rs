@@ -159,3 +159,49 @@ fn missing_lots_and_mismatched_lots_are_clear_errors() {
         "{err}"
     );
 }
+
+/// `--group US=VTI,ITOT --exposure-cap US=0.5`: equal targets give the group 2/3; the cap
+/// holds it to 1/2 of 7,000, so 15 VTI are sold (the oldest lot first: +40 a share, LT) and
+/// BND is bought to the other half.
+#[test]
+fn an_exposure_cap_holds_the_group_to_its_cap() {
+    let out = plan(&[
+        "--lots",
+        &ex("lots.xml"),
+        "--group",
+        "US=VTI,ITOT",
+        "--exposure-cap",
+        "US=0.5",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let trades: Vec<(String, String, f64)> = v["trades"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["symbol"].as_str().unwrap().to_string(),
+                t["side"].as_str().unwrap().to_string(),
+                num(&t["shares"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trades,
+        vec![
+            ("BND".to_string(), "BUY".to_string(), 30.0),
+            ("VTI".to_string(), "SELL".to_string(), 15.0)
+        ]
+    );
+    assert_eq!(num(&v["tax"]["realized_long_term"]), 600.0);
+    let bad = plan(&["--lots", &ex("lots.xml"), "--exposure-cap", "US=0.5"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no exposure group named US"));
+}

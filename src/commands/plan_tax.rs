@@ -63,6 +63,9 @@ pub struct TaxArgs {
     /// Exposure group with one combined target, e.g. `GOOGLE=GOOG,GOOGL` (repeatable).
     #[arg(long, value_name = "NAME=A,B")]
     pub group: Vec<String>,
+    /// Largest combined weight of an exposure group, e.g. `GOOGLE=0.10` (repeatable).
+    #[arg(long, value_name = "NAME=W")]
+    pub exposure_cap: Vec<String>,
     /// Harvest losses into the alternates.
     #[arg(long)]
     pub harvest: bool,
@@ -102,6 +105,13 @@ impl TaxArgs {
             let (name, members) = key_value("group", g)?;
             groups.insert(name, split_list(&members));
         }
+        let mut caps = BTreeMap::new();
+        for c in &self.exposure_cap {
+            let (name, w) = key_value("exposure-cap", c)?;
+            let w = Decimal::from_str(&w)
+                .with_context(|| format!("--exposure-cap {c:?}: {w:?} is not a number"))?;
+            caps.insert(name, w);
+        }
         let mut alternates = BTreeMap::new();
         for a in &self.alternate {
             let (x, y) = key_value("alternate", a)?;
@@ -115,7 +125,7 @@ impl TaxArgs {
             st_weight: self.st_weight,
             identical: self.identical.iter().map(|s| split_list(s)).collect(),
             exposure_groups: groups,
-            exposure_caps: BTreeMap::new(),
+            exposure_caps: caps,
             harvest: self.harvest,
             harvest_min_loss: self.harvest_min_loss,
             alternates,

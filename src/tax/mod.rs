@@ -10,8 +10,9 @@
 //!    the account's matching order that each lose more than `harvest_min_loss` are sold and the
 //!    proceeds buy the alternate (whole shares, so the exposure stays within one share).
 //! 2. **Targets**: exposure groups (and each harvested symbol with its alternate) get one
-//!    combined target; inside a group the current split is kept, so the planner never trades
-//!    GOOG against GOOGL.
+//!    combined target, cut to the group's cap if it has one (the weight above a cap goes to
+//!    the uncapped targets pro rata); inside a group the current split is kept, so the planner
+//!    never trades GOOG against GOOGL.
 //! 3. **`hard`**: the unconstrained plan from [`crate::strategy::plan`].
 //! 4. **Sales within the limits**: each wanted sale consumes lots in the matching order; a loss
 //!    lot that a wash-sale window forbids stops that symbol's sale before it; then slices of
@@ -244,3 +245,5 @@ pub struct LotView {
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_exposure;

@@ -70,7 +70,7 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     };
-    let targets = exposure::targets(&req.plan.targets, &holdings, &groups)?;
+    let targets = exposure::targets(&req.plan.targets, &holdings, &groups, &s.exposure_caps)?;
 
     // 3. The unconstrained plan.
     let hard_req = PlanRequest {
@@ -362,6 +362,18 @@ pub fn validate(s: &TaxSettings) -> Result<(), TaxError> {
             "harvest_min_loss must not be negative, got {}",
             s.harvest_min_loss
         )));
+    }
+    for (name, cap) in &s.exposure_caps {
+        if !s.exposure_groups.contains_key(name) {
+            return Err(TaxError::Settings(format!(
+                "exposure cap {name}: there is no exposure group named {name}"
+            )));
+        }
+        if *cap <= Decimal::ZERO || *cap > Decimal::ONE {
+            return Err(TaxError::Settings(format!(
+                "exposure cap {name} must be a weight in (0, 1], got {cap}"
+            )));
+        }
     }
     let identical = Identical::new(&s.identical)?;
     for (x, y) in &s.alternates {
