@@ -29,6 +29,7 @@ fn instrument(symbol: &str, conid: i64, price: Decimal, quantity: Decimal) -> In
         asset_class: "STK".into(),
         kind: "ETF".into(),
         currency: None,
+        tick: None,
     }
 }
 

@@ -187,11 +187,11 @@ pub(super) fn validate(
             "tax.harvest = true needs alternates, e.g. alternates = { VTI = \"ITOT\" }",
         ));
     }
+    validate_exposure(exposure)?;
     // The engine's own checks (a symbol in two identical groups, an alternate identical to
     // its symbol), reported under the section's name.
     let engine = tax.engine(exposure, Realized::default());
     crate::tax::validate_settings(&engine).map_err(|e| invalid("tax", e.to_string()))?;
-    validate_exposure(exposure)?;
     if tax_aware {
         validate_flex(flex, tax)?;
     }
