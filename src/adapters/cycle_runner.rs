@@ -14,7 +14,7 @@
 //! (`status = "resumed"`); the adapter then runs the period's own cycle, so a resumed manual
 //! run is never mistaken for this period's rebalance.
 use crate::cycle::broker::Broker;
-use crate::cycle::{Cycle, CycleError, CycleReport, RunKind, planning, snapshot};
+use crate::cycle::{Cycle, CycleError, CycleReport, RunKind, snapshot};
 use crate::scheduler::driver::{CycleRunner, Outcome, PreflightReport, SessionProbe};
 
 impl<B: Broker> CycleRunner for Cycle<B> {
@@ -47,7 +47,7 @@ impl<B: Broker> CycleRunner for Cycle<B> {
         let now = self.clock.now();
         match snapshot::take(&self.broker, &self.settings, now).await {
             Ok(snap) => {
-                if let Err(e) = planning::plan(&snap, &self.settings) {
+                if let Err(e) = self.plan_run(&snap).await {
                     problems.push(e.to_string());
                 }
             }
@@ -400,6 +400,24 @@ mod tests {
             cash,
             dec!(4000),
             "the period's 1000 deposit was invested more than once"
+        );
+    }
+
+    /// The day-before check plans the way the run will: for `tax-aware` that means asking for
+    /// the lots, so a missing tax source shows up a day early (and is not reported as an
+    /// unknown strategy, which it is not).
+    #[tokio::test]
+    async fn preflight_of_a_tax_aware_portfolio_asks_for_the_lots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path(), OrderMode::Stage);
+        s.portfolio.strategy = "tax-aware".into();
+        let cycle = Cycle::new(book(), Journal::open_in(dir.path()).unwrap(), s);
+        let report = cycle.preflight("2027-Q1").await;
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(
+            report.problems[0].contains("needs tax lots"),
+            "{:?}",
+            report.problems
         );
     }
 }

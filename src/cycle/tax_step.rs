@@ -75,7 +75,7 @@ fn tax_error(e: impl std::fmt::Display) -> CycleError {
     CycleError::Plan(format!("tax-aware: {e}"))
 }
 
-/// The pure part of [`Cycle::plan_run`] for `tax-aware`.
+/// The pure part of a `tax-aware` run: statement + journal fills + snapshot → plan and record.
 pub fn plan_tax(
     snap: &AccountSnapshot,
     settings: &Settings,
