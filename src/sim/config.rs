@@ -257,6 +257,22 @@ pub struct Behaviour {
     /// optional; clients that read its absence as "healthy" keep trading on a dead session).
     #[serde(default = "yes")]
     pub tickle_omits_auth_status_without_brokerage: bool,
+    /// A cancelled order shows `PendingCancel` for this many reads of it (a live-orders listing
+    /// or an order status) before it is `Cancelled`: IBKR's DELETE answer is a request, not a
+    /// confirmation (reference §5.5). 0 = cancelled at once.
+    #[serde(default)]
+    pub cancel_pending_reads: u32,
+    /// Orders drop off `/iserver/account/orders` this long (simulated clock) after their last
+    /// update, whatever their status — the live list is incomplete on real gateways (after-hours
+    /// and older orders missing; IBind #43, #90) while the order status by id still answers.
+    /// `None`: listed for the whole brokerage session.
+    #[serde(default)]
+    pub live_orders_forget_after_ms: Option<u64>,
+    /// `/iserver/account/order/status/{id}` also answers orders of earlier brokerage sessions
+    /// (placed before a nightly reset or a re-authentication). The reference documents 503 for
+    /// those (the default); this knob lets tests cover a gateway that still knows them.
+    #[serde(default)]
+    pub order_status_across_resets: bool,
 }
 
 fn yes() -> bool {
@@ -280,6 +296,9 @@ impl Default for Behaviour {
             no_brokerage_reply: NoBrokerageReply::Unauthorized,
             require_post_length: true,
             tickle_omits_auth_status_without_brokerage: true,
+            cancel_pending_reads: 0,
+            live_orders_forget_after_ms: None,
+            order_status_across_resets: false,
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum OrderType {
 pub enum OrderStatus {
     PreSubmitted,
     Submitted,
+    /// Cancellation requested, not yet confirmed (no longer fills).
+    PendingCancel,
     Filled,
     Cancelled,
     Inactive,
@@ -49,6 +51,7 @@ impl OrderStatus {
         match self {
             OrderStatus::PreSubmitted => "PreSubmitted",
             OrderStatus::Submitted => "Submitted",
+            OrderStatus::PendingCancel => "PendingCancel",
             OrderStatus::Filled => "Filled",
             OrderStatus::Cancelled => "Cancelled",
             OrderStatus::Inactive => "Inactive",
@@ -83,6 +86,9 @@ pub struct SimOrder {
     pub session_generation: u64,
     #[serde(skip)]
     pub partial_done: bool,
+    /// Reads left before a `PendingCancel` order shows `Cancelled`.
+    #[serde(skip)]
+    pub cancel_reads_left: u32,
 }
 
 impl SimOrder {
@@ -572,6 +578,7 @@ impl SimState {
             last_update: now,
             session_generation: self.session.generation,
             partial_done: false,
+            cancel_reads_left: 0,
         };
         if let Some(c) = &o.coid {
             let rec = self.coids.entry(c.clone()).or_default();

@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 
 use super::super::Shared;
 use super::super::reply::Reply;
-use super::super::state::{OrderStatus, SimState};
+use super::super::state::SimState;
 use super::gates::{account_not_found, need_brokerage, need_primed};
 use super::pipeline::{Call, Endpoint};
 
+mod lifecycle;
 mod place;
 mod ticket;
 mod views;
@@ -57,11 +58,11 @@ fn reply(s: &mut SimState, c: &Call) -> Reply {
 }
 
 fn live_orders(s: &mut SimState, c: &Call) -> Reply {
-    need_primed(s).unwrap_or_else(|| views::live_orders(s, c.query))
+    need_primed(s).unwrap_or_else(|| views::live_orders(s, c.now, c.query))
 }
 
 fn order_status(s: &mut SimState, c: &Call) -> Reply {
-    need_primed(s).unwrap_or_else(|| views::order_status(s, c.param("id")))
+    need_primed(s).unwrap_or_else(|| views::order_status(s, c.now, c.param("id")))
 }
 
 /// `days` is clamped to 1..=7 (default 1), like the gateway.
@@ -113,9 +114,10 @@ fn cancel(s: &mut SimState, c: &Call) -> Reply {
     let Ok(id) = id.parse::<u64>() else {
         return Reply::error(400, &format!("OrderID {id} doesn't exist"));
     };
-    let Some(o) = s.orders.iter_mut().find(|o| o.order_id == id) else {
+    let Some(i) = s.orders.iter().position(|o| o.order_id == id) else {
         return Reply::error(200, &format!("OrderID {id} doesn't exist"));
     };
+    let o = &s.orders[i];
     if !o.status.is_working() {
         return Reply::error(
             200,
@@ -125,9 +127,7 @@ fn cancel(s: &mut SimState, c: &Call) -> Reply {
             ),
         );
     }
-    o.status = OrderStatus::Cancelled;
-    o.last_update = c.now;
-    Reply::ok(
-        json!({"msg": "Request was submitted", "order_id": id, "conid": o.conid, "account": o.account}),
-    )
+    let (conid, account) = (o.conid, o.account.clone());
+    lifecycle::request_cancel(s, i, c.now);
+    Reply::ok(json!({"msg": "Request was submitted", "order_id": id, "conid": conid, "account": account}))
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::super::super::reply::{Reply, num, qty_str, thousands};
 use super::super::super::state::{Execution, OrderStatus, OrderType, Side, SimOrder, SimState};
+use super::lifecycle;
 
 /// (`orderType`, `origOrderType`) as the gateway spells them.
 fn type_names(t: OrderType) -> (&'static str, &'static str) {
@@ -96,13 +97,18 @@ fn status_key(st: OrderStatus) -> &'static str {
     match st {
         OrderStatus::PreSubmitted => "pre_submitted",
         OrderStatus::Submitted => "submitted",
+        OrderStatus::PendingCancel => "pending_cancel",
         OrderStatus::Filled => "filled",
         OrderStatus::Cancelled => "cancelled",
         OrderStatus::Inactive => "inactive",
     }
 }
 
-pub(super) fn live_orders(s: &mut SimState, query: &HashMap<String, String>) -> Reply {
+pub(super) fn live_orders(
+    s: &mut SimState,
+    now: DateTime<Utc>,
+    query: &HashMap<String, String>,
+) -> Reply {
     s.session.live_orders_calls += 1;
     let force = query.get("force").is_some_and(|f| f == "true");
     if force {
@@ -129,11 +135,15 @@ pub(super) fn live_orders(s: &mut SimState, query: &HashMap<String, String>) -> 
                 .collect()
         })
         .unwrap_or_default();
-    let gen_ = s.session.generation;
-    let mut list: Vec<&SimOrder> = s
-        .orders
+    let shown: Vec<usize> = (0..s.orders.len())
+        .filter(|&i| lifecycle::listed(s, i, now))
+        .collect();
+    for &i in &shown {
+        lifecycle::note_read(s, i, now);
+    }
+    let mut list: Vec<&SimOrder> = shown
         .iter()
-        .filter(|o| o.session_generation == gen_)
+        .map(|&i| &s.orders[i])
         .filter(|o| wanted.is_empty() || wanted.contains(&status_key(o.status)))
         .collect();
     list.sort_by_key(|o| std::cmp::Reverse(o.last_update));
@@ -141,16 +151,15 @@ pub(super) fn live_orders(s: &mut SimState, query: &HashMap<String, String>) -> 
     Reply::ok(json!({"orders": orders, "snapshot": true}))
 }
 
-/// An order of this brokerage session by id; 503 (empty) for anything else, like the gateway.
-pub(super) fn order_status(s: &SimState, id: &str) -> Reply {
+/// An order of this brokerage session by id (see [`lifecycle::status_known`]); 503 (empty) for
+/// anything else, like the gateway.
+pub(super) fn order_status(s: &mut SimState, now: DateTime<Utc>, id: &str) -> Reply {
     let id: u64 = id.parse().unwrap_or(0);
-    let gen_ = s.session.generation;
-    match s
-        .orders
-        .iter()
-        .find(|o| o.order_id == id && o.session_generation == gen_)
-    {
-        Some(o) => Reply::ok(order_status_json(s, o)),
+    match lifecycle::status_known(s, id, now) {
+        Some(i) => {
+            lifecycle::note_read(s, i, now);
+            Reply::ok(order_status_json(s, &s.orders[i]))
+        }
         None => Reply::empty(503),
     }
 }
