@@ -8,7 +8,9 @@ mod common;
 use pbal::config::{OrderMode, Settings};
 use pbal::cycle::{Cycle, CycleError, RunKind};
 use pbal::journal::{IntentState, OrderIntent};
-use pbal::sim::{Behaviour, FaultAction, FaultRule, FillMode, MarketHours, SessionAction, SimConfig};
+use pbal::sim::{
+    Behaviour, FaultAction, FaultRule, FillMode, MarketHours, SessionAction, SimConfig,
+};
 
 use common::SimEnv;
 
@@ -68,11 +70,16 @@ async fn a_slow_cancel_and_orders_missing_from_the_list_do_not_block_the_next_pe
     assert!(unknown(&c).is_empty(), "left unknown: {:?}", unknown(&c));
     for o in env.sim.orders() {
         assert_eq!(format!("{:?}", o.status), "Cancelled", "{o:?}");
-        let i = c.journal.intent(o.coid.as_deref().unwrap()).unwrap().unwrap();
+        let i = c
+            .journal
+            .intent(o.coid.as_deref().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(i.state, IntentState::Cancelled, "{i:?}");
     }
     // The next quarter plans and trades again instead of stopping at the old orders.
-    env.sim.update_behaviour(|b| b.live_orders_forget_after_ms = None);
+    env.sim
+        .update_behaviour(|b| b.live_orders_forget_after_ms = None);
     env.sim.set_fill_mode(FillMode::Immediate);
     let next = c
         .run(OrderMode::Submit, RunKind::Scheduled, Some("2027-Q2"))
@@ -173,20 +180,25 @@ async fn a_fund_order_waits_for_its_nav_without_blocking_or_repeating() {
         "a fund order is not cancelled at the fill window"
     );
     assert!(
-        first.notes.iter().any(|n| n.contains("VSMAX") && n.contains("NAV")),
+        first
+            .notes
+            .iter()
+            .any(|n| n.contains("VSMAX") && n.contains("NAV")),
         "{:?}",
         first.notes
     );
     // A run while it waits places nothing and says why.
     let placed = env.sim.orders().len();
-    let waiting = c
-        .run(OrderMode::Submit, RunKind::Manual, None)
-        .await;
+    let waiting = c.run(OrderMode::Submit, RunKind::Manual, None).await;
     match &waiting {
         Err(CycleError::Busy(m)) => assert!(m.contains("VSMAX") && m.contains("NAV"), "{m}"),
         other => panic!("expected a wait for the fund's NAV, got {other:?}"),
     }
-    assert_eq!(env.sim.orders().len(), placed, "no order placed while waiting");
+    assert_eq!(
+        env.sim.orders().len(),
+        placed,
+        "no order placed while waiting"
+    );
     // Days later the fund has filled at a close: the next run learns it and goes ahead.
     env.sim.advance(std::time::Duration::from_secs(4 * 86_400));
     env.sim.set_session(SessionAction::Authenticate);

@@ -73,6 +73,8 @@ fn outcome_of(e: &CycleError) -> Outcome {
     match e {
         CycleError::Parked => Outcome::Parked,
         CycleError::Guard(_) => Outcome::Refused { reason },
+        // A human must settle orders the gateway no longer tells about: alert now, keep trying.
+        CycleError::Blocked(_) => Outcome::Blocked { reason },
         // Only failures that may clear by themselves are retried; a pin mismatch or an
         // unresolvable symbol alerts once and stops for the period.
         CycleError::Broker(b) => Outcome::Failed {
@@ -366,6 +368,60 @@ mod tests {
         let alerts = d.notifier.0.lock().unwrap().clone();
         assert!(
             alerts.iter().any(|a| a.title.contains("log in")),
+            "{alerts:?}"
+        );
+    }
+
+    /// An earlier order the gateway no longer tells about: the period's run places nothing and
+    /// a human is alerted at once with the reason and the commands that settle it.
+    #[tokio::test(start_paused = true)]
+    async fn an_order_of_unknown_fate_blocks_the_period_and_alerts_with_the_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let d = real_driver(dir.path(), "2026-12-20T12:00:00Z", OrderMode::Stage);
+            drive(&d, Duration::from_secs(60)).await;
+        }
+        let journal = Journal::open_in(dir.path()).unwrap();
+        let then = utc("2026-12-21T15:00:00Z");
+        journal
+            .begin_run("R0", "manual", "submit", None, then)
+            .unwrap();
+        let intent = crate::journal::OrderIntent {
+            coid: "pbal-R0-00B".into(),
+            run_id: "R0".into(),
+            leg: 0,
+            account_id: "DU1".into(),
+            conid: 1,
+            symbol: "AAA".into(),
+            sec_type: "STK".into(),
+            side: "BUY".into(),
+            quantity: "3".into(),
+            order_type: "LMT".into(),
+            limit_price: Some("100".into()),
+            tif: "DAY".into(),
+            state: crate::journal::IntentState::Unknown,
+            gateway_order_id: Some("77".into()),
+            filled_qty: None,
+            avg_price: None,
+            last_error: None,
+        };
+        journal.insert_intent(&intent, then).unwrap();
+        journal
+            .finish_run("R0", "partial", None, None, then)
+            .unwrap();
+        let d = real_driver(dir.path(), "2027-01-04T14:00:00Z", OrderMode::Submit);
+        drive(&d, Duration::from_secs(3 * 3600)).await;
+        assert!(d.runner.broker.posts().is_empty(), "nothing placed");
+        let expected = crate::cycle::open_orders::blocked_message(&[journal
+            .intent("pbal-R0-00B")
+            .unwrap()
+            .unwrap()]);
+        assert!(expected.contains("pbal orders resolve pbal-R0-00B --as cancelled"));
+        let alerts = d.notifier.0.lock().unwrap().clone();
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.title.contains("2027-Q1 rebalance is blocked") && a.message == expected),
             "{alerts:?}"
         );
     }

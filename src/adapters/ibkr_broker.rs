@@ -336,6 +336,37 @@ impl Broker for IbkrBroker {
             .collect())
     }
 
+    async fn order_status(
+        &self,
+        _account: &str,
+        order_id: &str,
+    ) -> Result<Option<LiveOrder>, BrokerError> {
+        match self.client.order_status(order_id).await {
+            Ok(o) => {
+                let total = o.total_size.unwrap_or_default();
+                let filled = o.cum_fill.unwrap_or_default();
+                Ok(Some(LiveOrder {
+                    order_id: o.order_id.to_string(),
+                    coid: o.order_ref,
+                    conid: o.conid.unwrap_or_default(),
+                    side: side_back(o.side),
+                    status: status(&o.status),
+                    filled,
+                    remaining: (total - filled).max(rust_decimal::Decimal::ZERO),
+                    avg_price: o.avg_price,
+                }))
+            }
+            // Without a session nothing can be learnt now; the caller waits for a login.
+            Err(e) if e.is_session_lost() => Err(map_err(e)),
+            // 503 (an order of an earlier session), an unknown id, a garbled answer: the
+            // gateway cannot tell, which is an answer the cycle must not turn into a guess.
+            Err(e) => {
+                tracing::info!(%order_id, error = %e, "order status: the gateway cannot tell");
+                Ok(None)
+            }
+        }
+    }
+
     async fn trades(&self, account: &str, days: u32) -> Result<Vec<Execution>, BrokerError> {
         let ts = self
             .client

@@ -314,6 +314,15 @@ pub trait Broker: Send + Sync {
         &self,
         account: &str,
     ) -> impl Future<Output = Result<Vec<LiveOrder>, BrokerError>> + Send;
+    /// One order by the gateway's id, for an order the live list no longer shows (the list is
+    /// incomplete on real gateways and forgets orders across a reset). `Ok(None)` when the
+    /// gateway cannot tell (it answers 503 for orders of an earlier session): the caller then
+    /// keeps the order's fate open rather than guessing.
+    fn order_status(
+        &self,
+        account: &str,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<LiveOrder>, BrokerError>> + Send;
     /// Executions of the last `days` days.
     fn trades(
         &self,

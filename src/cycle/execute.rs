@@ -6,12 +6,11 @@
 //! and POSTs only what the gateway never received. Sells go first; buys are written (and
 //! sized with the cash actually available) only once the sells are settled or timed out.
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::broker::{Broker, LiveOrder, OrderStatus, OrderType, PlaceResult, Side};
+use super::broker::{Broker, OrderType, PlaceResult, Side};
 use super::planning::{Leg, RunPlan};
 use super::{Cycle, CycleError, CycleReport, budget, guards};
 use crate::config::OrderMode;
@@ -99,16 +98,8 @@ fn leg_from_intent(i: &OrderIntent) -> Result<Leg, CycleError> {
     })
 }
 
-fn map_status(o: &LiveOrder) -> IntentState {
-    match o.status {
-        OrderStatus::Working => IntentState::Working,
-        OrderStatus::Filled => IntentState::Filled,
-        OrderStatus::Cancelled | OrderStatus::Inactive => IntentState::Cancelled,
-    }
-}
-
 impl<B: Broker> Cycle<B> {
-    async fn update(
+    pub(super) async fn update(
         &self,
         coid: &str,
         state: IntentState,
@@ -135,7 +126,7 @@ impl<B: Broker> Cycle<B> {
         Ok(())
     }
 
-    async fn intents(&self, run_id: &str) -> Result<Vec<OrderIntent>, CycleError> {
+    pub(super) async fn intents(&self, run_id: &str) -> Result<Vec<OrderIntent>, CycleError> {
         let rid = run_id.to_owned();
         Ok(self.journal.call(move |j| j.intents_for_run(&rid)).await?)
     }
@@ -147,99 +138,6 @@ impl<B: Broker> Cycle<B> {
             .call(move |j| j.insert_intents(&intents, now))
             .await?;
         Ok(())
-    }
-
-    /// Asks the gateway about intents whose fate is not known and records what it says.
-    /// Returns the cOIDs the gateway has never seen.
-    async fn reconcile(
-        &self,
-        account: &str,
-        intents: &[OrderIntent],
-    ) -> Result<Vec<String>, CycleError> {
-        let pending: Vec<&OrderIntent> = intents
-            .iter()
-            .filter(|i| {
-                matches!(
-                    i.state,
-                    IntentState::Intent | IntentState::Unknown | IntentState::Working
-                )
-            })
-            .collect();
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        let live = self.broker.live_orders(account).await?;
-        let trades = self.broker.trades(account, 7).await?;
-        let mut unseen = Vec::new();
-        for i in pending {
-            if let Some(o) = live
-                .iter()
-                .find(|o| o.coid.as_deref() == Some(i.coid.as_str()))
-            {
-                self.update(
-                    &i.coid,
-                    map_status(o),
-                    Some(o.order_id.clone()),
-                    Some(o.filled),
-                    o.avg_price,
-                    None,
-                )
-                .await?;
-                continue;
-            }
-            let fills: Vec<_> = trades
-                .iter()
-                .filter(|t| t.coid.as_deref() == Some(i.coid.as_str()))
-                .collect();
-            if !fills.is_empty() {
-                let size: Decimal = fills.iter().map(|t| t.size).sum();
-                let notional: Decimal = fills.iter().map(|t| t.size * t.price).sum();
-                let qty: Decimal = i.quantity.parse().unwrap_or(Decimal::MAX);
-                let state = if size >= qty {
-                    IntentState::Filled
-                } else {
-                    IntentState::Cancelled
-                };
-                let avg = (size > Decimal::ZERO).then(|| (notional / size).round_dp(6));
-                self.update(
-                    &i.coid,
-                    state,
-                    Some(fills[0].order_id.clone()),
-                    Some(size),
-                    avg,
-                    None,
-                )
-                .await?;
-                continue;
-            }
-            if i.state == IntentState::Working
-                || i.gateway_order_id.is_some()
-                || i.last_error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("duplicate cOID"))
-            {
-                // The gateway had it once (an order id, or it called the cOID a duplicate) but no
-                // longer lists it — a previous session's order. Whatever state the journal shows,
-                // it is never sent again; flag it for a human.
-                if i.state != IntentState::Unknown {
-                    self.update(
-                        &i.coid,
-                        IntentState::Unknown,
-                        None,
-                        None,
-                        None,
-                        Some(
-                            "order no longer listed by the gateway; check it in the broker's UI"
-                                .to_owned(),
-                        ),
-                    )
-                    .await?;
-                }
-                continue;
-            }
-            unseen.push(i.coid.clone());
-        }
-        Ok(unseen)
     }
 
     /// Records a leg that will not be placed, with the message the user sees.
@@ -379,59 +277,6 @@ impl<B: Broker> Cycle<B> {
             self.place_one(account, run_id, &leg, notes).await?;
         }
         self.wait_for(account, run_id, side, notes).await
-    }
-
-    async fn wait_for(
-        &self,
-        account: &str,
-        run_id: &str,
-        side: Side,
-        notes: &mut Vec<String>,
-    ) -> Result<(), CycleError> {
-        let window = Duration::from_secs(self.settings.orders.fill_timeout_secs);
-        let poll = Duration::from_secs(self.settings.orders.poll_interval_secs.max(1));
-        let deadline = tokio::time::Instant::now() + window;
-        let mut cancelled = false;
-        loop {
-            let open: Vec<OrderIntent> = self
-                .intents(run_id)
-                .await?
-                .into_iter()
-                .filter(|i| i.side == side.as_str() && !i.state.is_terminal())
-                .collect();
-            if open.is_empty() {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                if cancelled {
-                    for i in &open {
-                        notes.push(format!(
-                            "{} {} ({}): still {} after the fill window and cancellation request",
-                            i.side,
-                            i.symbol,
-                            i.coid,
-                            i.state.as_str()
-                        ));
-                    }
-                    return Ok(());
-                }
-                for i in &open {
-                    if let Some(id) = &i.gateway_order_id {
-                        tracing::info!(coid = %i.coid, order_id = %id, "fill window over: cancelling");
-                        if let Err(e) = self.broker.cancel(account, id).await {
-                            notes.push(format!("cancel {} failed: {e}", i.coid));
-                        }
-                    }
-                }
-                cancelled = true;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
-                // Working orders stay at the gateway; the resumed run picks them up.
-                _ = self.stop.cancelled() => return Err(CycleError::Parked),
-            }
-            self.reconcile(account, &open).await?;
-        }
     }
 
     /// Writes the buy intents, trimmed to the cash actually available now.

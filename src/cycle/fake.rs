@@ -236,6 +236,14 @@ impl Broker for FakeBroker {
             })
             .collect())
     }
+    async fn order_status(
+        &self,
+        a: &str,
+        order_id: &str,
+    ) -> Result<Option<LiveOrder>, BrokerError> {
+        let all = self.live_orders(a).await?;
+        Ok(all.into_iter().find(|o| o.order_id == order_id))
+    }
     async fn trades(&self, _a: &str, _d: u32) -> Result<Vec<Execution>, BrokerError> {
         Ok(self.book.lock().unwrap().executions.clone())
     }

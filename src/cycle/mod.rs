@@ -35,12 +35,15 @@ pub mod budget;
 pub mod execute;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod fill_window;
 pub mod guards;
 pub mod kill_switch;
 pub mod lock;
 pub mod margin;
+pub mod open_orders;
 pub mod planning;
 pub mod pricing;
+pub mod reconcile;
 pub mod snapshot;
 pub mod tax_step;
 #[cfg(test)]
@@ -83,6 +86,10 @@ pub enum CycleError {
     /// Another process holds the order lock, or orders of an earlier run are still open.
     #[error("{0}")]
     Busy(String),
+    /// Orders of unknown fate: the gateway no longer tells whether they traded, so no new
+    /// order is placed until a human settles them (`pbal orders resolve`). The text says how.
+    #[error("{0}")]
+    Blocked(String),
 }
 
 impl CycleError {
@@ -433,27 +440,10 @@ impl<B: Broker> Cycle<B> {
     /// show them would trade the same imbalance twice.
     async fn refuse_if_orders_open(&self) -> Result<(), CycleError> {
         let open = self.journal.call(|j| j.open_intents()).await?;
-        if open.is_empty() {
-            return Ok(());
+        match open_orders::refusal(&open) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        let list: Vec<String> = open
-            .iter()
-            .map(|i| {
-                format!(
-                    "{} {} {} ({}, {})",
-                    i.side,
-                    i.quantity,
-                    i.symbol,
-                    i.coid,
-                    i.state.as_str()
-                )
-            })
-            .collect();
-        Err(CycleError::Busy(format!(
-            "orders of an earlier run are still open at the gateway or of unknown fate: {}; \
-             wait for them to finish or cancel them in the broker's UI, then run again",
-            list.join("; ")
-        )))
     }
 
     /// Approves a staged plan: re-reads the account; if anything moved beyond tolerance the plan

@@ -52,6 +52,10 @@ pub enum Outcome {
     /// The cycle failed. Retryable failures (gateway down, timeouts) are retried after
     /// [`super::RETRY_BACKOFF`], up to [`super::MAX_ATTEMPTS`]; others close the period.
     Failed { reason: String, retryable: bool },
+    /// Orders of unknown fate stop the cycle until a human settles them. Retried like a
+    /// transient failure (the gateway may still tell), and a human is alerted at once with
+    /// `reason`, which names the commands to run.
+    Blocked { reason: String },
     /// Shutdown was requested and the cycle stopped safely between steps. Nothing is recorded:
     /// the next start resumes the period (the cycle reconciles its orders).
     Parked,
@@ -421,6 +425,22 @@ where
                 })
                 .await;
                 self.close_missed(period, at, &format!("failed: {reason}"))
+                    .await;
+            }
+            Outcome::Blocked { reason } => {
+                tracing::error!(%period, %reason, "rebalance cycle blocked by orders of unknown fate");
+                self.record(PeriodEvent::AttemptFailed {
+                    period: period.clone(),
+                    at,
+                    reason: reason.clone(),
+                })
+                .await;
+                self.notifier
+                    .notify(&Alert::new(
+                        Severity::Critical,
+                        format!("pbal: the {period} rebalance is blocked"),
+                        reason,
+                    ))
                     .await;
             }
             Outcome::Parked => {

@@ -39,8 +39,7 @@ pub(super) fn note_read(s: &mut SimState, i: usize, now: DateTime<Utc>) {
 pub(super) fn listed(s: &SimState, i: usize, now: DateTime<Utc>) -> bool {
     let o = &s.orders[i];
     o.session_generation == s.session.generation
-        && s
-            .behaviour
+        && s.behaviour
             .live_orders_forget_after_ms
             .is_none_or(|ms| now - o.last_update < ChronoDuration::milliseconds(ms as i64))
 }

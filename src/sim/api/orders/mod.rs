@@ -129,5 +129,7 @@ fn cancel(s: &mut SimState, c: &Call) -> Reply {
     }
     let (conid, account) = (o.conid, o.account.clone());
     lifecycle::request_cancel(s, i, c.now);
-    Reply::ok(json!({"msg": "Request was submitted", "order_id": id, "conid": conid, "account": account}))
+    Reply::ok(
+        json!({"msg": "Request was submitted", "order_id": id, "conid": conid, "account": account}),
+    )
 }
