@@ -436,11 +436,14 @@ where
                 })
                 .await;
                 self.notifier
-                    .notify(&Alert::new(
-                        Severity::Critical,
-                        format!("pbal: the {period} rebalance is blocked"),
-                        reason,
-                    ))
+                    .notify(
+                        &Alert::new(
+                            Severity::Critical,
+                            format!("pbal: the {period} rebalance is blocked"),
+                            reason.clone(),
+                        )
+                        .with_cause(kind::DAEMON_BLOCKED, reason),
+                    )
                     .await;
             }
             Outcome::Parked => {
