@@ -390,6 +390,25 @@ impl Broker for IbkrBroker {
             .collect())
     }
 
+    async fn price_increments(
+        &self,
+        conid: i64,
+        side: Side,
+    ) -> Result<Vec<crate::cycle::pricing::IncrementRule>, BrokerError> {
+        let rules = self
+            .client
+            .price_increments(conid, side == Side::Buy)
+            .await
+            .map_err(map_err)?;
+        Ok(rules
+            .into_iter()
+            .map(|r| crate::cycle::pricing::IncrementRule {
+                lower_edge: r.lower_edge,
+                increment: r.increment,
+            })
+            .collect())
+    }
+
     async fn cancel(&self, account: &str, order_id: &str) -> Result<(), BrokerError> {
         self.client
             .cancel_order(account, order_id)

@@ -329,6 +329,15 @@ pub trait Broker: Send + Sync {
         account: &str,
         days: u32,
     ) -> impl Future<Output = Result<Vec<Execution>, BrokerError>> + Send;
+    /// The price increments (ticks) of a contract for `side`, from its trading rules. The
+    /// default names none, which [`super::pricing::tick_at`] reads as one cent.
+    fn price_increments(
+        &self,
+        _conid: i64,
+        _side: Side,
+    ) -> impl Future<Output = Result<Vec<super::pricing::IncrementRule>, BrokerError>> + Send {
+        async { Ok(Vec::new()) }
+    }
     /// Requests cancellation of one of our orders.
     fn cancel(
         &self,

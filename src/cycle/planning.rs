@@ -76,17 +76,36 @@ pub struct RunPlan {
 }
 
 impl RunPlan {
-    /// Orders with their values, for the caps.
+    /// Orders with their values for the caps: at the limit price when it is above the
+    /// reference price (a buy's limit is what it may cost), else at the reference price (a
+    /// sell fills at or above its limit).
     pub fn sized_orders(&self) -> Vec<SizedOrder> {
         self.legs
             .iter()
-            .map(|l| SizedOrder {
-                symbol: l.symbol.clone(),
-                side: l.side,
-                quantity: l.quantity,
-                value: l.value(),
+            .map(|l| {
+                let price = match l.order_type {
+                    OrderType::Limit { price } => price.max(l.price),
+                    OrderType::Market => l.price,
+                };
+                SizedOrder {
+                    symbol: l.symbol.clone(),
+                    side: l.side,
+                    quantity: l.quantity,
+                    value: l.quantity * price,
+                }
             })
             .collect()
+    }
+}
+
+/// A limit price moved onto the contract's tick: buys down, sells up
+/// ([`super::pricing::round_to_tick`]).
+fn on_tick(t: OrderType, side: Side, increments: &[super::pricing::IncrementRule]) -> OrderType {
+    match t {
+        OrderType::Limit { price } => OrderType::Limit {
+            price: super::pricing::round_to_tick(price, side, increments),
+        },
+        OrderType::Market => OrderType::Market,
     }
 }
 
@@ -224,7 +243,11 @@ pub(crate) fn legs(
             order_type: if inst.sec_type == "FUND" {
                 OrderType::Market
             } else {
-                guards::order_type(side, &inst.quote, inst.price, &settings.orders)
+                on_tick(
+                    guards::order_type(side, &inst.quote, inst.price, &settings.orders),
+                    side,
+                    &inst.increments,
+                )
             },
             tif: settings.orders.tif.clone(),
         });

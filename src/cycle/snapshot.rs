@@ -30,6 +30,9 @@ pub struct Instrument {
     pub quote: Quote,
     /// The checked reference price the plan is sized at.
     pub price: Decimal,
+    /// The contract's price increments (limit orders only; empty: one cent).
+    #[serde(default)]
+    pub increments: Vec<pricing::IncrementRule>,
 }
 
 fn default_sec_type() -> String {
@@ -233,6 +236,15 @@ pub async fn take<B: Broker>(
         }
         let price = reference.price;
         prices_delayed |= quote.delayed;
+        let fund_or_market = fund || settings.orders.kind != crate::config::OrderKind::Limit;
+        // Limit prices go onto the contract's tick (`planning`); funds take market orders.
+        let increments = if fund_or_market {
+            Vec::new()
+        } else {
+            broker
+                .price_increments(conid, super::broker::Side::Buy)
+                .await?
+        };
         instruments.push(Instrument {
             sec_type: sec_types
                 .get(&symbol)
@@ -245,6 +257,7 @@ pub async fn take<B: Broker>(
             unrealized_pnl: pos.map(|p| p.unrealized_pnl).unwrap_or_default(),
             quote,
             price,
+            increments,
         });
     }
     Ok(AccountSnapshot {
@@ -372,6 +385,7 @@ mod tests {
                     delayed: false,
                 },
                 price,
+                increments: vec![],
             }],
             unmanaged: vec![],
             prices_delayed: false,

@@ -523,12 +523,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod answers;
 mod auth;
 mod login;
+mod rules;
 mod select;
 mod state;
 mod stuck;
 
 use auth::parse_iserver_accounts;
 pub use login::{Login, LoginOutcome, WaitForHuman};
+pub use rules::PriceIncrement;
 pub use state::{SessionState, SessionStatus};
 mod market;
 mod portfolio;
