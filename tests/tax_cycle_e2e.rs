@@ -165,6 +165,15 @@ async fn tax_aware_submit_respects_the_year_budget_and_the_next_run_counts_its_f
         "90"
     );
     assert_eq!(plan["tax"]["statement_through"], yesterday.to_string());
+    // And the run's HTML report shows it.
+    let html = std::fs::read_to_string(
+        env.state_dir()
+            .join("reports")
+            .join(format!("{}.html", r.run_id)),
+    )
+    .unwrap();
+    assert!(html.contains("Tax-aware plan as of"), "{html}");
+    assert!(html.contains("lot opened"), "{html}");
     let vti: Decimal = env
         .positions()
         .iter()

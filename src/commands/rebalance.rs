@@ -90,6 +90,9 @@ pub fn print_report(r: &CycleReport) {
     if let Some(plan) = &r.plan {
         println!();
         print!("{}", crate::report::render_table(&plan.plan));
+        if let Some(t) = &plan.tax {
+            print!("{}", t.text());
+        }
         if !plan.legs.is_empty() {
             println!("\norders ({}):", plan.legs.len());
             for l in &plan.legs {

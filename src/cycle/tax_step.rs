@@ -58,6 +58,22 @@ pub struct PriceSource {
     pub delayed: bool,
 }
 
+impl TaxRecord {
+    /// The audit as text (sales with their lots, totals, budget, limits) and where its inputs
+    /// came from, for the CLI and the approval page.
+    pub fn text(&self) -> String {
+        let mut s = tax::render::text(&self.audit);
+        s.push_str(&format!(
+            "  Lots from {} (through {}), {} journal fill(s) applied since; prices as of {}\n",
+            self.statement,
+            self.statement_through,
+            self.journal_fills_applied,
+            self.priced_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        ));
+        s
+    }
+}
+
 impl<B: Broker> Cycle<B> {
     /// Plans the snapshot: with the configured strategy, or for `tax-aware` with the tax
     /// engine on the broker's statement and the journal's fills.

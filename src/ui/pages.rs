@@ -104,6 +104,7 @@ pub fn staged_card(
         Some(rp) => {
             s.push_str(&plan_summary(rp));
             s.push_str(&weights_svg(&rp.plan.lines));
+            s.push_str(&tax_section(rp));
             s.push_str(&orders_table(rp, &p.whatif));
             if let Some(snap) = &snap {
                 s.push_str(&guards_list(rp, snap, settings));
@@ -122,6 +123,16 @@ pub fn staged_card(
     }
     s.push_str("</section>");
     s
+}
+
+/// A tax-aware plan's audit (lots per sale, ST/LT, budget, limits, sources); empty otherwise.
+fn tax_section(rp: &RunPlan) -> String {
+    rp.tax.as_ref().map_or_else(String::new, |t| {
+        format!(
+            r#"<h3>Tax</h3><pre class="tax">{}</pre>"#,
+            esc(t.text().trim())
+        )
+    })
 }
 
 fn plan_summary(rp: &RunPlan) -> String {
@@ -312,6 +323,7 @@ pub fn run_detail(v: &RunView) -> String {
     {
         s.push_str(&plan_summary(&rp));
         s.push_str(&weights_svg(&rp.plan.lines));
+        s.push_str(&tax_section(&rp));
     }
     s.push_str(r#"<h2>Orders</h2>"#);
     if v.orders.is_empty() {
