@@ -455,7 +455,7 @@ impl Settings {
             &self.tax,
             &self.exposure,
             &self.flex,
-            self.portfolio.strategy == "tax-aware",
+            (self.portfolio.strategy == "tax-aware").then_some(&self.portfolio.targets),
         )?;
         match self.portfolio.granularity.as_str() {
             "shares" | "exact" => {}

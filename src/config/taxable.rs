@@ -159,12 +159,13 @@ impl TaxConfig {
     }
 }
 
-/// Checks `[tax]`, `[exposure]` and (for `tax-aware`) `[flex]`; each error names its key.
+/// Checks `[tax]`, `[exposure]` and, for `tax-aware` (given its `portfolio.targets`),
+/// `[flex]` and that the targets name every symbol the plan needs; each error names its key.
 pub(super) fn validate(
     tax: &TaxConfig,
     exposure: &ExposureConfig,
     flex: &FlexConfig,
-    tax_aware: bool,
+    tax_aware: Option<&BTreeMap<String, Decimal>>,
 ) -> Result<(), ConfigError> {
     LotMethod::from_str(&tax.lot_method).map_err(|e| invalid("tax.lot_method", e.to_string()))?;
     if tax.st_weight <= Decimal::ZERO {
@@ -192,8 +193,43 @@ pub(super) fn validate(
     // its symbol), reported under the section's name.
     let engine = tax.engine(exposure, Realized::default());
     crate::tax::validate_settings(&engine).map_err(|e| invalid("tax", e.to_string()))?;
-    if tax_aware {
+    if let Some(targets) = tax_aware {
         validate_flex(flex, tax)?;
+        validate_symbols(tax, exposure, targets)?;
+    }
+    Ok(())
+}
+
+/// The daemon prices only held symbols and `portfolio.targets`: a group member or a harvest
+/// alternate outside both could not be planned, so it must be a target (weight 0 is fine).
+/// With no targets (equal weight over the holdings) there is nothing to check here.
+fn validate_symbols(
+    tax: &TaxConfig,
+    exposure: &ExposureConfig,
+    targets: &BTreeMap<String, Decimal>,
+) -> Result<(), ConfigError> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let missing = |sym: &str| !targets.contains_key(&upper(sym));
+    for (name, members) in &exposure.groups {
+        if let Some(m) = members.iter().find(|m| missing(m)) {
+            return Err(invalid(
+                &format!("exposure.groups.{name}"),
+                format!(
+                    "{m} is not in portfolio.targets; add it (a weight of 0 is fine) so pbal prices it"
+                ),
+            ));
+        }
+    }
+    if let Some(alt) = tax.alternates.values().find(|a| tax.harvest && missing(a)) {
+        return Err(invalid(
+            "tax.alternates",
+            format!(
+                "{alt} is not in portfolio.targets; add it (a weight of 0 is fine) so a \
+                 harvest can buy it"
+            ),
+        ));
     }
     Ok(())
 }
@@ -345,6 +381,23 @@ mod tests {
             let e = load(toml).unwrap_err();
             assert!(e.contains(key), "{toml:?}: {e}");
         }
+        // Tax-aware with targets: every group member and alternate must be a target.
+        let base = format!(
+            "[portfolio]\nstrategy = \"tax-aware\"\n[portfolio.targets]\nVTI = 0.5\nGOOG = 0.5\n{FLEX}"
+        );
+        let e = load(&format!(
+            "{base}[exposure]\ngroups = {{ G = [\"GOOG\", \"GOOGL\"] }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("exposure.groups.G") && e.contains("GOOGL"),
+            "{e}"
+        );
+        let e = load(&format!(
+            "{base}[tax]\nharvest = true\nalternates = {{ VTI = \"ITOT\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("tax.alternates") && e.contains("ITOT"), "{e}");
         // Without tax-aware, [flex] is not required.
         assert!(load("[tax]\nbudget_per_run = 0\n").is_ok());
     }
