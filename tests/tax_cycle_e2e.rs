@@ -233,3 +233,28 @@ async fn lots_that_do_not_match_the_positions_stop_the_run() {
             .contains("refresh the lots")
     );
 }
+
+/// `pbal sim` serves query 2, a lot statement of its own account, so tax-aware runs against
+/// the stock simulator: with a run budget of 0 the staged plan realises no net gain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_own_account_statement_matches_its_positions() {
+    let mut cfg = SimConfig::relaxed();
+    cfg.flex.in_progress_polls = 0;
+    let env = SimEnv::start(cfg).await;
+    let mut s = settings(&env);
+    s.portfolio.targets.clear();
+    s.tax.budget_per_year = None;
+    s.tax.budget_per_run = Some(Decimal::ZERO);
+    s.flex.lots_query = pbal::sim::flex_account::ACCOUNT_QUERY.into();
+    s.flex.trades_query = String::new();
+    s.validate().unwrap();
+    let cycle = common::cycle::build(s);
+    let r = cycle
+        .run(OrderMode::Stage, RunKind::Manual, None)
+        .await
+        .unwrap();
+    let t = tax_of(&r);
+    assert_eq!(t.audit.positions.len(), env.positions().len(), "{t:?}");
+    assert!(t.audit.cost <= Decimal::ZERO, "{:?}", t.audit);
+    assert_eq!(t.audit.budget, Some(Decimal::ZERO));
+}

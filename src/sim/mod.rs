@@ -64,6 +64,7 @@ pub mod config;
 mod conn;
 pub mod faults;
 pub mod flex;
+pub mod flex_account;
 mod login;
 mod margin;
 mod money;
@@ -179,7 +180,13 @@ impl Simulator {
                 cfg.account.login.clone(),
                 cfg.account.account_id.starts_with('D'),
             )),
-            flex: flex::FlexSim::new(cfg.flex.clone()),
+            flex: flex::FlexSim::new(flex_account::with_account_query(
+                cfg.flex.clone(),
+                &cfg.account,
+                chrono::Utc::now()
+                    .with_timezone(&chrono_tz::America::New_York)
+                    .date_naive(),
+            )),
         });
         let token = CancellationToken::new();
         let task = tokio::spawn(server::serve(
