@@ -42,6 +42,8 @@ pub enum Command {
     Rebalance(commands::rebalance::RebalanceArgs),
     /// List, show, approve or reject staged plans.
     Staged(commands::staged::StagedArgs),
+    /// Orders of open or unknown fate; settle one the gateway can no longer tell about.
+    Orders(commands::orders::OrdersArgs),
     /// Past runs from the journal.
     History(commands::history::HistoryArgs),
     /// The long-running service: session keeper + quarterly scheduler (SIGTERM/SIGINT stop it).
@@ -77,6 +79,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Demo(args) => commands::demo::run(&g, args),
         Command::Rebalance(args) => commands::rebalance::run(&g, args),
         Command::Staged(args) => commands::staged::run(&g, args),
+        Command::Orders(args) => commands::orders::run(&g, args),
         Command::History(args) => commands::history::run(&g, args),
         Command::Run(args) => commands::run::run(&g, args),
         Command::Status(args) => commands::status::run(&g, args),

@@ -8,6 +8,7 @@ pub mod common;
 pub mod demo;
 pub mod history;
 pub mod login;
+pub mod orders;
 pub mod plan;
 pub mod plan_tax;
 pub mod rebalance;

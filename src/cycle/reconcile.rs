@@ -47,7 +47,56 @@ fn executed(i: &OrderIntent, trades: &[Execution]) -> (Decimal, Option<Decimal>,
     (size, avg, fills.first().map(|t| t.order_id.clone()))
 }
 
+/// What the gateway says about one order when a human is about to settle it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayFate {
+    /// A definite answer: the order's state (filled, cancelled, or still working) and where
+    /// it came from.
+    Definite { state: IntentState, source: String },
+    /// No list, execution or status answers for it.
+    CannotTell,
+}
+
 impl<B: Broker> Cycle<B> {
+    /// Asks the gateway what it knows about one order — live list, executions of the last
+    /// seven days, status by id — without recording anything (`pbal orders resolve` refuses
+    /// to contradict a definite answer).
+    ///
+    /// # Errors
+    /// The gateway is not reachable or not logged in.
+    pub async fn ask_gateway(&self, i: &OrderIntent) -> Result<GatewayFate, CycleError> {
+        self.broker.ensure_ready().await?;
+        let account = i.account_id.as_str();
+        let live = self.broker.live_orders(account).await?;
+        if let Some(o) = live
+            .iter()
+            .find(|o| o.coid.as_deref() == Some(i.coid.as_str()))
+        {
+            return Ok(GatewayFate::Definite {
+                state: state_of(o),
+                source: format!("live orders: order {} is {:?}", o.order_id, o.status),
+            });
+        }
+        let trades = self.broker.trades(account, 7).await?;
+        let (size, _, traded_id) = executed(i, &trades);
+        let qty: Decimal = i.quantity.parse().unwrap_or(Decimal::MAX);
+        if size >= qty && size > Decimal::ZERO {
+            return Ok(GatewayFate::Definite {
+                state: IntentState::Filled,
+                source: format!("executions: {size} shares filled"),
+            });
+        }
+        if let Some(id) = i.gateway_order_id.clone().or(traded_id)
+            && let Some(o) = self.broker.order_status(account, &id).await?
+        {
+            return Ok(GatewayFate::Definite {
+                state: state_of(&o),
+                source: format!("order status: order {id} is {:?}", o.status),
+            });
+        }
+        Ok(GatewayFate::CannotTell)
+    }
+
     /// Asks the gateway about intents whose fate is not known and records what it says.
     /// Returns the cOIDs the gateway has never seen (safe to send, with the same cOID).
     pub(super) async fn reconcile(

@@ -28,6 +28,7 @@ mod fills;
 mod intents;
 mod migrations;
 mod periods;
+mod resolve;
 mod runs;
 mod staged;
 
@@ -35,6 +36,7 @@ pub use fills::FillRecord;
 pub use intents::{IntentState, OrderIntent};
 pub use migrations::SCHEMA_VERSION;
 pub use periods::{Claim, PeriodRecord};
+pub use resolve::{OpenOrder, Resolution};
 pub use runs::RunRecord;
 pub use staged::StagedPlan;
 
