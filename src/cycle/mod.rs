@@ -24,6 +24,7 @@
 //! - `budget.rs`: what the buys of a run may spend (never the user's reserve).
 //! - `execute.rs`: write-ahead execution, polling, cancellation, fills, reconciliation.
 //! - `whatif_gate.rs`: the what-if preview every submitted order passes first.
+//! - `settlement.rs`: cash accounts never sell shares whose purchase has not settled.
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -44,6 +45,7 @@ pub mod open_orders;
 pub mod planning;
 pub mod pricing;
 pub mod reconcile;
+pub mod settlement;
 pub mod snapshot;
 pub mod tax_step;
 #[cfg(test)]
@@ -288,7 +290,8 @@ impl<B: Broker> Cycle<B> {
             self.settings.account.allow_live,
         )?;
         self.record_snapshot(run_id, &snap).await?;
-        let run_plan = self.plan_run(&snap).await?;
+        let mut run_plan = self.plan_run(&snap).await?;
+        let settle_notes = self.keep_unsettled_shares(&snap, &mut run_plan).await?;
         let plan_json =
             serde_json::to_value(&run_plan).map_err(|e| CycleError::Plan(e.to_string()))?;
         let rid = run_id.to_owned();
@@ -318,6 +321,7 @@ impl<B: Broker> Cycle<B> {
                 .push("market data is delayed: prices may be 15-20 minutes old".to_owned());
         }
         report.notes.extend(snap.notes.iter().cloned());
+        report.notes.extend(settle_notes);
         if run_plan.legs.is_empty() {
             report.status = "nothing-to-do".to_owned();
             return Ok(report);
@@ -522,7 +526,8 @@ impl<B: Broker> Cycle<B> {
         let now = self.now();
         if !changes.is_empty() {
             // Stale: re-plan and ask again rather than submit orders sized on old numbers.
-            let run_plan = self.plan_run(&snap).await?;
+            let mut run_plan = self.plan_run(&snap).await?;
+            let settle_notes = self.keep_unsettled_shares(&snap, &mut run_plan).await?;
             guards::caps(
                 &run_plan.sized_orders(),
                 snap.balances.net_liquidation,
@@ -546,7 +551,7 @@ impl<B: Broker> Cycle<B> {
                 staged_id: Some(new_staged),
                 orders: Vec::new(),
                 prices_delayed: snap.prices_delayed,
-                notes: changes,
+                notes: changes.into_iter().chain(settle_notes).collect(),
                 period: None,
             });
         }
