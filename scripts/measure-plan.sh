@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Whole-process timing of `pbal plan --format json` on generated 1e3- and 1e5-row Flex Query
-# CSVs (release build). Prints the best and median of N runs per size.
-#   scripts/measure-plan.sh [RUNS]   (default 15)
+# Whole-process timing of `pbal plan` against the original Python tool on the same generated
+# Flex Query CSVs (1e3 and 1e5 rows), every strategy and granularity. Prints a Markdown table:
+# median CPU time (user + sys of the process, from wait4) and median wall time of RUNS runs.
+#
+#   ORIG_PBAL=/path/to/original/bin/pbal scripts/measure-plan.sh [RUNS] [ORIG_RUNS]
+#
+# RUNS (default 21) runs of pbal per case, ORIG_RUNS (default 3) of the original (1e5 rows take
+# it seconds). The original: `pip install .` in a checkout of cfreundlich/portfolio-balancer
+# (needs `tabulate`), then point ORIG_PBAL at its `pbal`; without it the column shows "-".
+# CPU time is the figure to compare on a shared machine: wall time waits for other processes.
+# Output is the default text table for both tools (the original prints a table too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-15}
+runs=${1:-21}
+orig_runs=${2:-3}
+orig=${ORIG_PBAL:-}
 cargo build --release --quiet --bin pbal
 bin=${CARGO_TARGET_DIR:-target}/release/pbal
 dir=$(mktemp -d)
@@ -22,22 +32,61 @@ gen() { # rows file
   }' > "$2"
 }
 
+# Runs a command RUNS times without a shell in between (posix_spawn + wait4) and prints
+# "median_cpu_ms median_wall_ms".
+cat > "$dir/time.py" <<'EOF'
+import os, statistics, sys, time
+runs, cmd = int(sys.argv[1]), sys.argv[2:]
+null = os.open(os.devnull, os.O_WRONLY)
+cpu, wall = [], []
+for _ in range(runs):
+    t0 = time.perf_counter()
+    pid = os.posix_spawnp(cmd[0], cmd, os.environ,
+                          file_actions=[(os.POSIX_SPAWN_DUP2, null, 1)])
+    _, status, ru = os.wait4(pid, 0)
+    wall.append((time.perf_counter() - t0) * 1e3)
+    if status != 0:
+        sys.exit("failed: " + " ".join(cmd))
+    cpu.append((ru.ru_utime + ru.ru_stime) * 1e3)
+print(f"{statistics.median(cpu):.2f} {statistics.median(wall):.2f}")
+EOF
+
+# label | pbal arguments | the original's arguments (its closest mode; it has only -i steps)
+cases=(
+  "never-sell -i 3|-s try_avoid_sell -i 3 --cash=CASH|-s try_avoid_sell -i 3 -c CASH"
+  "hard -i 3|-s hard_rebalance -i 3 --cash=CASH|-s hard_rebalance -i 3 -c CASH"
+  "never-sell shares|--cash=CASH|-s try_avoid_sell -i 3 -c CASH"
+  "hard shares|-s hard --cash=CASH|-s hard_rebalance -i 3 -c CASH"
+  "never-sell exact|--granularity exact --cash=CASH|-s try_avoid_sell -i 3 -c CASH"
+  "hard exact|-s hard --granularity exact --cash=CASH|-s hard_rebalance -i 3 -c CASH"
+  "withdraw shares|--cash=-WCASH|-s try_avoid_sell -i 3 -c -WCASH"
+  "min-trades ±25 %|-s min-trades --band-rel-pct 25 --cash=CASH|-s try_avoid_sell -i 3 -c CASH"
+)
+
+echo "| rows | pbal plan | original CPU ms | pbal CPU ms | ratio (CPU) | original wall ms | pbal wall ms |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+declare -A orig_cache
 for rows in 1000 100000; do
   f="$dir/p$rows.csv"
   gen "$rows" "$f"
-  for args in "-c 100000" "-c 100000 -s hard" "-c 100000 -i 2"; do
-    times=()
-    for _ in $(seq "$runs"); do
-      t0=$(date +%s%N)
-      # shellcheck disable=SC2086
-      "$bin" plan "$f" $args --format json > /dev/null
-      t1=$(date +%s%N)
-      times+=( $(( (t1 - t0) / 1000 )) )
-    done
-    sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-    best=$(echo "$sorted" | head -1)
-    median=$(echo "$sorted" | sed -n "$(( (runs + 1) / 2 ))p")
-    awk -v r="$rows" -v a="$args" -v b="$best" -v m="$median" -v n="$runs" \
-      'BEGIN { printf "%7d rows  %-22s best %6.1f ms  median %6.1f ms  (%d runs)\n", r, a, b / 1000, m / 1000, n }'
+  cash=$((1000 * rows))
+  wcash=$((10 * rows))
+  for c in "${cases[@]}"; do
+    IFS='|' read -r label pargs oargs <<< "$c"
+    pargs=${pargs//WCASH/$wcash}; pargs=${pargs//CASH/$cash}
+    oargs=${oargs//WCASH/$wcash}; oargs=${oargs//CASH/$cash}
+    # shellcheck disable=SC2086
+    read -r pcpu pwall < <(python3 "$dir/time.py" "$runs" "$bin" plan "$f" $pargs)
+    ocpu="-"; owall="-"; ratio="-"
+    if [[ -n "$orig" ]]; then
+      key="$rows $oargs"
+      if [[ -z "${orig_cache[$key]:-}" ]]; then
+        # shellcheck disable=SC2086
+        orig_cache[$key]=$(python3 "$dir/time.py" "$orig_runs" "$orig" "$f" $oargs)
+      fi
+      read -r ocpu owall <<< "${orig_cache[$key]}"
+      ratio=$(awk -v o="$ocpu" -v p="$pcpu" 'BEGIN { printf "%.0f×", o / p }')
+    fi
+    echo "| $rows | \`$pargs\` ($label) | $ocpu | $pcpu | $ratio | $owall | $pwall |"
   done
 done

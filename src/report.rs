@@ -241,13 +241,52 @@ fn margin_footer(s: &mut String, m: &MarginSummary) {
     );
 }
 
-fn pct(v: Decimal) -> String {
-    format!("{:.2}%", round(v * Decimal::ONE_HUNDRED, 2))
-}
-
 /// Renders the plan as an aligned text table with a cash footer.
 pub fn render_table(plan: &Plan) -> String {
-    let header = [
+    let mut out = Vec::with_capacity((plan.lines.len() + 8) * 120);
+    // Writing into a Vec cannot fail, and every byte written is UTF-8 (symbols are `str`).
+    let _ = write_table(plan, &mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The table's cells, row by row, in one buffer: a cell is `buf[ends[k-1]..ends[k]]`.
+/// Why: at 10^5 rows a `String` per cell (and `Decimal`'s `Display`) cost more than planning.
+struct Cells {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Cells {
+    fn end(&mut self) {
+        self.ends.push(self.buf.len());
+    }
+    fn text(&mut self, t: &str) {
+        self.buf.extend_from_slice(t.as_bytes());
+        self.end();
+    }
+    fn fixed(&mut self, v: Decimal) {
+        fixed(&mut self.buf, v);
+        self.end();
+    }
+    fn money(&mut self, v: Decimal) {
+        fixed_dp(&mut self.buf, v, 2);
+        self.end();
+    }
+    /// A weight as a percentage with two decimals (`12.50%`).
+    fn pct(&mut self, v: Decimal) {
+        fixed_dp(&mut self.buf, round(v * Decimal::ONE_HUNDRED, 2), 2);
+        self.buf.push(b'%');
+        self.end();
+    }
+    fn cell(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.buf[start..self.ends[k]]
+    }
+}
+
+/// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
+pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
+    const HEADER: [&str; 10] = [
         "Symbol",
         "Price",
         "Value before",
@@ -259,7 +298,12 @@ pub fn render_table(plan: &Plan) -> String {
         "Weight before",
         "Weight after",
     ];
-    let mut rows: Vec<[String; 10]> = Vec::with_capacity(plan.lines.len());
+    let n = plan.lines.len();
+    let mut c = Cells {
+        buf: Vec::with_capacity(n * 96),
+        ends: Vec::with_capacity(n * 10),
+    };
+    let mut width = HEADER.map(str::len);
     for l in &plan.lines {
         let side = if l.trade_value > Decimal::ZERO || l.trade_shares > Decimal::ZERO {
             "BUY"
@@ -268,50 +312,63 @@ pub fn render_table(plan: &Plan) -> String {
         } else {
             "-"
         };
-        rows.push([
-            l.symbol.clone(),
-            l.price.normalize().to_string(),
-            format!("{:.2}", money(l.value_before)),
-            pct(l.target_weight),
-            side.to_string(),
-            shares(l.trade_shares.abs()).to_string(),
-            format!("{:.2}", money(l.trade_value.abs())),
-            format!("{:.2}", money(l.value_after)),
-            pct(l.weight_before),
-            pct(l.weight_after),
-        ]);
-    }
-    let mut width = header.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+        c.text(&l.symbol);
+        width[0] = width[0].max(l.symbol.chars().count());
+        c.fixed(l.price.normalize());
+        c.money(l.value_before);
+        c.pct(l.target_weight);
+        c.text(side);
+        c.fixed(shares(l.trade_shares.abs()));
+        c.money(l.trade_value.abs());
+        c.money(l.value_after);
+        c.pct(l.weight_before);
+        c.pct(l.weight_after);
+        let row = c.ends.len() - 10;
+        // Every cell but the symbol is ASCII: bytes are characters.
+        for (k, w) in width.iter_mut().enumerate().skip(1) {
+            *w = (*w).max(c.cell(row + k).len());
         }
     }
-    let mut s = String::with_capacity((rows.len() + 8) * 120);
-    let line = |s: &mut String, cells: &[&str]| {
-        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+    let mut o: Vec<u8> = Vec::with_capacity((n + 4) * (width.iter().sum::<usize>() + 20));
+    let line = |o: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &[u8]>| {
+        for (i, (cell, w)) in cells.zip(width).enumerate() {
             if i > 0 {
-                s.push_str("  ");
+                o.extend_from_slice(b"  ");
             }
-            if i == 0 || i == 4 {
-                let _ = write!(s, "{c:<w$}");
+            let len = if i == 0 {
+                String::from_utf8_lossy(cell).chars().count()
             } else {
-                let _ = write!(s, "{c:>w$}");
+                cell.len()
+            };
+            let pad = w.saturating_sub(len);
+            if i == 0 || i == 4 {
+                o.extend_from_slice(cell);
+                o.resize(o.len() + pad, b' ');
+            } else {
+                o.resize(o.len() + pad, b' ');
+                o.extend_from_slice(cell);
             }
         }
         // No trailing spaces.
-        while s.ends_with(' ') {
-            s.pop();
+        while o.last() == Some(&b' ') {
+            o.pop();
         }
-        s.push('\n');
+        o.push(b'\n');
     };
-    line(&mut s, &header);
-    let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
-    line(&mut s, &rule.iter().map(String::as_str).collect::<Vec<_>>());
-    for r in &rows {
-        line(&mut s, &r.iter().map(String::as_str).collect::<Vec<_>>());
+    line(&mut o, &mut HEADER.iter().map(|h| h.as_bytes()));
+    let rule: Vec<Vec<u8>> = width.iter().map(|w| vec![b'-'; *w]).collect();
+    line(&mut o, &mut rule.iter().map(Vec::as_slice));
+    for r in 0..n {
+        line(&mut o, &mut (0..10).map(|k| c.cell(r * 10 + k)));
     }
-    s.push('\n');
+    o.push(b'\n');
+    out.write_all(&o)?;
+    out.write_all(table_footer(plan).as_bytes())
+}
+
+/// The lines under the table: strategy, cash, totals, margin, notes.
+fn table_footer(plan: &Plan) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "Strategy {}, granularity {}{}",

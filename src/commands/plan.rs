@@ -205,7 +205,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     match args.format {
         Format::Json => report::write_json(&plan, &mut out)?,
-        Format::Table => out.write_all(report::render_table(&plan).as_bytes())?,
+        Format::Table => report::write_table(&plan, &mut out)?,
     }
     out.flush()?;
     // The process exits next; freeing 10^5 rows one by one would cost more than planning.

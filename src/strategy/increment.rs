@@ -70,6 +70,19 @@ pub(crate) fn never_sell(
             "increment: {remaining} in steps of {step} is more than {MAX_STEPS} steps; use a larger increment"
         )));
     }
+    if let Some(spend) = never_sell_fixed_point(assets, sign.is_sign_negative(), steps, step) {
+        return Ok(spend);
+    }
+    Ok(never_sell_decimal(assets, sign, remaining, step))
+}
+
+/// The decimal heap (any weights).
+fn never_sell_decimal(
+    assets: &[Asset],
+    sign: Decimal,
+    mut remaining: Decimal,
+    step: Decimal,
+) -> Vec<Spend> {
     let mut value: Vec<Decimal> = assets.iter().map(|a| a.value).collect();
     let mut heap = BinaryHeap::with_capacity(assets.len());
     // Assets are sorted by symbol, so the index is the symbol rank.
@@ -111,14 +124,91 @@ pub(crate) fn never_sell(
         heap.push(Reverse(k));
         remaining -= step;
     }
-    Ok(assets
+    assets
         .iter()
         .zip(value)
         .map(|(a, v)| {
             let x = v - a.value;
             Spend::Value(x, shares_of(x, a))
         })
-        .collect())
+        .collect()
+}
+
+/// Scales `v` to an integer at `scale` decimals, when it fits an `i64` exactly.
+fn fixed_point(v: Decimal, scale: u32) -> Option<i64> {
+    let mut r = v;
+    r.rescale(scale);
+    // `rescale` saturates silently when the digits do not fit: check it is still `v`.
+    if r != v {
+        return None;
+    }
+    i64::try_from(r.mantissa()).ok()
+}
+
+/// [`never_sell`] on integers, for equal weights (every level is `sign · value`): the same
+/// heap and tie-breaking on `(level, pnl, symbol rank)` with the values, P&Ls and step as
+/// `i64` at their common decimal scale. Identical answers, several times faster at 10^5
+/// steps than comparing 96-bit decimals. `None` (the caller takes the decimal path) when a
+/// weight is not 1 or a number does not fit.
+fn never_sell_fixed_point(
+    assets: &[Asset],
+    sells: bool,
+    steps: Decimal,
+    step: Decimal,
+) -> Option<Vec<Spend>> {
+    if assets.iter().any(|a| a.weight != Decimal::ONE) {
+        return None;
+    }
+    let scale = assets
+        .iter()
+        .map(|a| a.value.scale().max(a.pnl.scale()))
+        .max()
+        .unwrap_or(0)
+        .max(step.scale());
+    let step_i = fixed_point(step, scale)?;
+    let sign: i64 = if sells { -1 } else { 1 };
+    let mut steps = steps;
+    steps.rescale(0);
+    let mut value = Vec::with_capacity(assets.len());
+    let mut heap = Vec::with_capacity(assets.len());
+    for (i, a) in assets.iter().enumerate() {
+        let v = fixed_point(a.value, scale)?;
+        let p = fixed_point(a.pnl, scale)?;
+        value.push(v);
+        // Headroom: at most `steps` steps, each adding `step` to a level and a P&L.
+        let reach = i64::try_from(steps.mantissa()).ok()?.checked_mul(step_i)?;
+        v.checked_add(reach)?;
+        p.checked_add(reach)?;
+        heap.push(Reverse((sign * v, p, i as u32)));
+    }
+    let mut heap = BinaryHeap::from(heap);
+    let mut count = vec![0u64; assets.len()];
+    let mut left = u64::try_from(steps.mantissa()).ok()?;
+    while left > 0 {
+        let Some(Reverse((level, pnl, i))) = heap.pop() else {
+            break;
+        };
+        let k = i as usize;
+        if sells && value[k] < step_i {
+            continue; // cannot give a whole step without selling more than held
+        }
+        value[k] += sign * step_i;
+        count[k] += 1;
+        heap.push(Reverse((level + step_i, pnl + step_i, i)));
+        left -= 1;
+    }
+    let signed_step = if sells { -step } else { step };
+    Some(
+        assets
+            .iter()
+            .zip(count)
+            .map(|(a, k)| {
+                // As the decimal path computes it: (value + k·step) − value.
+                let x = (a.value + Decimal::from(k) * signed_step) - a.value;
+                Spend::Value(x, shares_of(x, a))
+            })
+            .collect(),
+    )
 }
 
 /// Hard rebalance in steps: `round_half_even((T_i − p_i) / step) · step`, never selling more
@@ -135,4 +225,48 @@ pub(crate) fn hard(assets: &[Asset], targets: &[Decimal], step: Decimal) -> Vec<
             Spend::Value(x, shares_of(x, a))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The integer heap gives exactly the decimal heap's answer (ties included: values,
+        /// P&Ls and steps collide often at these sizes).
+        #[test]
+        fn fixed_point_equals_decimal(
+            rows in prop::collection::vec((0i64..300, 0i64..400, -50i64..50), 1..12),
+            cash in -3000i64..6000,
+            n in 1u32..3,
+        ) {
+            let names: Vec<String> = (0..rows.len()).map(|i| format!("S{i:02}")).collect();
+            let assets: Vec<Asset> = rows
+                .iter()
+                .zip(&names)
+                .map(|((q, cents, pnl), s)| {
+                    let price = Decimal::new(cents + 1, 2);
+                    Asset {
+                        symbol: s,
+                        price,
+                        quantity: Decimal::from(*q),
+                        value: Decimal::from(*q) * price,
+                        pnl: Decimal::new(*pnl * 25, 1),
+                        weight: Decimal::ONE,
+                        conid: None,
+                        currency: None,
+                    }
+                })
+                .collect();
+            let step = Decimal::from(10u64.pow(n));
+            let budget = Decimal::from(cash);
+            let sign = if cash >= 0 { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
+            let steps = (budget.abs() / step).trunc();
+            let fast = never_sell_fixed_point(&assets, cash < 0, steps, step).unwrap();
+            let slow = never_sell_decimal(&assets, sign, budget.abs(), step);
+            prop_assert_eq!(fast, slow);
+        }
+    }
 }
