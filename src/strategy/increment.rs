@@ -63,7 +63,7 @@ pub(crate) fn never_sell(
     } else {
         Decimal::NEGATIVE_ONE
     };
-    let mut remaining = budget.abs();
+    let remaining = budget.abs();
     let steps = (remaining / step).trunc();
     if steps > Decimal::from(MAX_STEPS) {
         return Err(PlanError::Overflow(format!(
