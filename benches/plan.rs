@@ -1,5 +1,6 @@
-//! Planner throughput for both strategies at 10 to 10^6 assets (whole shares and exact).
-//! `cargo bench --bench plan`
+//! Planner throughput for both strategies at 10 to 10^6 assets (whole shares, exact and the
+//! original's `-i 3` steps), and the parts of `pbal plan` around it: reading the Flex CSV and
+//! writing the table and the JSON. `cargo bench --bench plan`
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -35,12 +36,19 @@ fn bench(c: &mut Criterion) {
             group.sample_size(10);
         }
         for (strategy, g) in [
+            (Strategy::NeverSell, Granularity::Increment(3)),
             (Strategy::NeverSell, Granularity::Shares),
             (Strategy::Hard, Granularity::Shares),
             (Strategy::NeverSell, Granularity::Exact),
             (Strategy::Hard, Granularity::Exact),
         ] {
-            let mut req = PlanRequest::new(hs.clone(), (total / Decimal::ONE_HUNDRED).round_dp(2));
+            // `-i 3` as measured against the original: $1000 per asset, so 10^3·n… steps.
+            let cash = if g == Granularity::Increment(3) {
+                Decimal::from(1000 * n as u64)
+            } else {
+                (total / Decimal::ONE_HUNDRED).round_dp(2)
+            };
+            let mut req = PlanRequest::new(hs.clone(), cash);
             req.strategy = strategy;
             req.granularity = g;
             group.bench_with_input(
@@ -53,5 +61,46 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The Flex Query CSV `scripts/measure-plan.sh` generates, from the same holdings.
+fn flex_csv(hs: &[Holding]) -> Vec<u8> {
+    let mut s = String::from("\"Symbol\",\"PositionValue\",\"MarkPrice\",\"FifoPnlUnrealized\"\n");
+    for h in hs {
+        s.push_str(&format!(
+            "\"{}\",\"{}\",\"{}\",\"{}\"\n",
+            h.symbol,
+            h.value(),
+            h.price,
+            h.unrealized_pnl
+        ));
+    }
+    s.into_bytes()
+}
+
+/// Reading and writing around the planner, at the sizes of the speed goal.
+fn io(c: &mut Criterion) {
+    for n in [1_000usize, 100_000] {
+        let hs = holdings(n);
+        let csv = flex_csv(&hs);
+        let mut group = c.benchmark_group(format!("io/{n}"));
+        if n >= 100_000 {
+            group.sample_size(10);
+        }
+        let path = std::path::Path::new("bench.csv");
+        group.bench_function("parse_csv", |b| {
+            b.iter(|| pbal::portfolio_csv::parse_holdings(path, black_box(&csv)).unwrap())
+        });
+        let mut req = PlanRequest::new(hs, Decimal::from(1000 * n as u64));
+        req.granularity = Granularity::Increment(3);
+        let p = plan(&req).unwrap();
+        group.bench_function("write_table", |b| {
+            b.iter(|| pbal::report::write_table(black_box(&p), std::io::sink()).unwrap())
+        });
+        group.bench_function("write_json", |b| {
+            b.iter(|| pbal::report::write_json(black_box(&p), std::io::sink()).unwrap())
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench, io);
 criterion_main!(benches);
