@@ -83,6 +83,44 @@ async fn a_rejected_sell_never_lets_buys_spend_the_reserve() {
     );
 }
 
+/// A withdrawal (`portfolio.cash < 0`) with a rejected sell: the withdrawal is money the user
+/// takes out, so it is kept out of the buys like the reserve — the buys may spend only what
+/// the sells raised beyond it (review finding: `planned cash` was floored at 0, so the buys
+/// spent the withdrawal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_sell_never_lets_buys_spend_a_withdrawal() {
+    let env = start(SimConfig::relaxed()).await;
+    let withdrawal = dec!(3000);
+    let before = env.sim.cash();
+    env.sim.add_fault(reject_first_order_post());
+    let mut s = settings(&env);
+    s.portfolio.cash = pbal::config::CashSetting::Amount(-withdrawal);
+    let c = cycle(s);
+    let r = c
+        .run(OrderMode::Submit, RunKind::Manual, None)
+        .await
+        .unwrap();
+    let net = |side: &str| -> Decimal {
+        env.sim
+            .executions()
+            .iter()
+            .filter(|e| format!("{:?}", e.side) == side)
+            .map(|e| e.net_amount)
+            .sum()
+    };
+    let (sold, bought) = (net("Sell"), net("Buy"));
+    assert!(sold > Decimal::ZERO, "the other sells went through");
+    assert!(
+        bought <= (sold - withdrawal).max(Decimal::ZERO),
+        "buys spent {bought} of sells {sold}: the withdrawal of {withdrawal} was spent ({r:?})"
+    );
+    assert!(
+        env.sim.cash() >= before + withdrawal.min(sold),
+        "cash {} — the withdrawal was not raised",
+        env.sim.cash()
+    );
+}
+
 fn strip_secdef(even_with_wait: bool) -> FaultRule {
     FaultRule {
         method: Some("GET".into()),

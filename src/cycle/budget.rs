@@ -27,7 +27,8 @@ const FEE_CAP: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 pub struct BuyBudget {
     /// Cash in the ledger after the sells (settled cash in a cash account).
     pub ledger_cash: Decimal,
-    /// What the plan was allowed to invest (`portfolio.cash` or the settled cash).
+    /// What the plan was allowed to invest (`portfolio.cash` or the settled cash); negative
+    /// for a withdrawal, which the buys may not spend.
     pub planned_cash: Decimal,
     /// Net proceeds of this run's sells, from their executions.
     pub realised_proceeds: Decimal,
@@ -75,12 +76,14 @@ pub fn realised_proceeds(sells: &[OrderIntent], executions: &[Execution]) -> Dec
         .map(|i| i.coid.as_str())
         .collect();
     let mut seen = BTreeSet::new();
+    // The gateway may list an execution twice (two pages, a retried read): count each id once.
+    let mut counted: BTreeSet<&str> = BTreeSet::new();
     let mut total = Decimal::ZERO;
     for e in executions {
         let Some(c) = e.coid.as_deref().filter(|c| coids.contains(c)) else {
             continue;
         };
-        if e.side != Side::Sell {
+        if e.side != Side::Sell || !counted.insert(e.execution_id.as_str()) {
             continue;
         }
         seen.insert(c.to_owned());
@@ -259,6 +262,13 @@ mod tests {
         // A rejected sell raises nothing.
         let rejected = vec![sell_intent("s3", None, None)];
         assert_eq!(realised_proceeds(&rejected, &execs), dec!(0));
+    }
+
+    #[test]
+    fn an_execution_the_gateway_repeats_counts_once() {
+        let sells = vec![sell_intent("s1", Some("6"), Some("100"))];
+        let e = exec("s1", Side::Sell, dec!(6), dec!(100), Some(dec!(1)));
+        assert_eq!(realised_proceeds(&sells, &[e.clone(), e]), dec!(599));
     }
 
     #[test]

@@ -313,7 +313,9 @@ impl<B: Broker> Cycle<B> {
         };
         let budget = budget::BuyBudget {
             ledger_cash: balances.cash,
-            planned_cash: run_plan.plan.cash.max(Decimal::ZERO),
+            // A withdrawal is negative and stays so: the cash the user takes out is kept out
+            // of the buys like the buffer (`available` floors the total at 0).
+            planned_cash: run_plan.plan.cash,
             realised_proceeds: proceeds,
             buffer: self.settings.portfolio.buffer,
             loan: run_plan
