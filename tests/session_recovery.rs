@@ -17,6 +17,8 @@ use pbal::sim::{SessionAction, SimControl, SimHandle};
 struct OwnLogin {
     sim: SimControl,
     logins: AtomicU32,
+    /// False: stopped or backing off (as `SsoLogin` after a refused password).
+    may: bool,
 }
 
 impl Login for OwnLogin {
@@ -31,8 +33,8 @@ impl Login for OwnLogin {
         })
     }
 
-    fn logs_in_by_itself(&self) -> bool {
-        true
+    fn can_log_in_now(&self) -> bool {
+        self.may
     }
 }
 
@@ -74,6 +76,7 @@ async fn own_login_logs_out_and_in_again_when_reauthenticate_does_not_help() {
     let login = OwnLogin {
         sim: env.sim.clone(),
         logins: AtomicU32::new(0),
+        may: true,
     };
     env.sim.set_session(SessionAction::StuckUntilRelogin);
     let status = client.recover(&login).await.unwrap();
@@ -97,11 +100,27 @@ async fn a_session_a_human_opened_is_never_logged_out() {
 }
 
 #[tokio::test]
+async fn a_stopped_login_never_logs_out_a_session_it_cannot_replace() {
+    let (env, client) = ready_env().await;
+    let login = OwnLogin {
+        sim: env.sim.clone(),
+        logins: AtomicU32::new(0),
+        may: false,
+    };
+    env.sim.set_session(SessionAction::StuckUntilRelogin);
+    let e = client.recover(&login).await.unwrap_err();
+    assert!(e.to_string().contains("cannot log in again"), "{e}");
+    assert_eq!(calls(&env.sim, "/logout"), 0);
+    assert_eq!(login.logins.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn relogins_are_bounded_per_stuck_episode() {
     let (env, client) = ready_env().await;
     let login = OwnLogin {
         sim: env.sim.clone(),
         logins: AtomicU32::new(0),
+        may: true,
     };
     let max = client.options().max_stuck_relogins;
     assert_eq!(max, 2, "the production default");

@@ -30,9 +30,10 @@ pub trait Login: Send + Sync {
     /// Called when the session is healthy again (e.g. to re-arm a notification).
     fn session_restored(&self) {}
 
-    /// Whether this login gets a new session without a human. Only then may a stuck session
-    /// be logged out: a session a human opened is never thrown away.
-    fn logs_in_by_itself(&self) -> bool {
+    /// Whether this login would get a new session now, without a human: it logs in by itself
+    /// and is neither stopped nor backing off. Only then may a stuck session be logged out; a
+    /// session that cannot be replaced at once (or that a human opened) is never thrown away.
+    fn can_log_in_now(&self) -> bool {
         false
     }
 }

@@ -6,7 +6,8 @@
 //! climbs the same ladder, one rung per failure, and bounds the expensive rung: at most
 //! [`ClientOptions::max_stuck_relogins`] logout-and-login rounds until the session is Ready
 //! again, and only when the login is pbal's own — logging out a session a human opened would
-//! leave them to log in again for nothing. Past the bound it keeps trying the cheap rungs
+//! leave them to log in again for nothing, and only when that login may run now (not stopped
+//! after a refused password, not backing off). Past the bound it keeps trying the cheap rungs
 //! (IBKR's side often heals by itself) and says a human should restart the gateway.
 use std::sync::atomic::Ordering;
 
@@ -70,6 +71,9 @@ impl GatewayClient {
             return Err(self.no_brokerage(current.reason()));
         }
         tracing::warn!(reason = %current.reason(), "brokerage session still not authenticated after ssodh/init; reauthenticating");
+        // Not in the middle of an order conversation: a reply prompt answered on a session
+        // that is being rebuilt would leave its order's fate unknown.
+        let _no_order_in_flight = self.inner.order_lock.lock().await;
         self.reauthenticate().await?;
         current = self.poll_healthy(self.auth_status().await?).await?;
         if current.healthy() {
@@ -77,8 +81,9 @@ impl GatewayClient {
         }
         let used = self.inner.stuck_relogins.load(Ordering::Acquire);
         let max = self.inner.options.max_stuck_relogins;
-        if !login.logs_in_by_itself() || used >= max {
-            let why = if login.logs_in_by_itself() {
+        let can_log_in = login.can_log_in_now();
+        if !can_log_in || used >= max {
+            let why = if can_log_in {
                 format!(
                     "session stuck: not authenticated after ssodh/init, reauthenticate and {used} \
                      fresh login(s); restart the gateway ({})",
@@ -86,8 +91,9 @@ impl GatewayClient {
                 )
             } else {
                 format!(
-                    "session stuck: not authenticated after ssodh/init and reauthenticate; log out \
-                     and in again at {} or restart the gateway ({})",
+                    "session stuck: not authenticated after ssodh/init and reauthenticate, and pbal \
+                     cannot log in again by itself now; log out and in again at {} or restart the \
+                     gateway ({})",
                     self.login_url(),
                     current.reason()
                 )

@@ -222,7 +222,8 @@ impl Login for SsoLogin {
         self.told.store(false, Ordering::Release);
     }
 
-    fn logs_in_by_itself(&self) -> bool {
-        true
+    fn can_log_in_now(&self) -> bool {
+        LoginState::load(&self.state_path())
+            .is_ok_and(|state| state.may_attempt(Utc::now()).is_ok())
     }
 }
