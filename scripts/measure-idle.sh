@@ -19,9 +19,11 @@ echo "after start-up (20 s, before the first trim):"
 grep -E '^(Rss|Pss|Pss_Anon|Pss_File):' /proc/$pid/smaps_rollup | sed 's/^/  /'
 switches() { local s=0; for t in /proc/$pid/task/*; do s=$((s + $(awk '/ctxt_switches/{x+=$2} END{print x}' "$t/status"))); done; echo $s; }
 a=$(switches); c0=$(awk '{print $14+$15}' /proc/$pid/stat)
-sleep "$secs"
+# RSS once a second over the window: a tickle faults code back in until the next trim.
+for _ in $(seq "$secs"); do awk '/^VmRSS/{print $2}' /proc/$pid/status; sleep 1; done >"$work/rss"
 b=$(switches); c1=$(awk '{print $14+$15}' /proc/$pid/stat)
 echo "threads: $(ls /proc/$pid/task | wc -l)"
+echo "VmRSS sampled every second for ${secs}s (kB): min $(sort -n "$work/rss" | head -1), median $(sort -n "$work/rss" | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'), max $(sort -n "$work/rss" | tail -1), max after the first trim (30 s) $(tail -n +12 "$work/rss" | sort -n | tail -1)"
 echo "after ${secs}s more of idling:"
 grep -E '^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty):' /proc/$pid/smaps_rollup
 echo "context switches in ${secs}s (all threads): $((b - a))  ($(echo "scale=2; ($b - $a) / $secs" | bc) /s)"

@@ -125,7 +125,7 @@ pub async fn run(
         });
         tracing::info!(%url, "approval page listening (`pbal ui --print-link` prints the link with its token)");
     }
-    tracker.spawn(memory::trim_task(cancel.child_token()));
+    tracker.spawn(memory::trim_task(client.subscribe(), cancel.child_token()));
     if let Some(every) = sd::watchdog_interval() {
         tracker.spawn(sd::watchdog_task(every, cancel.child_token()));
     }
