@@ -10,13 +10,11 @@
 //!   are read from the right account.
 mod common;
 
-use std::time::Duration;
-
 use pbal::config::OrderMode;
 use pbal::cycle::RunKind;
 use pbal::ibkr::{
-    ClientOptions, GatewayClient, GatewayError, OrderSize, OrderTicket, OrderType, PlaceOutcome,
-    PromptPolicy, SessionState, Side, WaitForHuman,
+    GatewayClient, GatewayError, OrderSize, OrderTicket, OrderType, PlaceOutcome, PromptPolicy,
+    SessionState, Side, WaitForHuman,
 };
 use pbal::sim::{FaultAction, FaultRule, NoBrokerageReply, SimConfig};
 use rust_decimal::Decimal;
@@ -25,16 +23,7 @@ use rust_decimal_macros::dec;
 use common::SimEnv as Env;
 
 fn client(env: &Env) -> GatewayClient {
-    GatewayClient::new(ClientOptions {
-        ca_cert: Some(env.ca_path()),
-        request_timeout: Duration::from_secs(10),
-        snapshot_retry_every: Duration::from_millis(100),
-        auth_poll_every: Duration::from_millis(50),
-        retry_backoff: Duration::from_millis(10),
-        endpoint_spacing: false,
-        ..ClientOptions::new(env.base_url(), env.state_dir())
-    })
-    .unwrap()
+    env.client()
 }
 
 fn ticket(env: &Env, coid: &str) -> OrderTicket {

@@ -20,9 +20,8 @@ use common::SimEnv as Env;
 /// The user trades by hand first (another app, the same account).
 async fn user_trades(env: &Env, trades: &[(&str, Side, Decimal)]) {
     let c = GatewayClient::new(ClientOptions {
-        ca_cert: Some(env.ca_path()),
-        endpoint_spacing: false,
-        ..ClientOptions::new(env.base_url(), env.path().join("user"))
+        state_dir: env.path().join("user"),
+        ..env.client_options()
     })
     .unwrap();
     c.ensure_ready().await.unwrap();

@@ -24,7 +24,7 @@ pub fn with_clock(s: Settings, clock: Clock) -> Cycle<IbkrBroker> {
 
 /// A cycle whose client skips the per-endpoint spacing (5 s between live-order and trade
 /// reads) and polls fast: for tests against [`pbal::sim::SimConfig::relaxed`] that are not
-/// about pacing, so they do not spend most of their time waiting.
+/// about pacing, so they do not spend most of their time waiting. No run reports are written.
 pub fn relaxed(s: Settings) -> Cycle<IbkrBroker> {
     let state = s.state_dir();
     std::fs::create_dir_all(&state).unwrap();
@@ -38,5 +38,4 @@ pub fn relaxed(s: Settings) -> Cycle<IbkrBroker> {
     let client = pbal::ibkr::GatewayClient::new(options).expect("client builds");
     let journal = Journal::open_in(&state).unwrap();
     Cycle::new(IbkrBroker::new(client, &s), journal, s)
-        .with_after_run(std::sync::Arc::new(pbal::ui::report::write_logged))
 }
