@@ -244,6 +244,16 @@ impl Broker for IbkrBroker {
             net_liquidation: summary.net_liquidation,
             excess_liquidity: summary.excess_liquidity,
             cash_account,
+            foreign_debts: ledger
+                .by_currency
+                .iter()
+                .filter(|(c, e)| {
+                    !c.eq_ignore_ascii_case(ccy)
+                        && !c.eq_ignore_ascii_case("BASE")
+                        && e.cash_balance < rust_decimal::Decimal::ZERO
+                })
+                .map(|(c, e)| (c.clone(), e.cash_balance))
+                .collect(),
         })
     }
 

@@ -103,6 +103,11 @@ pub struct PlanArgs {
     #[arg(long, default_value = "10", value_name = "P", value_parser = parse_money)]
     pub min_cushion_pct: Decimal,
 
+    /// Margin budget: the maintenance margin assumed on every dollar bought, in % (Reg T 25;
+    /// leveraged ETFs and house margins are higher).
+    #[arg(long, default_value = "25", value_name = "P", value_parser = parse_money)]
+    pub maintenance_pct: Decimal,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -125,7 +130,7 @@ fn margin_request(
         anyhow::bail!("--max-margin-pct needs --net-liq (the account's net liquidation value)");
     };
     let held: Decimal = holdings.iter().map(strategy::Holding::value).sum();
-    let maintenance = strategy::margin::REG_T_MAINTENANCE_PCT;
+    let maintenance = args.maintenance_pct;
     Ok(Some(strategy::MarginRequest {
         max_margin_pct: args.max_margin_pct,
         min_cushion_pct: args.min_cushion_pct,

@@ -240,6 +240,11 @@ pub struct PortfolioSettings {
     /// this % of net liquidation.
     #[serde(deserialize_with = "de_decimal")]
     pub min_cushion_pct: Decimal,
+    /// With a margin budget: the maintenance margin assumed on every dollar bought, in %.
+    /// IBKR's Reg T rate for most US stocks and ETFs is 25; leveraged ETFs and house margins
+    /// are higher (50–75 %), and the cushion check is only as safe as this number.
+    #[serde(deserialize_with = "de_decimal")]
+    pub maintenance_pct: Decimal,
     /// Default contract currency and security type used to resolve symbols.
     pub currency: String,
     pub sec_type: String,
@@ -484,6 +489,7 @@ impl Settings {
             ("portfolio.band_rel_pct", self.portfolio.band_rel_pct),
             ("portfolio.max_margin_pct", self.portfolio.max_margin_pct),
             ("portfolio.min_cushion_pct", self.portfolio.min_cushion_pct),
+            ("portfolio.maintenance_pct", self.portfolio.maintenance_pct),
         ] {
             if v.is_sign_negative() || v > Decimal::ONE_HUNDRED {
                 return Err(invalid(key, "must be between 0 (off) and 100"));

@@ -163,6 +163,10 @@ pub struct Balances {
     /// A cash account (`tradingType`) never borrows. Unknown counts as cash (fail closed).
     #[serde(default = "yes")]
     pub cash_account: bool,
+    /// Negative cash in other currencies (`EUR -2000`): a loan the margin budget cannot
+    /// count in `currency`, so a margin budget is refused while it exists.
+    #[serde(default)]
+    pub foreign_debts: Vec<(String, Decimal)>,
 }
 
 fn yes() -> bool {

@@ -128,6 +128,7 @@ impl Broker for FakeBroker {
             net_liquidation: b.cash + pv,
             excess_liquidity: Some(b.cash + pv * dec!(0.75)),
             cash_account: false,
+            foreign_debts: Vec::new(),
         })
     }
     async fn resolve(&self, spec: &ContractSpec) -> Result<i64, BrokerError> {

@@ -11,7 +11,6 @@ use super::CycleError;
 use super::snapshot::AccountSnapshot;
 use crate::config::{CashSetting, Settings};
 use crate::strategy::MarginRequest;
-use crate::strategy::margin::REG_T_MAINTENANCE_PCT;
 
 /// The run's deposit and, on a margin account with `max_margin_pct > 0`, its margin budget.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,8 +44,22 @@ pub fn run_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<RunCash, 
         excess_liquidity: b.excess_liquidity,
         existing_loan: (-b.cash.min(settled)).max(Decimal::ZERO),
         max_new_loan: None,
-        maintenance_pct: REG_T_MAINTENANCE_PCT,
+        maintenance_pct: p.maintenance_pct,
     });
+    if margin.is_some() && !b.foreign_debts.is_empty() {
+        let owed: Vec<String> = b
+            .foreign_debts
+            .iter()
+            .map(|(c, v)| format!("{c} {v}"))
+            .collect();
+        return Err(CycleError::Plan(format!(
+            "the account owes cash in another currency ({}); pbal cannot count that loan \
+             against portfolio.max_margin_pct in {}: repay it, or set portfolio.max_margin_pct \
+             = 0 (pbal does not convert currencies)",
+            owed.join(", "),
+            b.currency
+        )));
+    }
     let own = settled.max(Decimal::ZERO);
     match &p.cash {
         CashSetting::Available => Ok(RunCash {

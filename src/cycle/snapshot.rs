@@ -368,6 +368,7 @@ mod tests {
                 net_liquidation: cash + qty * price,
                 excess_liquidity: None,
                 cash_account: false,
+                foreign_debts: Vec::new(),
             },
             instruments: vec![Instrument {
                 symbol: "VTI".into(),

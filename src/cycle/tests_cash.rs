@@ -131,6 +131,7 @@ fn a_loan_owed_counts_against_the_limit_and_a_cash_account_never_borrows() {
         net_liquidation: dec!(10000),
         excess_liquidity: Some(dec!(7000)),
         cash_account: false,
+        foreign_debts: Vec::new(),
     };
     let snap = |b: &super::broker::Balances| super::snapshot::AccountSnapshot {
         account_id: "DU1".into(),
@@ -147,6 +148,31 @@ fn a_loan_owed_counts_against_the_limit_and_a_cash_account_never_borrows() {
     assert_eq!(rc.cash, dec!(0), "a negative balance is no cash to invest");
     let m = rc.margin.unwrap();
     assert_eq!((m.existing_loan, m.room()), (dec!(400), dec!(600)));
+    assert_eq!(
+        m.maintenance_pct,
+        dec!(25),
+        "portfolio.maintenance_pct's default"
+    );
+    let mut high = s.clone();
+    high.portfolio.maintenance_pct = dec!(75);
+    let m = margin::run_cash(&snap(&snap_balances), &high)
+        .unwrap()
+        .margin
+        .unwrap();
+    assert_eq!(
+        m.maintenance_pct,
+        dec!(75),
+        "the setting reaches the cushion check"
+    );
+    // A loan in another currency cannot be counted in USD: the margin budget is refused
+    // (review finding: it was ignored and the full limit borrowed on top of it).
+    snap_balances.foreign_debts = vec![("EUR".into(), dec!(-2000))];
+    let e = margin::run_cash(&snap(&snap_balances), &s).unwrap_err();
+    assert!(e.to_string().contains("EUR -2000"), "{e}");
+    // Without a margin budget the foreign debt does not matter to the plan.
+    let no_margin = margin_settings(CashSetting::Available, dec!(0));
+    assert!(margin::run_cash(&snap(&snap_balances), &no_margin).is_ok());
+    snap_balances.foreign_debts.clear();
     snap_balances.cash_account = true;
     let rc = margin::run_cash(&snap(&snap_balances), &s).unwrap();
     assert!(rc.margin.is_none());

@@ -21,7 +21,8 @@
 //!   the equity with loan value stays and only the maintenance margin *r·B* comes off the
 //!   excess liquidity; subtracting the loan as well counts every borrowed dollar as lost
 //!   (a price gap on what it bought), and sales are not credited. So *E'* is never above what
-//!   IBKR will report, up to commissions;
+//!   IBKR will report, up to commissions, **provided r is at least the maintenance rate of
+//!   everything bought** (`portfolio.maintenance_pct`; leveraged ETFs carry 50–75 %);
 //! - the cushion after is *E' / N* (trades leave *N* unchanged up to commissions); the plan is
 //!   refused when *E' < min_cushion_pct/100 · N*, with the numbers.
 //!

@@ -182,3 +182,17 @@ fn hard_rebalances_the_borrowed_total_and_the_cushion_counts_every_buy() {
         dec!(75000) - dec!(10000) - dec!(6250)
     );
 }
+
+#[test]
+fn a_higher_maintenance_rate_is_honoured() {
+    // The same 20,000 loan buying B: at a 75 % rate (a leveraged ETF) excess liquidity after
+    // is 60,000 − 20,000 − 15,000 = 25,000 (31.25 %), so a 40 % cushion refuses what the Reg T
+    // rate (35,000, 43.75 %) accepts.
+    let m = MarginRequest {
+        maintenance_pct: dec!(75),
+        ..margin(dec!(25), dec!(40))
+    };
+    let e = margin::plan(&account(Decimal::ZERO), &m).unwrap_err();
+    assert!(e.to_string().contains("25000"), "{e}");
+    assert!(margin::plan(&account(Decimal::ZERO), &margin(dec!(25), dec!(40))).is_ok());
+}
