@@ -11,6 +11,8 @@
 //! - this module: [`Schedule`] (cron in `schedule.timezone` + calendar + period + catch-up),
 //!   [`Schedule::due_at`], [`Schedule::next_run_at`], [`Schedule::preflight_at`].
 //! - `state`: the [`ScheduleState`] folded from [`PeriodEvent`]s that the journal stores.
+//! - Size: this file is ~650 lines, ~60 of them these semantics; the rest is [`Schedule`],
+//!   whose slot, catch-up and missed-period rules read one another.
 //! - [`driver`]: the tokio task, over traits (`CycleRunner`, `SessionProbe`, `PeriodStore`,
 //!   `crate::notify::Notify`, `crate::clock::Clock`); their production implementations live
 //!   in [`crate::adapters`], so the scheduler knows nothing of the cycle, journal or config.

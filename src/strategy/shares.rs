@@ -1,6 +1,11 @@
 //! Whole-share planning: start from the floor of the continuous optimum, complete greedily,
 //! then prove (or improve) optimality with a bounded branch and bound. The objective and the
 //! constraints are stated in the module docs of [`crate::strategy`].
+//!
+//! Size: about 930 lines of code, over the ~600-line aim on purpose. The greedy completion,
+//! the lower bound and the branch and bound share the `Item`/`Cost` invariants, and the
+//! "proven optimal" claim is only sound while they change together; splitting them across
+//! files would hide that coupling. Withdrawals (sells) already live in `shares/sell.rs`.
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
