@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::broker::{Balances, Broker, ContractSpec, Quote};
+use super::broker::{Balances, Broker, BrokerPosition, ContractSpec, Quote};
 use super::{CycleError, guards, pricing};
 use crate::config::Settings;
 
@@ -113,7 +113,27 @@ pub async fn take<B: Broker>(
     let (account_id, paper) = pick_account(&offered, &settings.account.id)?;
     let positions = broker.positions(&account_id).await?;
     let balances = broker.balances(&account_id).await?;
+    let (held, unmanaged) = sort_positions(positions, settings)?;
+    let (conids, sec_types) = resolve_targets(broker, settings, &held).await?;
+    let priced = price_instruments(broker, settings, &held, conids, &sec_types).await?;
+    Ok(AccountSnapshot {
+        account_id,
+        paper,
+        taken_at: now,
+        balances,
+        instruments: priced.instruments,
+        unmanaged,
+        prices_delayed: priced.delayed,
+        notes: priced.notes,
+    })
+}
 
+/// Held positions pbal manages, keyed by symbol (a configured conid names its target), and
+/// the symbols of the others. Refuses incomplete rows and positions in another currency.
+fn sort_positions(
+    positions: Vec<BrokerPosition>,
+    settings: &Settings,
+) -> Result<(BTreeMap<String, BrokerPosition>, Vec<String>), CycleError> {
     let mut held = BTreeMap::new();
     let mut unmanaged = Vec::new();
     let configured_conids: BTreeMap<i64, &String> = settings
@@ -160,14 +180,23 @@ pub async fn take<B: Broker>(
             unmanaged.push(p.symbol.clone());
         }
     }
-    let targets: BTreeSet<&String> = settings.portfolio.targets.keys().collect();
+    Ok((held, unmanaged))
+}
+
+/// Conid and security type of every held symbol and every target, resolving targets not held
+/// (a configured conid needs no lookup).
+async fn resolve_targets<B: Broker>(
+    broker: &B,
+    settings: &Settings,
+    held: &BTreeMap<String, BrokerPosition>,
+) -> Result<(BTreeMap<String, i64>, BTreeMap<String, String>), CycleError> {
     let mut conids: BTreeMap<String, i64> =
         held.iter().map(|(s, p)| (s.clone(), p.conid)).collect();
     let mut sec_types: BTreeMap<String, String> = held
         .iter()
         .map(|(s, p)| (s.clone(), p.asset_class.clone()))
         .collect();
-    for symbol in targets {
+    for symbol in settings.portfolio.targets.keys() {
         if conids.contains_key(symbol) {
             continue;
         }
@@ -206,6 +235,25 @@ pub async fn take<B: Broker>(
         conids.insert(symbol.clone(), conid);
         sec_types.insert(symbol.clone(), spec.sec_type.clone());
     }
+    Ok((conids, sec_types))
+}
+
+/// The snapshot's priced instruments, whether any price was delayed, and the pricing notes.
+struct Priced {
+    instruments: Vec<Instrument>,
+    delayed: bool,
+    notes: Vec<String>,
+}
+
+/// Quotes every instrument, checks each price ([`pricing::reference_price`]) and, for limit
+/// orders, reads the contract's price increments.
+async fn price_instruments<B: Broker>(
+    broker: &B,
+    settings: &Settings,
+    held: &BTreeMap<String, BrokerPosition>,
+    conids: BTreeMap<String, i64>,
+    sec_types: &BTreeMap<String, String>,
+) -> Result<Priced, CycleError> {
     let ids: Vec<i64> = conids.values().copied().collect();
     let quotes: BTreeMap<i64, Quote> = if ids.is_empty() {
         BTreeMap::new()
@@ -217,9 +265,11 @@ pub async fn take<B: Broker>(
             .map(|q| (q.conid, q))
             .collect()
     };
-    let mut instruments = Vec::new();
-    let mut prices_delayed = false;
-    let mut notes = Vec::new();
+    let mut out = Priced {
+        instruments: Vec::new(),
+        delayed: false,
+        notes: Vec::new(),
+    };
     for (symbol, conid) in conids {
         let quote = quotes
             .get(&conid)
@@ -232,10 +282,9 @@ pub async fn take<B: Broker>(
         let fund = sec_types.get(&symbol).is_some_and(|t| t == "FUND");
         let reference = pricing::reference_price(&symbol, &quote, mark, fund, &settings.orders)?;
         if let Some(n) = reference.note {
-            notes.push(n);
+            out.notes.push(n);
         }
-        let price = reference.price;
-        prices_delayed |= quote.delayed;
+        out.delayed |= quote.delayed;
         let fund_or_market = fund || settings.orders.kind != crate::config::OrderKind::Limit;
         // Limit prices go onto the contract's tick (`planning`); funds take market orders.
         let increments = if fund_or_market {
@@ -245,7 +294,7 @@ pub async fn take<B: Broker>(
                 .price_increments(conid, super::broker::Side::Buy)
                 .await?
         };
-        instruments.push(Instrument {
+        out.instruments.push(Instrument {
             sec_type: sec_types
                 .get(&symbol)
                 .cloned()
@@ -256,20 +305,11 @@ pub async fn take<B: Broker>(
             mark,
             unrealized_pnl: pos.map(|p| p.unrealized_pnl).unwrap_or_default(),
             quote,
-            price,
+            price: reference.price,
             increments,
         });
     }
-    Ok(AccountSnapshot {
-        account_id,
-        paper,
-        taken_at: now,
-        balances,
-        instruments,
-        unmanaged,
-        prices_delayed,
-        notes,
-    })
+    Ok(out)
 }
 
 /// What changed between a staged snapshot and now, beyond `price_tolerance_pct` for prices.
