@@ -1,5 +1,6 @@
-//! The fault suite (issue 10): a submit cycle against the simulator with one fault at one step,
-//! for every step × fault kind, then the fault is healed (faults cleared, a human logs in again
+//! The fault suite (issue 10): a submit cycle against the simulator with one fault at one step
+//! (positions, ledger, snapshot, sell POST, live orders, buy POST, reply, cancel), for every
+//! step × fault kind, then the fault is healed (faults cleared, a human logs in again
 //! if the session went) and pbal runs again. Every case checks the same invariants:
 //! - no cOID was placed twice at the gateway;
 //! - no buy beyond the budget: the buys' gross value never exceeds the net proceeds of the
@@ -10,7 +11,7 @@
 //!
 //! The matrix (fault × step → first run / rerun) is printed with `--nocapture` and copied into
 //! the README. Cases run concurrently (each on its own simulator) with relaxed pacing, so the
-//! whole matrix stays around a minute on two cores.
+//! whole matrix (80 cases) stays under two minutes on two cores.
 mod common;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,9 @@ use pbal::adapters::IbkrBroker;
 use pbal::config::OrderMode;
 use pbal::cycle::{Cycle, CycleError, RunKind};
 use pbal::journal::IntentState;
-use pbal::sim::{FaultAction, FaultRule, SessionAction, SimConfig};
+use pbal::sim::{
+    FaultAction, FaultRule, FillMode, PromptCondition, PromptRule, SessionAction, SimConfig,
+};
 use rust_decimal::Decimal;
 
 use common::SimEnv;
@@ -34,46 +37,79 @@ struct Step {
     path: &'static str,
     /// Matching requests let through first (`usize::MAX` = after the sells).
     skip: u32,
+    /// What the gateway must do for the step to happen at all.
+    needs: Needs,
+}
+
+/// Steps that a plain run never reaches get the gateway behaviour that makes them happen.
+#[derive(Clone, Copy, PartialEq)]
+enum Needs {
+    Nothing,
+    /// Every order asks an allow-listed confirmation question (`POST /iserver/reply/{id}`).
+    Prompt,
+    /// Orders fill only in part (funds too) and the fill window is short, so the rest is
+    /// cancelled (`DELETE …/order/{id}`), which shows `PendingCancel` for a read first.
+    Cancel,
 }
 
 const AFTER_SELLS: u32 = u32::MAX;
 
-const STEPS: [Step; 6] = [
+const STEPS: [Step; 8] = [
     Step {
         name: "positions",
         method: "GET",
         path: "/portfolio/*/positions/*",
         skip: 0,
+        needs: Needs::Nothing,
     },
     Step {
         name: "ledger",
         method: "GET",
         path: "/portfolio/*/ledger",
         skip: 0,
+        needs: Needs::Nothing,
     },
     Step {
         name: "snapshot",
         method: "GET",
         path: "/iserver/marketdata/snapshot",
         skip: 1,
+        needs: Needs::Nothing,
     },
     Step {
         name: "sell POST",
         method: "POST",
         path: "/iserver/account/*/orders",
         skip: 0,
+        needs: Needs::Nothing,
     },
     Step {
         name: "live orders",
         method: "GET",
         path: "/iserver/account/orders",
         skip: 0,
+        needs: Needs::Nothing,
     },
     Step {
         name: "buy POST",
         method: "POST",
         path: "/iserver/account/*/orders",
         skip: AFTER_SELLS,
+        needs: Needs::Nothing,
+    },
+    Step {
+        name: "reply",
+        method: "POST",
+        path: "/iserver/reply/*",
+        skip: 0,
+        needs: Needs::Prompt,
+    },
+    Step {
+        name: "cancel",
+        method: "DELETE",
+        path: "/iserver/account/*/order/*",
+        skip: 0,
+        needs: Needs::Cancel,
     },
 ];
 
@@ -115,10 +151,45 @@ fn kinds() -> Vec<(&'static str, FaultAction)> {
 /// The 429 penalty box, shortened so a case can wait it out (the real one is 10 minutes).
 const PENALTY_SECS: u64 = 2;
 
+/// The prompt every order asks at the reply step (allow-listed, so pbal confirms it).
+const PROMPT: &str = "o451";
+
+/// The simulator for `step`: relaxed, plus what makes the step happen.
+fn sim_config(needs: Needs) -> SimConfig {
+    let mut cfg = SimConfig::relaxed();
+    match needs {
+        Needs::Nothing => {}
+        Needs::Prompt => {
+            cfg.behaviour.prompts = vec![PromptRule {
+                id: PROMPT.into(),
+                condition: PromptCondition::Always,
+                text: "The following order \"{order}\" value estimate exceeds the Total Value \
+                       Limit. Are you sure you want to submit this order?"
+                    .into(),
+            }];
+        }
+        Needs::Cancel => {
+            cfg.behaviour.fill_mode = FillMode::Partial {
+                fraction: rust_decimal_macros::dec!(0.5),
+            };
+            cfg.behaviour.cancel_pending_reads = 1;
+        }
+    }
+    cfg
+}
+
 /// Relaxed client pacing: the simulator is relaxed too, and this suite is not about pacing.
-fn cycle(env: &SimEnv) -> Cycle<IbkrBroker> {
+fn cycle(env: &SimEnv, needs: Needs) -> Cycle<IbkrBroker> {
     let mut s = common::settings::rebalancing(&env.sim, env.path(), "hard");
     s.gateway.rate_limit_penalty_secs = PENALTY_SECS;
+    // Orders fill at once in the simulator; the window only bounds the wait for orders whose
+    // POST went unanswered, so a short one keeps the matrix fast without changing outcomes.
+    s.orders.fill_timeout_secs = 5;
+    match needs {
+        Needs::Nothing => {}
+        Needs::Prompt => s.orders.prompt_allowlist = vec![PROMPT.into()],
+        Needs::Cancel => s.orders.fill_timeout_secs = 1,
+    }
     common::cycle::relaxed(s)
 }
 
@@ -139,8 +210,8 @@ const FINISHED: [&str; 4] = ["completed", "partial", "resumed", "nothing-to-do"]
 
 /// Runs one case and checks the invariants; returns "first → rerun".
 async fn run_case(step: Step, kind: &'static str, action: FaultAction, sells: u32) -> String {
-    let env = SimEnv::start(SimConfig::relaxed()).await;
-    let c = cycle(&env);
+    let env = SimEnv::start(sim_config(step.needs)).await;
+    let c = cycle(&env, step.needs);
     env.sim.add_fault(FaultRule {
         method: Some(step.method.into()),
         path: step.path.into(),
@@ -163,6 +234,10 @@ async fn run_case(step: Step, kind: &'static str, action: FaultAction, sells: u3
     // Heal: the fault is gone; a human logs in again if the session went; after a 429 pbal
     // sends nothing until the penalty box is over, so the rerun comes after it.
     env.sim.clear_faults();
+    if step.needs == Needs::Cancel {
+        // What was not cancelled fills now (funds too: they fill at the next NAV).
+        env.sim.set_fill_mode(FillMode::Immediate);
+    }
     if kind == "429" {
         tokio::time::sleep(std::time::Duration::from_secs(PENALTY_SECS + 1)).await;
     }
@@ -249,7 +324,7 @@ fn check_invariants(env: &SimEnv, c: &Cycle<IbkrBroker>, case: &str) {
 async fn every_fault_at_every_step_keeps_the_invariants() {
     // How many sells the sample plan has (the buy POST step starts after them).
     let probe = SimEnv::start(SimConfig::relaxed()).await;
-    let r = cycle(&probe)
+    let r = cycle(&probe, Needs::Nothing)
         .run(OrderMode::DryRun, RunKind::Manual, None)
         .await
         .unwrap();
@@ -276,7 +351,9 @@ async fn every_fault_at_every_step_keeps_the_invariants() {
                 results.lock().unwrap().insert((kind, step.name), out);
             }
         })
-        .buffer_unordered(8)
+        // The cases mostly wait (poll intervals, fill windows), so 12 at once on two cores
+        // keep the 80 cases at about the wall time 60 took with 8.
+        .buffer_unordered(12)
         .collect::<Vec<()>>()
         .await;
     let results = results.lock().unwrap();

@@ -113,11 +113,12 @@ impl<B: Broker> Cycle<B> {
                     notes.push(format!("cancel {} failed: {e}", i.coid));
                 }
             }
-            if poll == CANCEL_POLLS {
+            // Nothing was cancellable (no order id known): one more look is all there is to do.
+            if poll == CANCEL_POLLS || (poll > 0 && requested.is_empty()) {
                 for i in &open {
                     notes.push(format!(
-                        "{} {} ({}): still {} after the fill window and {CANCEL_POLLS} polls after \
-                         the cancellation request; the next run asks the gateway again",
+                        "{} {} ({}): still {} after the fill window and the cancellation \
+                         request; the next run asks the gateway again",
                         i.side,
                         i.symbol,
                         i.coid,
