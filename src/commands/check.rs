@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::Settings;
-use crate::ibkr::{GatewayError, SessionState, TrustMode};
+use crate::ibkr::{GatewayClient, GatewayError, SessionState, TrustMode};
 
 /// Arguments of `pbal check`.
 #[derive(Debug, clap::Args)]
@@ -77,6 +77,26 @@ async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
             return;
         }
     };
+    if !check_session(&client, r).await {
+        return;
+    }
+    check_account(&client, settings, r).await;
+    if settings.portfolio.targets.is_empty() {
+        r.warn(
+            "targets",
+            "none configured (equal weight over holdings); nothing to resolve",
+        );
+        return;
+    }
+    let conids = check_symbols(&client, settings, r).await;
+    if args.no_market_data || conids.is_empty() {
+        return;
+    }
+    check_market_data(&client, &conids, r).await;
+}
+
+/// Certificate and session lines; false when the later checks cannot run.
+async fn check_session(client: &GatewayClient, r: &mut Report) -> bool {
     let trust = match client.trust() {
         TrustMode::CaFile(p) => format!("CA file {}", p.display()),
         TrustMode::Pinned(_) => "pinned certificate (gateway.pin_sha256)".to_owned(),
@@ -89,71 +109,73 @@ async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
         }
         Err(e) if e.is_tls() => {
             r.line(false, "certificate", e);
-            return;
+            return false;
         }
         Err(e) => {
             r.line(false, "gateway", e);
-            return;
+            return false;
         }
     }
-    let status = match client.ensure_ready().await {
-        Ok(s) => s,
+    match client.ensure_ready().await {
+        Ok(status) => {
+            r.line(
+                status.state == SessionState::Ready,
+                "session",
+                format!("{} ({})", status.state, status.detail),
+            );
+            true
+        }
         Err(e) => {
             r.line(false, "session", format!("{} — {e}", client.status().state));
-            return;
+            false
         }
+    }
+}
+
+/// The account line, with the one paper rule (id and gateway agree) the cycle's guard uses.
+async fn check_account(client: &GatewayClient, settings: &Settings, r: &mut Report) {
+    let acct = match client.select_account(&settings.account.id).await {
+        Ok(acct) => acct,
+        Err(e) => return r.line(false, "account", e),
     };
-    r.line(
-        status.state == SessionState::Ready,
-        "session",
-        format!("{} ({})", status.state, status.detail),
+    let iserver_flag = client
+        .iserver_accounts()
+        .await
+        .ok()
+        .and_then(|a| a.is_paper);
+    let account_type = client.portfolio_accounts().await.ok().and_then(|list| {
+        list.into_iter()
+            .find(|p| p.id == acct)
+            .and_then(|p| p.account_type)
+    });
+    let paper = crate::cycle::account_kind::is_paper(
+        &acct,
+        crate::cycle::account_kind::gateway_says_paper(iserver_flag, account_type.as_deref()),
     );
-    match client.select_account(&settings.account.id).await {
-        Ok(acct) => {
-            // The one paper rule (id and gateway agree), as the cycle's guard applies it.
-            let iserver_flag = client
-                .iserver_accounts()
-                .await
-                .ok()
-                .and_then(|a| a.is_paper);
-            let account_type = client.portfolio_accounts().await.ok().and_then(|list| {
-                list.into_iter()
-                    .find(|p| p.id == acct)
-                    .and_then(|p| p.account_type)
-            });
-            let paper = crate::cycle::account_kind::is_paper(
-                &acct,
-                crate::cycle::account_kind::gateway_says_paper(
-                    iserver_flag,
-                    account_type.as_deref(),
-                ),
-            );
-            if !paper && !settings.account.allow_live {
-                r.line(
-                    false,
-                    "account",
-                    format!(
-                        "{acct} is a live account and account.allow_live is false \
-                         (start with the paper account)"
-                    ),
-                );
-            } else {
-                r.line(
-                    true,
-                    "account",
-                    format!("{acct} ({})", if paper { "paper" } else { "live" }),
-                );
-            }
-        }
-        Err(e) => r.line(false, "account", e),
-    }
-    if settings.portfolio.targets.is_empty() {
-        r.warn(
-            "targets",
-            "none configured (equal weight over holdings); nothing to resolve",
+    if !paper && !settings.account.allow_live {
+        r.line(
+            false,
+            "account",
+            format!(
+                "{acct} is a live account and account.allow_live is false \
+                 (start with the paper account)"
+            ),
         );
-        return;
+    } else {
+        r.line(
+            true,
+            "account",
+            format!("{acct} ({})", if paper { "paper" } else { "live" }),
+        );
     }
+}
+
+/// One line per target symbol; returns the ones that resolved, with their conids.
+async fn check_symbols(
+    client: &GatewayClient,
+    settings: &Settings,
+    r: &mut Report,
+) -> Vec<(String, i64)> {
     let mut conids = Vec::new();
     for symbol in settings.portfolio.targets.keys() {
         let q = crate::adapters::contract_query(symbol, &settings.portfolio);
@@ -175,42 +197,43 @@ async fn check(settings: &Settings, args: &CheckArgs, r: &mut Report) {
             Err(e) => r.line(false, "symbol", e),
         }
     }
-    if args.no_market_data || conids.is_empty() {
-        return;
-    }
+    conids
+}
+
+/// One market-data line per resolved symbol: live, delayed (a warning) or missing.
+async fn check_market_data(client: &GatewayClient, conids: &[(String, i64)], r: &mut Report) {
     let ids: Vec<i64> = conids.iter().map(|(_, c)| *c).collect();
-    match client.snapshot(&ids).await {
-        Ok(quotes) => {
-            for ((symbol, _), q) in conids.iter().zip(quotes) {
-                if q.is_missing() {
-                    r.line(
-                        false,
-                        "market data",
-                        format!("{symbol}: no price ({:?})", q.availability),
-                    );
-                } else if q.availability.is_delayed() {
-                    r.warn(
-                        "market data",
-                        format!(
-                            "{symbol}: delayed ({:?}), last {:?}",
-                            q.availability, q.last
-                        ),
-                    );
-                } else {
-                    r.line(
-                        true,
-                        "market data",
-                        format!(
-                            "{symbol}: bid {} ask {} last {}",
-                            opt(q.bid),
-                            opt(q.ask),
-                            opt(q.last)
-                        ),
-                    );
-                }
-            }
+    let quotes = match client.snapshot(&ids).await {
+        Ok(q) => q,
+        Err(e) => return r.line(false, "market data", e),
+    };
+    for ((symbol, _), q) in conids.iter().zip(quotes) {
+        if q.is_missing() {
+            r.line(
+                false,
+                "market data",
+                format!("{symbol}: no price ({:?})", q.availability),
+            );
+        } else if q.availability.is_delayed() {
+            r.warn(
+                "market data",
+                format!(
+                    "{symbol}: delayed ({:?}), last {:?}",
+                    q.availability, q.last
+                ),
+            );
+        } else {
+            r.line(
+                true,
+                "market data",
+                format!(
+                    "{symbol}: bid {} ask {} last {}",
+                    opt(q.bid),
+                    opt(q.ask),
+                    opt(q.last)
+                ),
+            );
         }
-        Err(e) => r.line(false, "market data", e),
     }
 }
 
