@@ -114,16 +114,8 @@ pub async fn run(
     let driver_cancel = cancel.child_token();
     tracker.spawn(async move { driver.run(driver_cancel).await });
     if let Some(bound) = page {
-        let url = bound.base_url();
         let ui = crate::ui::Ui::for_cycle(cycle.clone(), client.clone());
-        let stop = cancel.child_token();
-        tracker.spawn(async move {
-            if let Err(e) = crate::ui::serve(bound, ui, async move { stop.cancelled().await }).await
-            {
-                tracing::error!(error = %e, "approval page stopped");
-            }
-        });
-        tracing::info!(%url, "approval page listening (`pbal ui --print-link` prints the link with its token)");
+        spawn_page(&tracker, bound, ui, cancel.child_token());
     }
     tracker.spawn(memory::trim_task(client.subscribe(), cancel.child_token()));
     if let Some(every) = sd::watchdog_interval() {
@@ -142,6 +134,33 @@ pub async fn run(
     tracing::info!("shutdown requested: parking the cycle and stopping");
     sd::notify_stopping();
     cancel.cancel();
+    wind_down(tracker, keeper, &client, &journal).await
+}
+
+/// Serves the approval page until `stop`.
+fn spawn_page(
+    tracker: &TaskTracker,
+    bound: crate::ui::Bound,
+    ui: crate::ui::Ui,
+    stop: CancellationToken,
+) {
+    let url = bound.base_url();
+    tracker.spawn(async move {
+        if let Err(e) = crate::ui::serve(bound, ui, async move { stop.cancelled().await }).await {
+            tracing::error!(error = %e, "approval page stopped");
+        }
+    });
+    tracing::info!(%url, "approval page listening (`pbal ui --print-link` prints the link with its token)");
+}
+
+/// After cancellation: waits (bounded) for the components, saves the cookie jar and
+/// checkpoints the journal.
+async fn wind_down(
+    tracker: TaskTracker,
+    keeper: tokio::task::JoinHandle<()>,
+    client: &GatewayClient,
+    journal: &Journal,
+) -> Result<(), DaemonError> {
     let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
         tracker.wait().await;
         let _ = keeper.await;
