@@ -72,54 +72,17 @@ fn install(a: InstallArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let (text, path, commands, opts) = if a.systemd {
-        let config_arg = match &config {
-            Some(c) => c.display().to_string(),
-            // `%E` is /etc for system units and $XDG_CONFIG_HOME for user units, matching
-            // ConfigurationDirectory=pbal.
-            None => "%E/pbal/pbal.toml".to_owned(),
-        };
-        let settings = crate::config::Settings::load(config.as_deref())
-            .context("loading the config to find state.dir and the login files")?;
-        let user_state_dir = a.user.then(|| settings.state_dir());
-        let opts = UnitOptions {
-            exec,
-            config: config_arg,
-            user: a.user,
-            user_state_dir,
-            home: home.clone(),
-            credentials: login_credentials(&settings),
-        };
-        (
-            service::systemd_unit(&opts),
-            service::systemd_unit_path(a.user, &home),
-            service::systemd_commands(a.user),
-            opts,
-        )
+    let generated = if a.systemd {
+        systemd(config.as_deref(), a.user, exec, &home)?
     } else {
-        let config_arg = match &config {
-            Some(c) => c.display().to_string(),
-            None => home
-                .join("Library/Application Support/pbal/pbal.toml")
-                .display()
-                .to_string(),
-        };
-        let opts = UnitOptions {
-            exec,
-            config: config_arg,
-            user: true,
-            user_state_dir: None,
-            home: home.clone(),
-            credentials: Vec::new(),
-        };
-        let path = service::launchd_plist_path(&home);
-        (
-            service::launchd_plist(&opts),
-            path.clone(),
-            service::launchd_commands(&path),
-            opts,
-        )
+        launchd(config.as_deref(), exec, &home)
     };
+    let Generated {
+        text,
+        path,
+        commands,
+        opts,
+    } = generated;
 
     if a.print {
         print!("{text}");
@@ -154,6 +117,73 @@ fn install(a: InstallArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     println!("wrote {}\n\nNext:\n{commands}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A generated unit, where it goes, the commands to enable it, and the options it was made
+/// from.
+struct Generated {
+    text: String,
+    path: PathBuf,
+    commands: String,
+    opts: UnitOptions,
+}
+
+/// The systemd unit; reads the config for `state.dir` and the login files to load as
+/// credentials.
+fn systemd(
+    config: Option<&Path>,
+    user: bool,
+    exec: PathBuf,
+    home: &Path,
+) -> anyhow::Result<Generated> {
+    let config_arg = match config {
+        Some(c) => c.display().to_string(),
+        // `%E` is /etc for system units and $XDG_CONFIG_HOME for user units, matching
+        // ConfigurationDirectory=pbal.
+        None => "%E/pbal/pbal.toml".to_owned(),
+    };
+    let settings = crate::config::Settings::load(config)
+        .context("loading the config to find state.dir and the login files")?;
+    let opts = UnitOptions {
+        exec,
+        config: config_arg,
+        user,
+        user_state_dir: user.then(|| settings.state_dir()),
+        home: home.to_path_buf(),
+        credentials: login_credentials(&settings),
+    };
+    Ok(Generated {
+        text: service::systemd_unit(&opts),
+        path: service::systemd_unit_path(user, home),
+        commands: service::systemd_commands(user),
+        opts,
+    })
+}
+
+/// The launchd property list (per user).
+fn launchd(config: Option<&Path>, exec: PathBuf, home: &Path) -> Generated {
+    let config_arg = match config {
+        Some(c) => c.display().to_string(),
+        None => home
+            .join("Library/Application Support/pbal/pbal.toml")
+            .display()
+            .to_string(),
+    };
+    let opts = UnitOptions {
+        exec,
+        config: config_arg,
+        user: true,
+        user_state_dir: None,
+        home: home.to_path_buf(),
+        credentials: Vec::new(),
+    };
+    let path = service::launchd_plist_path(home);
+    Generated {
+        text: service::launchd_plist(&opts),
+        commands: service::launchd_commands(&path),
+        path,
+        opts,
+    }
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
