@@ -37,7 +37,8 @@ pub enum FaultAction {
     Competing,
     /// `/tickle` answers 200 `{"error":"no session"}` although nothing else changed.
     NoSessionTickle,
-    /// The order POST is rejected with `{"error": message}`.
+    /// The order POST, its confirmation (`/iserver/reply/{id}`) or a cancellation (`DELETE
+    /// …/order/{id}`) is refused with `{"error": message}` (HTTP 200, like the gateway).
     RejectOrder { message: String },
     /// The nightly reset happens now (brokerage session and priming lost).
     NightlyReset,

@@ -260,8 +260,12 @@ fn apply_before(
         FaultAction::NoSessionTickle => s.session.tickle_no_session += 1,
         FaultAction::NightlyReset => s.nightly_reset(),
         FaultAction::Reauthenticated if s.session.sso => s.authenticate_now(now),
+        // An order POST, its confirmation (a reply can end in a rejection) or a cancellation
+        // refused with an `error` text.
         FaultAction::RejectOrder { message }
-            if method == Method::POST && path.ends_with("/orders") =>
+            if (method == Method::POST
+                && (path.ends_with("/orders") || path.starts_with("/iserver/reply/")))
+                || (method == Method::DELETE && path.contains("/order/")) =>
         {
             // The rejected POST still counts under its cOID, like any order POST.
             if let Some(c) = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
