@@ -82,57 +82,76 @@ impl GatewayClient {
             "set [portfolio.contracts.{}] exchange = \"…\" or conid = … to choose",
             q.symbol
         );
-        if q.sec_type == "STK" {
-            let ep = "/trsrv/stocks";
-            let v = self
-                .request(Req::get(ep).query("symbols", q.symbol.clone()))
-                .await?;
-            let entries = v
-                .get(&q.symbol)
+        let cands = if q.sec_type == "STK" {
+            self.stock_candidates(q, &fail, &hint).await?
+        } else {
+            self.secdef_candidates(q).await?
+        };
+        pick_one(cands, &fail, &hint)
+    }
+
+    /// `/trsrv/stocks`: the listings of a stock symbol on the wanted exchange (US listings
+    /// for USD when no exchange is configured; other currencies must name one).
+    async fn stock_candidates(
+        &self,
+        q: &ContractQuery,
+        fail: &(dyn Fn(String) -> GatewayError + Sync),
+        hint: &str,
+    ) -> Result<Vec<Contract>, GatewayError> {
+        let ep = "/trsrv/stocks";
+        let v = self
+            .request(Req::get(ep).query("symbols", q.symbol.clone()))
+            .await?;
+        let entries = v
+            .get(&q.symbol)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut cands: Vec<Contract> = Vec::new();
+        for e in &entries {
+            let name = e.get("name").and_then(Value::as_str).map(str::to_owned);
+            for c in e
+                .get("contracts")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let mut cands: Vec<Contract> = Vec::new();
-            for e in &entries {
-                let name = e.get("name").and_then(Value::as_str).map(str::to_owned);
-                for c in e
-                    .get("contracts")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let o = Obj::new(c, ep)?;
-                    let exchange = o.str("exchange");
-                    let is_us = o.bool("isUS").unwrap_or(false);
-                    let keep = match &q.exchange {
-                        Some(x) => exchange
-                            .as_deref()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(x)),
-                        None if q.currency == "USD" => is_us,
-                        None => {
-                            return Err(fail(format!(
-                                "currency {} needs an explicit exchange; {hint}",
-                                q.currency
-                            )));
-                        }
-                    };
-                    if keep {
-                        let conid = o.req_int("conid")?;
-                        if !cands.iter().any(|k| k.conid == conid) {
-                            cands.push(Contract {
-                                conid,
-                                symbol: q.symbol.clone(),
-                                sec_type: "STK".into(),
-                                exchange,
-                                currency: Some(q.currency.clone()),
-                                name: name.clone(),
-                            });
-                        }
+                .into_iter()
+                .flatten()
+            {
+                let o = Obj::new(c, ep)?;
+                let exchange = o.str("exchange");
+                let is_us = o.bool("isUS").unwrap_or(false);
+                let keep = match &q.exchange {
+                    Some(x) => exchange
+                        .as_deref()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(x)),
+                    None if q.currency == "USD" => is_us,
+                    None => {
+                        return Err(fail(format!(
+                            "currency {} needs an explicit exchange; {hint}",
+                            q.currency
+                        )));
+                    }
+                };
+                if keep {
+                    let conid = o.req_int("conid")?;
+                    if !cands.iter().any(|k| k.conid == conid) {
+                        cands.push(Contract {
+                            conid,
+                            symbol: q.symbol.clone(),
+                            sec_type: "STK".into(),
+                            exchange,
+                            currency: Some(q.currency.clone()),
+                            name: name.clone(),
+                        });
                     }
                 }
             }
-            return pick_one(cands, &fail, &hint);
         }
+        Ok(cands)
+    }
+
+    /// `/iserver/secdef/search`: funds (`fund=true`) and other security types, matching the
+    /// symbol exactly and the configured exchange if any.
+    async fn secdef_candidates(&self, q: &ContractQuery) -> Result<Vec<Contract>, GatewayError> {
         let ep = "/iserver/secdef/search";
         let mut req = Req::get(ep).query("symbol", q.symbol.clone());
         if q.sec_type == "FUND" {
@@ -173,7 +192,7 @@ impl GatewayClient {
                 });
             }
         }
-        pick_one(cands, &fail, &hint)
+        Ok(cands)
     }
 
     /// Market-data snapshot for many conids. The gateway answers the first request for a conid
