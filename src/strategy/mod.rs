@@ -160,60 +160,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .collect();
                 (spend, true)
             } else {
-                let only = match req.strategy {
-                    Strategy::Hard | Strategy::MinTrades => shares::Direction::Both,
-                    Strategy::NeverSell if budget >= Decimal::ZERO => shares::Direction::BuyOnly,
-                    Strategy::NeverSell => shares::Direction::SellOnly,
-                };
-                let deviations: Vec<Decimal> = assets
-                    .iter()
-                    .zip(&targets)
-                    .map(|(a, t)| *t - a.value)
-                    .collect();
-                // Rounded down at 1e-10 dollars: identical assets keep identical references
-                // (division dust must not break ties), and Σ x stays ≤ the budget.
-                // (Hard: `T − p` has no such dust, identical assets get identical values.)
-                let continuous: Vec<Decimal> = if req.strategy == Strategy::Hard {
-                    continuous
-                } else {
-                    continuous
-                        .into_iter()
-                        .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
-                        .collect()
-                };
-                let whole = !req.sell_fractional_remainders;
-                check_whole_shares_can_raise(&assets, budget, only, whole)?;
-                let sol = shares::solve(&assets, &deviations, &continuous, budget, only, whole);
-                let spend_total: Decimal = sol
-                    .quantities
-                    .iter()
-                    .zip(&assets)
-                    .map(|(n, a)| *n * a.price)
-                    .sum();
-                if spend_total > budget {
-                    // Fail closed: unreachable after the check above, but never emit a plan
-                    // that breaks the budget.
-                    return Err(PlanError::WholeSharesCannotRaise {
-                        needed: -budget,
-                        max: -spend_total,
-                    });
-                }
-                for (n, a) in sol.quantities.iter().zip(&assets) {
-                    if !n.fract().is_zero() {
-                        notes.push(format!(
-                            "{}: closes the fractional position ({} shares) entirely \
-                             (portfolio.sell_fractional_remainders)",
-                            a.symbol, a.quantity
-                        ));
-                    }
-                }
-                let spend = sol
-                    .quantities
-                    .iter()
-                    .zip(&assets)
-                    .map(|(n, a)| Spend::Shares(*n, *n * a.price))
-                    .collect();
-                (spend, sol.proven_optimal)
+                whole_shares(req, &assets, &targets, continuous, budget, &mut notes)?
             }
         }
     };
@@ -233,6 +180,73 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     );
     plan.notes = notes;
     Ok(plan)
+}
+
+/// Whole-share mode: the exact search of `shares` from the continuous optimum, refused up
+/// front (with the numbers) when whole shares cannot raise a withdrawal. Returns the spends
+/// and whether the search proved them optimal; `notes` gets each fractional position closed.
+fn whole_shares(
+    req: &PlanRequest,
+    assets: &[Asset<'_>],
+    targets: &[Decimal],
+    continuous: Vec<Decimal>,
+    budget: Decimal,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Spend>, bool), PlanError> {
+    let only = match req.strategy {
+        Strategy::Hard | Strategy::MinTrades => shares::Direction::Both,
+        Strategy::NeverSell if budget >= Decimal::ZERO => shares::Direction::BuyOnly,
+        Strategy::NeverSell => shares::Direction::SellOnly,
+    };
+    let deviations: Vec<Decimal> = assets
+        .iter()
+        .zip(targets)
+        .map(|(a, t)| *t - a.value)
+        .collect();
+    // Rounded down at 1e-10 dollars: identical assets keep identical references
+    // (division dust must not break ties), and Σ x stays ≤ the budget.
+    // (Hard: `T − p` has no such dust, identical assets get identical values.)
+    let continuous: Vec<Decimal> = if req.strategy == Strategy::Hard {
+        continuous
+    } else {
+        continuous
+            .into_iter()
+            .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
+            .collect()
+    };
+    let whole = !req.sell_fractional_remainders;
+    check_whole_shares_can_raise(assets, budget, only, whole)?;
+    let sol = shares::solve(assets, &deviations, &continuous, budget, only, whole);
+    let spend_total: Decimal = sol
+        .quantities
+        .iter()
+        .zip(assets)
+        .map(|(n, a)| *n * a.price)
+        .sum();
+    if spend_total > budget {
+        // Fail closed: unreachable after the check above, but never emit a plan
+        // that breaks the budget.
+        return Err(PlanError::WholeSharesCannotRaise {
+            needed: -budget,
+            max: -spend_total,
+        });
+    }
+    for (n, a) in sol.quantities.iter().zip(assets) {
+        if !n.fract().is_zero() {
+            notes.push(format!(
+                "{}: closes the fractional position ({} shares) entirely \
+                 (portfolio.sell_fractional_remainders)",
+                a.symbol, a.quantity
+            ));
+        }
+    }
+    let spend = sol
+        .quantities
+        .iter()
+        .zip(assets)
+        .map(|(n, a)| Spend::Shares(*n, *n * a.price))
+        .collect();
+    Ok((spend, sol.proven_optimal))
 }
 
 /// Whole-share mode: refuse up front when selling every whole share (and, if allowed, every
