@@ -591,35 +591,8 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
         // A run that wrote no intent sent nothing: there is nothing to finish.
         let (status, report) = match (places_orders && wrote_ahead, plan, run.account_id.clone()) {
             (true, Some(plan), Some(account)) if fresh => {
-                tracing::warn!(run = %run_id, "resuming an interrupted run");
-                // The guards as configured now: a user who disallowed live trading or
-                // tightened the caps after the crash is obeyed by the resumed run too.
-                let offered = cycle.broker.accounts().await?;
-                let paper = offered.iter().any(|a| a.id == account && a.paper);
-                guards::live_account(&account, paper, cycle.settings.account.allow_live)?;
-                guards::kill_switch(&cycle.state_dir, &cycle.settings.orders)?;
-                let balances = cycle.broker.balances(&account).await?;
-                guards::caps(
-                    &plan.sized_orders(),
-                    balances.net_liquidation,
-                    &cycle.settings.orders,
-                )?;
-                let outcome = execute(cycle, &run_id, &account, &plan).await?;
-                let mut notes = vec![format!("resumed interrupted run {run_id}")];
-                notes.extend(outcome.notes);
-                let report = CycleReport {
-                    run_id: run_id.clone(),
-                    account_id: account,
-                    mode: OrderMode::Submit,
-                    status: "resumed".to_owned(),
-                    plan: Some(plan),
-                    staged_id: None,
-                    orders: outcome.legs,
-                    prices_delayed: run.prices_delayed,
-                    notes,
-                    period: run.period.clone(),
-                };
-                (outcome.status, Some(report))
+                let (status, report) = resume_run(cycle, &run, &run_id, account, plan).await?;
+                (status, Some(report))
             }
             _ => {
                 abandon(cycle, &run, &intents).await;
@@ -643,7 +616,52 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
             last_report = report;
         }
     }
-    // Intents of finished runs whose fate is still open: learn it, never resend.
+    settle_open_intents(cycle).await?;
+    Ok(last_report)
+}
+
+/// Finishes an interrupted submit run that is still fresh, under the guards as configured
+/// now: a user who disallowed live trading or tightened the caps after the crash is obeyed
+/// by the resumed run too. Returns the run's status and its report.
+async fn resume_run<B: Broker>(
+    cycle: &Cycle<B>,
+    run: &crate::journal::RunRecord,
+    run_id: &str,
+    account: String,
+    plan: RunPlan,
+) -> Result<(String, CycleReport), CycleError> {
+    tracing::warn!(run = %run_id, "resuming an interrupted run");
+    let offered = cycle.broker.accounts().await?;
+    let paper = offered.iter().any(|a| a.id == account && a.paper);
+    guards::live_account(&account, paper, cycle.settings.account.allow_live)?;
+    guards::kill_switch(&cycle.state_dir, &cycle.settings.orders)?;
+    let balances = cycle.broker.balances(&account).await?;
+    guards::caps(
+        &plan.sized_orders(),
+        balances.net_liquidation,
+        &cycle.settings.orders,
+    )?;
+    let outcome = execute(cycle, run_id, &account, &plan).await?;
+    let mut notes = vec![format!("resumed interrupted run {run_id}")];
+    notes.extend(outcome.notes);
+    let report = CycleReport {
+        run_id: run_id.to_owned(),
+        account_id: account,
+        mode: OrderMode::Submit,
+        status: "resumed".to_owned(),
+        plan: Some(plan),
+        staged_id: None,
+        orders: outcome.legs,
+        prices_delayed: run.prices_delayed,
+        notes,
+        period: run.period.clone(),
+    };
+    Ok((outcome.status, report))
+}
+
+/// Intents of finished runs whose fate is still open: learn it from the gateway, never
+/// resend; one the gateway never received is marked skipped.
+async fn settle_open_intents<B: Broker>(cycle: &Cycle<B>) -> Result<(), CycleError> {
     let open = cycle.journal.call(|j| j.open_intents()).await?;
     let mut by_account: BTreeMap<String, Vec<OrderIntent>> = BTreeMap::new();
     for i in open {
@@ -665,5 +683,5 @@ pub async fn resume<B: Broker>(cycle: &Cycle<B>) -> Result<Option<CycleReport>, 
                 .await?;
         }
     }
-    Ok(last_report)
+    Ok(())
 }
