@@ -430,36 +430,8 @@ impl Schedule {
         // Attempts already made in this period: resume, retry after back-off, or give up.
         let attempt = state.last_attempt.as_ref().filter(|a| a.period == p.key);
         if let Some(a) = attempt {
-            if a.number >= MAX_ATTEMPTS {
-                let last = a
-                    .failed
-                    .as_ref()
-                    .map(|(_, r)| r.as_str())
-                    .unwrap_or("the process stopped during the attempt");
-                return Decision::Missed {
-                    period: p.key,
-                    reason: format!("{} attempts did not complete; last: {last}", a.number),
-                };
-            }
-            let (earliest, reason) = match &a.failed {
-                Some((at, _)) => (*at + RETRY_BACKOFF, RunReason::Retry),
-                None => (now, RunReason::Resume),
-            };
-            return match self.next_allowed(earliest.max(now), p.end) {
-                Some(t) if t <= now => Decision::Run {
-                    period: p.key,
-                    slot: pp.slot,
-                    reason,
-                },
-                Some(t) => Decision::Wait { until: t },
-                None => Decision::Missed {
-                    period: p.key,
-                    reason: "an attempt did not complete and no trading time is left in the period"
-                        .into(),
-                },
-            };
+            return self.after_attempt(now, &p, &pp, a);
         }
-
         if self.catch_up {
             let reason = if now >= pp.start + ON_TIME_GRACE {
                 RunReason::CatchUp
@@ -482,18 +454,63 @@ impl Schedule {
                 },
             };
         }
+        self.without_catch_up(now, &p, &pp)
+    }
+
+    /// An attempt was already made in this period: resume it, retry after the back-off, or
+    /// give up after [`MAX_ATTEMPTS`].
+    fn after_attempt(
+        &self,
+        now: DateTime<Utc>,
+        p: &Period,
+        pp: &PeriodPlan,
+        a: &Attempt,
+    ) -> Decision {
+        if a.number >= MAX_ATTEMPTS {
+            let last = a
+                .failed
+                .as_ref()
+                .map(|(_, r)| r.as_str())
+                .unwrap_or("the process stopped during the attempt");
+            return Decision::Missed {
+                period: p.key.clone(),
+                reason: format!("{} attempts did not complete; last: {last}", a.number),
+            };
+        }
+        let (earliest, reason) = match &a.failed {
+            Some((at, _)) => (*at + RETRY_BACKOFF, RunReason::Retry),
+            None => (now, RunReason::Resume),
+        };
+        match self.next_allowed(earliest.max(now), p.end) {
+            Some(t) if t <= now => Decision::Run {
+                period: p.key.clone(),
+                slot: pp.slot,
+                reason,
+            },
+            Some(t) => Decision::Wait { until: t },
+            None => Decision::Missed {
+                period: p.key.clone(),
+                reason: "an attempt did not complete and no trading time is left in the period"
+                    .into(),
+            },
+        }
+    }
+
+    /// `schedule.catch_up = false`: run only at the deferred start or within the grace of an
+    /// in-window cron slot; otherwise wait for the next slot, or the period is missed.
+    fn without_catch_up(&self, now: DateTime<Utc>, p: &Period, pp: &PeriodPlan) -> Decision {
         if pp.deferred {
             // No cron slot of the period is in trading hours: the deferred start is the one
             // scheduled time.
             if now < pp.start + ON_TIME_GRACE && self.allowed_at(now) {
                 return Decision::Run {
-                    period: p.key,
+                    period: p.key.clone(),
                     slot: pp.slot,
                     reason: RunReason::Scheduled,
                 };
             }
             return Decision::Missed {
-                period: p.key,
+                period: p.key.clone(),
                 reason: format!(
                     "the deferred slot ({}) passed without a run and schedule.catch_up is false",
                     self.local(pp.start)
@@ -510,7 +527,7 @@ impl Schedule {
             && self.allowed_at(now)
         {
             return Decision::Run {
-                period: p.key,
+                period: p.key.clone(),
                 slot,
                 reason: RunReason::Scheduled,
             };
@@ -518,7 +535,7 @@ impl Schedule {
         match self.first_allowed_cron_in(now + Duration::seconds(1), p.end) {
             Some(until) => Decision::Wait { until },
             None => Decision::Missed {
-                period: p.key,
+                period: p.key.clone(),
                 reason: format!(
                     "the period's slots passed without a run and schedule.catch_up is false (first slot {})",
                     self.local(pp.slot)
