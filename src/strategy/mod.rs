@@ -382,53 +382,11 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
             return Err(PlanError::Overflow(format!("{field} = {v} exceeds 10^15")));
         }
     }
-    let mut assets = Vec::with_capacity(req.holdings.len());
-    for h in &req.holdings {
-        if h.symbol.trim().is_empty() {
-            return Err(PlanError::EmptySymbol(h.symbol.clone()));
-        }
-        if h.price <= Decimal::ZERO {
-            return Err(PlanError::NonPositivePrice {
-                symbol: h.symbol.clone(),
-                price: h.price,
-            });
-        }
-        if h.quantity < Decimal::ZERO {
-            return Err(PlanError::NegativeQuantity {
-                symbol: h.symbol.clone(),
-                quantity: h.quantity,
-            });
-        }
-        if h.price > MAX_AMOUNT || h.quantity > MAX_AMOUNT || h.unrealized_pnl.abs() > MAX_AMOUNT {
-            return Err(PlanError::Overflow(format!(
-                "{}: price, quantity or P&L exceeds 10^15",
-                h.symbol
-            )));
-        }
-        if let Some(v) = h.market_value.filter(|v| *v < Decimal::ZERO) {
-            return Err(PlanError::NegativeValue {
-                symbol: h.symbol.clone(),
-                value: v,
-            });
-        }
-        let value = h
-            .market_value
-            .or_else(|| h.quantity.checked_mul(h.price))
-            .filter(|v| *v <= MAX_AMOUNT)
-            .ok_or_else(|| {
-                PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol))
-            })?;
-        assets.push(Asset {
-            symbol: &h.symbol,
-            price: h.price,
-            quantity: h.quantity,
-            value,
-            pnl: h.unrealized_pnl,
-            weight: Decimal::ONE,
-            conid: h.conid,
-            currency: h.currency.as_deref(),
-        });
-    }
+    let mut assets = req
+        .holdings
+        .iter()
+        .map(asset)
+        .collect::<Result<Vec<_>, _>>()?;
     // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
     if !assets.is_sorted_by(|a, b| a.symbol <= b.symbol) {
         assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
@@ -444,34 +402,90 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
     }
     let weight_sum = match &req.targets {
         Targets::Equal => Decimal::from(assets.len()),
-        Targets::Weights(map) => {
-            for (sym, w) in map {
-                if *w < Decimal::ZERO {
-                    return Err(PlanError::NegativeWeight {
-                        symbol: sym.clone(),
-                        weight: *w,
-                    });
-                }
-                if *w > MAX_AMOUNT {
-                    return Err(PlanError::Overflow(format!(
-                        "target {sym}: weight too large"
-                    )));
-                }
-                if assets.binary_search_by(|a| a.symbol.cmp(sym)).is_err() {
-                    return Err(PlanError::TargetWithoutPrice(sym.clone()));
-                }
-            }
-            let sum: Decimal = map.values().sum();
-            if sum.is_zero() {
-                return Err(PlanError::ZeroTotalWeight);
-            }
-            for a in assets.iter_mut() {
-                a.weight = map.get(a.symbol).copied().unwrap_or(Decimal::ZERO);
-            }
-            sum
-        }
+        Targets::Weights(map) => apply_weights(&mut assets, map)?,
     };
     Ok((assets, weight_sum))
+}
+
+/// One holding checked (symbol, positive price, non-negative quantity and value, magnitudes
+/// within 10^15) and turned into an asset of weight 1.
+fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
+    if h.symbol.trim().is_empty() {
+        return Err(PlanError::EmptySymbol(h.symbol.clone()));
+    }
+    if h.price <= Decimal::ZERO {
+        return Err(PlanError::NonPositivePrice {
+            symbol: h.symbol.clone(),
+            price: h.price,
+        });
+    }
+    if h.quantity < Decimal::ZERO {
+        return Err(PlanError::NegativeQuantity {
+            symbol: h.symbol.clone(),
+            quantity: h.quantity,
+        });
+    }
+    if h.price > MAX_AMOUNT || h.quantity > MAX_AMOUNT || h.unrealized_pnl.abs() > MAX_AMOUNT {
+        return Err(PlanError::Overflow(format!(
+            "{}: price, quantity or P&L exceeds 10^15",
+            h.symbol
+        )));
+    }
+    if let Some(v) = h.market_value.filter(|v| *v < Decimal::ZERO) {
+        return Err(PlanError::NegativeValue {
+            symbol: h.symbol.clone(),
+            value: v,
+        });
+    }
+    let value = h
+        .market_value
+        .or_else(|| h.quantity.checked_mul(h.price))
+        .filter(|v| *v <= MAX_AMOUNT)
+        .ok_or_else(|| {
+            PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol))
+        })?;
+    Ok(Asset {
+        symbol: &h.symbol,
+        price: h.price,
+        quantity: h.quantity,
+        value,
+        pnl: h.unrealized_pnl,
+        weight: Decimal::ONE,
+        conid: h.conid,
+        currency: h.currency.as_deref(),
+    })
+}
+
+/// Explicit target weights: each non-negative, bounded and priced; sets every asset's weight
+/// (0 when not a target) and returns their sum.
+fn apply_weights(
+    assets: &mut [Asset<'_>],
+    map: &std::collections::BTreeMap<String, Decimal>,
+) -> Result<Decimal, PlanError> {
+    for (sym, w) in map {
+        if *w < Decimal::ZERO {
+            return Err(PlanError::NegativeWeight {
+                symbol: sym.clone(),
+                weight: *w,
+            });
+        }
+        if *w > MAX_AMOUNT {
+            return Err(PlanError::Overflow(format!(
+                "target {sym}: weight too large"
+            )));
+        }
+        if assets.binary_search_by(|a| a.symbol.cmp(sym)).is_err() {
+            return Err(PlanError::TargetWithoutPrice(sym.clone()));
+        }
+    }
+    let sum: Decimal = map.values().sum();
+    if sum.is_zero() {
+        return Err(PlanError::ZeroTotalWeight);
+    }
+    for a in assets.iter_mut() {
+        a.weight = map.get(a.symbol).copied().unwrap_or(Decimal::ZERO);
+    }
+    Ok(sum)
 }
 
 fn build_plan(
