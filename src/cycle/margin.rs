@@ -67,54 +67,65 @@ pub fn run_cash(snap: &AccountSnapshot, settings: &Settings) -> Result<RunCash, 
             margin,
             note,
         }),
-        CashSetting::Amount(x) => {
-            let room = settled - p.buffer;
-            if *x <= Decimal::ZERO || *x <= room {
-                return Ok(RunCash {
-                    cash: *x,
-                    // A deposit within the settled cash borrows nothing.
-                    margin: margin.map(|m| MarginRequest {
-                        max_new_loan: Some(Decimal::ZERO),
-                        ..m
-                    }),
-                    note,
-                });
-            }
-            let room = room.max(Decimal::ZERO);
-            let Some(m) = margin else {
-                return Err(CycleError::Plan(format!(
-                    "portfolio.cash = {x} but only {room} settled cash is available above the \
-                     buffer {}; lower portfolio.cash or use \"available\"{}",
-                    p.buffer,
-                    if b.cash_account {
-                        " (a cash account never borrows)"
-                    } else {
-                        ", or set portfolio.max_margin_pct to borrow the rest"
-                    }
-                )));
-            };
-            let loan = *x - room;
-            if loan > m.room() {
-                return Err(CycleError::Plan(format!(
-                    "portfolio.cash = {x} needs a margin loan of {loan} beyond the settled cash \
-                     {room} above the buffer, but the margin budget allows {} more ({}% of net \
-                     liquidation {} = {}, less the {} owed); lower portfolio.cash or raise \
-                     portfolio.max_margin_pct",
-                    m.room().round_dp(2),
-                    m.max_margin_pct.normalize(),
-                    m.net_liquidation.round_dp(2),
-                    m.loan_limit().round_dp(2),
-                    m.existing_loan.round_dp(2),
-                )));
-            }
-            Ok(RunCash {
-                cash: room,
-                margin: Some(MarginRequest {
-                    max_new_loan: Some(loan),
-                    ..m
-                }),
-                note,
-            })
-        }
+        CashSetting::Amount(x) => fixed_deposit(*x, settled, p, b, margin, note),
     }
+}
+
+/// A fixed `portfolio.cash`: a withdrawal or a deposit within the settled cash above the
+/// buffer borrows nothing; a larger deposit borrows the rest only within the margin budget.
+fn fixed_deposit(
+    x: Decimal,
+    settled: Decimal,
+    p: &crate::config::PortfolioSettings,
+    b: &super::broker::Balances,
+    margin: Option<MarginRequest>,
+    note: Option<String>,
+) -> Result<RunCash, CycleError> {
+    let room = settled - p.buffer;
+    if x <= Decimal::ZERO || x <= room {
+        return Ok(RunCash {
+            cash: x,
+            // A deposit within the settled cash borrows nothing.
+            margin: margin.map(|m| MarginRequest {
+                max_new_loan: Some(Decimal::ZERO),
+                ..m
+            }),
+            note,
+        });
+    }
+    let room = room.max(Decimal::ZERO);
+    let Some(m) = margin else {
+        return Err(CycleError::Plan(format!(
+            "portfolio.cash = {x} but only {room} settled cash is available above the \
+             buffer {}; lower portfolio.cash or use \"available\"{}",
+            p.buffer,
+            if b.cash_account {
+                " (a cash account never borrows)"
+            } else {
+                ", or set portfolio.max_margin_pct to borrow the rest"
+            }
+        )));
+    };
+    let loan = x - room;
+    if loan > m.room() {
+        return Err(CycleError::Plan(format!(
+            "portfolio.cash = {x} needs a margin loan of {loan} beyond the settled cash \
+             {room} above the buffer, but the margin budget allows {} more ({}% of net \
+             liquidation {} = {}, less the {} owed); lower portfolio.cash or raise \
+             portfolio.max_margin_pct",
+            m.room().round_dp(2),
+            m.max_margin_pct.normalize(),
+            m.net_liquidation.round_dp(2),
+            m.loan_limit().round_dp(2),
+            m.existing_loan.round_dp(2),
+        )));
+    }
+    Ok(RunCash {
+        cash: room,
+        margin: Some(MarginRequest {
+            max_new_loan: Some(loan),
+            ..m
+        }),
+        note,
+    })
 }
