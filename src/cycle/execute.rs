@@ -5,6 +5,12 @@
 //! intents from the journal, asks the gateway (by cOID) about any whose fate is not known,
 //! and POSTs only what the gateway never received. Sells go first; buys are written (and
 //! sized with the cash actually available) only once the sells are settled or timed out.
+//!
+//! Size: ~690 lines, over the ~600-line aim: the phases of one order state machine (write
+//! ahead, POST, poll, trim the buys, resume) whose crash-safety argument reads top to bottom.
+//! What could move out already has: reconciliation (`reconcile.rs`), the fill window
+//! (`fill_window.rs`), open orders (`open_orders.rs`), the buy budget (`budget.rs`) and the
+//! what-if gate (`whatif_gate.rs`).
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
