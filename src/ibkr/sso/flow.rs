@@ -395,23 +395,7 @@ impl Conversation<'_> {
         offered: &str,
         hooks: Hooks<'_>,
     ) -> Result<(&'static str, Zeroizing<String>), LoginError> {
-        let codes: Vec<&str> = offered.split(',').map(str::trim).collect();
-        let push = codes.iter().copied().find(|c| *c == "5.2i" || *c == "5.2a");
-        let totp_ok = codes.contains(&"4") && self.creds.totp.is_some();
-        let use_totp = match self.opts.factor {
-            FactorChoice::Totp => true,
-            FactorChoice::Push => false,
-            FactorChoice::Auto => totp_ok || push.is_none(),
-        };
-        let sf = match (use_totp, push) {
-            (true, _) if totp_ok => "4",
-            (false, Some(p)) => p,
-            _ => {
-                return Err(LoginError::NoFactor(format!(
-                    "IBKR offers [{offered}]; pbal handles TOTP (4, needs a TOTP secret) and IB Key push (5.2i/5.2a)"
-                )));
-            }
-        };
+        let sf = self.choose_factor(offered)?;
         let base = [
             ("APP_NAME", ""),
             ("USER", user),
@@ -432,21 +416,57 @@ impl Conversation<'_> {
             ));
         }
         if sf == "4" {
-            let code = self.totp_code(hooks.totp_step).await?;
-            let mut fields = vec![("ACTION", "COMPLETETWOFACT"), ("RESPONSE", code.as_str())];
-            fields.extend_from_slice(&base);
-            let reply = self.authenticator(&fields).await?;
-            if reply.flag("reached_max_login") {
-                return Err(LoginError::Locked);
-            }
-            if !reply.flag("auth_res") {
-                return Err(LoginError::CodeRefused(
-                    reply.get("error").unwrap_or("auth_res=false").to_owned(),
-                ));
-            }
-            (hooks.progress)("second factor", "TOTP code accepted");
+            let code = self.totp_factor(&base, hooks).await?;
             return Ok(("totp", code));
         }
+        self.push_factor(&base, hooks).await?;
+        Ok(("push", Zeroizing::new(String::new())))
+    }
+
+    /// The `SF` code to use among those IBKR offers: TOTP (`4`, needs a secret) or IB Key
+    /// push (`5.2i`/`5.2a`), as `login.second_factor` prefers.
+    fn choose_factor<'o>(&self, offered: &'o str) -> Result<&'o str, LoginError> {
+        let codes: Vec<&str> = offered.split(',').map(str::trim).collect();
+        let push = codes.iter().copied().find(|c| *c == "5.2i" || *c == "5.2a");
+        let totp_ok = codes.contains(&"4") && self.creds.totp.is_some();
+        let use_totp = match self.opts.factor {
+            FactorChoice::Totp => true,
+            FactorChoice::Push => false,
+            FactorChoice::Auto => totp_ok || push.is_none(),
+        };
+        match (use_totp, push) {
+            (true, _) if totp_ok => Ok("4"),
+            (false, Some(p)) => Ok(p),
+            _ => Err(LoginError::NoFactor(format!(
+                "IBKR offers [{offered}]; pbal handles TOTP (4, needs a TOTP secret) and IB Key push (5.2i/5.2a)"
+            ))),
+        }
+    }
+
+    /// `COMPLETETWOFACT` with a fresh TOTP code; a refused code and `reached_max_login` stop.
+    async fn totp_factor(
+        &self,
+        base: &[(&str, &str)],
+        hooks: Hooks<'_>,
+    ) -> Result<Zeroizing<String>, LoginError> {
+        let code = self.totp_code(hooks.totp_step).await?;
+        let mut fields = vec![("ACTION", "COMPLETETWOFACT"), ("RESPONSE", code.as_str())];
+        fields.extend_from_slice(base);
+        let reply = self.authenticator(&fields).await?;
+        if reply.flag("reached_max_login") {
+            return Err(LoginError::Locked);
+        }
+        if !reply.flag("auth_res") {
+            return Err(LoginError::CodeRefused(
+                reply.get("error").unwrap_or("auth_res=false").to_owned(),
+            ));
+        }
+        (hooks.progress)("second factor", "TOTP code accepted");
+        Ok(code)
+    }
+
+    /// IB Key push: tells the user, then polls within the configured pacing until approved.
+    async fn push_factor(&self, base: &[(&str, &str)], hooks: Hooks<'_>) -> Result<(), LoginError> {
         (hooks.push_sent)();
         (hooks.progress)(
             "second factor",
@@ -460,14 +480,14 @@ impl Conversation<'_> {
                 ("PUSH", "true"),
                 ("counter", n.as_str()),
             ];
-            fields.extend_from_slice(&base);
+            fields.extend_from_slice(base);
             let reply = self.authenticator(&fields).await?;
             if reply.flag("reached_max_login") {
                 return Err(LoginError::Locked);
             }
             if reply.flag("auth_res") {
                 (hooks.progress)("second factor", "IB Key push approved");
-                return Ok(("push", Zeroizing::new(String::new())));
+                return Ok(());
             }
         }
         Err(LoginError::PushNotApproved(self.opts.push_max_polls))
