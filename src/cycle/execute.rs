@@ -286,6 +286,40 @@ impl<B: Broker> Cycle<B> {
     }
 
     /// Writes the buy intents, trimmed to the cash actually available now.
+    /// The budget of item "buys spend only this run's money": the ledger re-read after the
+    /// sells, and only what this run's sells actually raised (from their executions).
+    async fn buy_budget(
+        &self,
+        account: &str,
+        run_id: &str,
+        run_plan: &RunPlan,
+    ) -> Result<budget::BuyBudget, CycleError> {
+        let balances = self.broker.balances(account).await?;
+        let sells: Vec<OrderIntent> = self
+            .intents(run_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.side == Side::Sell.as_str())
+            .collect();
+        let proceeds = if sells.is_empty() {
+            Decimal::ZERO
+        } else {
+            let executions = self.broker.trades(account, 7).await?;
+            budget::realised_proceeds(&sells, &executions)
+        };
+        let margin = run_plan.plan.margin.as_ref();
+        Ok(budget::BuyBudget {
+            ledger_cash: balances.cash,
+            // A withdrawal is negative and stays so: the cash the user takes out is kept out
+            // of the buys like the buffer (`available` floors the total at 0).
+            planned_cash: run_plan.plan.cash,
+            realised_proceeds: proceeds,
+            buffer: self.settings.portfolio.buffer,
+            loan: margin.map_or(Decimal::ZERO, |m| m.loan_room),
+            owed: margin.map_or(Decimal::ZERO, |m| m.loan_before),
+        })
+    }
+
     async fn write_buys(
         &self,
         account: &str,
@@ -302,39 +336,7 @@ impl<B: Broker> Cycle<B> {
         if buys.is_empty() {
             return Ok(());
         }
-        // The budget of item "buys spend only this run's money": re-read the ledger after
-        // the sells, and count only what this run's sells actually raised.
-        let balances = self.broker.balances(account).await?;
-        let sells: Vec<OrderIntent> = self
-            .intents(run_id)
-            .await?
-            .into_iter()
-            .filter(|i| i.side == Side::Sell.as_str())
-            .collect();
-        let proceeds = if sells.is_empty() {
-            Decimal::ZERO
-        } else {
-            let executions = self.broker.trades(account, 7).await?;
-            budget::realised_proceeds(&sells, &executions)
-        };
-        let budget = budget::BuyBudget {
-            ledger_cash: balances.cash,
-            // A withdrawal is negative and stays so: the cash the user takes out is kept out
-            // of the buys like the buffer (`available` floors the total at 0).
-            planned_cash: run_plan.plan.cash,
-            realised_proceeds: proceeds,
-            buffer: self.settings.portfolio.buffer,
-            loan: run_plan
-                .plan
-                .margin
-                .as_ref()
-                .map_or(Decimal::ZERO, |m| m.loan_room),
-            owed: run_plan
-                .plan
-                .margin
-                .as_ref()
-                .map_or(Decimal::ZERO, |m| m.loan_before),
-        };
+        let budget = self.buy_budget(account, run_id, run_plan).await?;
         let available = budget.available();
         if budget::trim(&mut buys, available) {
             notes.push(budget.describe());
