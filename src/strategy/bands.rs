@@ -59,29 +59,7 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     } else {
         total / weight_sum
     };
-    // (index, reference value) of each asset outside its band.
-    let mut outside: Vec<(usize, Decimal)> = Vec::new();
-    // Overweight assets outside their band that never-sell leaves alone.
-    let mut kept_above: Vec<&str> = Vec::new();
-    for (i, a) in assets.iter().enumerate() {
-        let t = target_value(a.weight, weight_sum, total, per);
-        let h = half_width(&req.bands, a.weight / weight_sum).saturating_mul(total);
-        let dev = a.value - t;
-        if dev.abs() <= h {
-            continue;
-        }
-        // Never-sell deposits cannot bring an overweight asset back.
-        if req.strategy == Strategy::NeverSell && dev > Decimal::ZERO {
-            kept_above.push(a.symbol);
-            continue;
-        }
-        let reference = match req.bands.mode {
-            BandMode::ToTarget => t,
-            BandMode::ToBand if dev > Decimal::ZERO => t + h,
-            BandMode::ToBand => t - h,
-        };
-        outside.push((i, reference));
-    }
+    let (outside, kept_above) = outside_bands(req, &assets, weight_sum, total, per);
     let spend = if outside.is_empty() {
         vec![Spend::NONE; assets.len()]
     } else {
@@ -120,6 +98,40 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         )
     });
     Ok(p)
+}
+
+/// Each asset outside its band, with the value it trades to (`to-target` or `to-band`), and
+/// the overweight assets outside their band that never-sell leaves alone.
+fn outside_bands<'a>(
+    req: &PlanRequest,
+    assets: &[super::Asset<'a>],
+    weight_sum: Decimal,
+    total: Decimal,
+    per: Decimal,
+) -> (Vec<(usize, Decimal)>, Vec<&'a str>) {
+    let mut outside: Vec<(usize, Decimal)> = Vec::new();
+    // Overweight assets outside their band that never-sell leaves alone.
+    let mut kept_above: Vec<&str> = Vec::new();
+    for (i, a) in assets.iter().enumerate() {
+        let t = target_value(a.weight, weight_sum, total, per);
+        let h = half_width(&req.bands, a.weight / weight_sum).saturating_mul(total);
+        let dev = a.value - t;
+        if dev.abs() <= h {
+            continue;
+        }
+        // Never-sell deposits cannot bring an overweight asset back.
+        if req.strategy == Strategy::NeverSell && dev > Decimal::ZERO {
+            kept_above.push(a.symbol);
+            continue;
+        }
+        let reference = match req.bands.mode {
+            BandMode::ToTarget => t,
+            BandMode::ToBand if dev > Decimal::ZERO => t + h,
+            BandMode::ToBand => t - h,
+        };
+        outside.push((i, reference));
+    }
+    (outside, kept_above)
 }
 
 fn target_values(
