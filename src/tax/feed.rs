@@ -92,43 +92,55 @@ pub fn roll_forward_trades(
                     holding_start: f.time.date(),
                 })
             }
-            Side::Sell => {
-                let order = match_order(held, method, day, f.price, st_weight);
-                let mut left = f.quantity;
-                // Per term: (shares, realised gain).
-                let mut by_term: BTreeMap<super::Term, (Decimal, Decimal)> = BTreeMap::new();
-                for i in order {
-                    let take = held[i].quantity.min(left);
-                    let e = by_term.entry(held[i].term(day)).or_default();
-                    e.0 += take;
-                    e.1 += take * held[i].gain_per_share(f.price);
-                    held[i].quantity -= take;
-                    left -= take;
-                    if left.is_zero() {
-                        break;
-                    }
-                }
-                for (term, (q, gain)) in by_term.into_iter().filter(|(_, (q, _))| !q.is_zero()) {
-                    trades.push(PastTrade {
-                        symbol: f.symbol.clone(),
-                        trade_date: day,
-                        quantity: -q,
-                        realized_pnl: gain,
-                        term: Some(term),
-                    });
-                }
-                if left > Decimal::ZERO {
-                    return Err(TaxError::NotEnoughLots {
-                        symbol: f.symbol.clone(),
-                        wanted: f.quantity,
-                        available: f.quantity - left,
-                    });
-                }
-                held.retain(|l| l.quantity > Decimal::ZERO);
-            }
+            Side::Sell => sell_lots(held, f, method, st_weight, &mut trades)?,
         }
     }
     Ok((by_symbol.into_values().flatten().collect(), trades))
+}
+
+/// A journal sale after the statement: consumes `held` lots in the account's matching order
+/// and records the sale per term with its realised gain.
+fn sell_lots(
+    held: &mut Vec<Lot>,
+    f: &Fill,
+    method: LotMethod,
+    st_weight: Decimal,
+    trades: &mut Vec<PastTrade>,
+) -> Result<(), TaxError> {
+    let day = f.time.date();
+    let order = match_order(held, method, day, f.price, st_weight);
+    let mut left = f.quantity;
+    // Per term: (shares, realised gain).
+    let mut by_term: BTreeMap<super::Term, (Decimal, Decimal)> = BTreeMap::new();
+    for i in order {
+        let take = held[i].quantity.min(left);
+        let e = by_term.entry(held[i].term(day)).or_default();
+        e.0 += take;
+        e.1 += take * held[i].gain_per_share(f.price);
+        held[i].quantity -= take;
+        left -= take;
+        if left.is_zero() {
+            break;
+        }
+    }
+    for (term, (q, gain)) in by_term.into_iter().filter(|(_, (q, _))| !q.is_zero()) {
+        trades.push(PastTrade {
+            symbol: f.symbol.clone(),
+            trade_date: day,
+            quantity: -q,
+            realized_pnl: gain,
+            term: Some(term),
+        });
+    }
+    if left > Decimal::ZERO {
+        return Err(TaxError::NotEnoughLots {
+            symbol: f.symbol.clone(),
+            wanted: f.quantity,
+            available: f.quantity - left,
+        });
+    }
+    held.retain(|l| l.quantity > Decimal::ZERO);
+    Ok(())
 }
 
 /// Checks that the lots add up to the live positions (symbol → shares); the first mismatch
