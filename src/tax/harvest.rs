@@ -50,23 +50,7 @@ pub(crate) fn run(
         }
         let Some(book) = books.get(x) else { continue };
         let start = book.used;
-        let mut end = start;
-        let mut c0 = Decimal::ZERO;
-        for l in &book.lots {
-            let c1 = c0 + l.quantity;
-            if c1 > start {
-                let q = c1 - c0.max(start);
-                let loss = -q * l.gain_per_share(book.price);
-                if loss <= settings.harvest_min_loss || loss <= Decimal::ZERO {
-                    break;
-                }
-                end = c1;
-            }
-            c0 = c1;
-        }
-        if whole && end < book.position() {
-            end = end.floor();
-        }
+        let end = harvest_end(book, settings.harvest_min_loss, whole);
         if end <= start {
             continue;
         }
@@ -89,22 +73,7 @@ pub(crate) fn run(
         if let Some(b) = books.get_mut(x) {
             b.used = end;
         }
-        let lot = Lot {
-            symbol: y.clone(),
-            conid: None,
-            quantity: alt,
-            cost_basis_price: py,
-            open: as_of.and_hms_opt(0, 0, 0).unwrap_or_default(),
-            holding_start: as_of,
-        };
-        books
-            .entry(y.clone())
-            .or_insert_with(|| Book {
-                price: py,
-                lots: Vec::new(),
-                used: Decimal::ZERO,
-            })
-            .push(lot);
+        add_lot(books, y, alt, py, as_of);
         wash.record_loss_sale(x);
         wash.record_buy(y);
         out.realized += r;
@@ -129,4 +98,54 @@ pub(crate) fn run(
         });
     }
     Ok(out)
+}
+
+/// How far into `book` (in shares, from what is already used) the harvest may sell: every
+/// next lot whose loss is above `min_loss`, whole shares unless the position closes.
+fn harvest_end(book: &Book, min_loss: Decimal, whole: bool) -> Decimal {
+    let start = book.used;
+    let mut end = start;
+    let mut c0 = Decimal::ZERO;
+    for l in &book.lots {
+        let c1 = c0 + l.quantity;
+        if c1 > start {
+            let q = c1 - c0.max(start);
+            let loss = -q * l.gain_per_share(book.price);
+            if loss <= min_loss || loss <= Decimal::ZERO {
+                break;
+            }
+            end = c1;
+        }
+        c0 = c1;
+    }
+    if whole && end < book.position() {
+        end = end.floor();
+    }
+    end
+}
+
+/// The alternate bought today becomes a new lot in its book.
+fn add_lot(
+    books: &mut BTreeMap<String, Book>,
+    symbol: &str,
+    quantity: Decimal,
+    price: Decimal,
+    as_of: NaiveDate,
+) {
+    let lot = Lot {
+        symbol: symbol.to_owned(),
+        conid: None,
+        quantity,
+        cost_basis_price: price,
+        open: as_of.and_hms_opt(0, 0, 0).unwrap_or_default(),
+        holding_start: as_of,
+    };
+    books
+        .entry(symbol.to_owned())
+        .or_insert_with(|| Book {
+            price,
+            lots: Vec::new(),
+            used: Decimal::ZERO,
+        })
+        .push(lot);
 }
