@@ -21,16 +21,7 @@ pub(crate) const QUANTITY_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, fals
 pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
     let s = &req.settings;
     validate(s)?;
-    let whole = match req.plan.granularity {
-        Granularity::Shares => true,
-        Granularity::Exact => false,
-        Granularity::Increment(_) => {
-            return Err(TaxError::Settings(
-                "tax-aware plans trade shares, not dollar steps; use --granularity shares or exact"
-                    .into(),
-            ));
-        }
-    };
+    let whole = whole_shares(req.plan.granularity)?;
     let as_of = req.as_of;
     let mut books = build_books(req)?;
     let positions = lot_views(&books, req);
@@ -43,12 +34,7 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
         ytd: s.ytd,
         st_weight: s.st_weight,
     };
-    let prices: HashMap<String, Decimal> = req
-        .plan
-        .holdings
-        .iter()
-        .map(|h| (h.symbol.clone(), h.price))
-        .collect();
+    let prices = prices(req);
 
     // 1. Harvests.
     let harvested = if s.harvest {
@@ -61,16 +47,7 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
     apply(&mut holdings, &trades);
 
     // 2. Targets with exposure groups.
-    let held = |x: &str| prices.contains_key(x);
-    let groups = if s.harvest {
-        exposure::with_alternates(&s.exposure_groups, &s.alternates, held)
-    } else {
-        s.exposure_groups
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
-    let targets = exposure::targets(&req.plan.targets, &holdings, &groups, &s.exposure_caps)?;
+    let targets = group_targets(req, &holdings, &prices)?;
 
     // 3. The unconstrained plan.
     let hard_req = PlanRequest {
@@ -106,6 +83,7 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
     };
     let plan = step.run(&req.plan, hard, &wash, &mut trades, &mut limits)?;
     let run = realized;
+    // 6. The audit: what this run realises against the budget, sale by sale.
     Ok(TaxPlan {
         plan,
         tax: TaxAudit {
@@ -123,6 +101,47 @@ pub fn plan(req: &TaxRequest) -> Result<TaxPlan, TaxError> {
             positions,
         },
     })
+}
+
+/// Each holding's price by symbol.
+fn prices(req: &TaxRequest) -> HashMap<String, Decimal> {
+    req.plan
+        .holdings
+        .iter()
+        .map(|h| (h.symbol.clone(), h.price))
+        .collect()
+}
+
+/// Whole shares or exact amounts; dollar steps are refused (a sale is of shares).
+fn whole_shares(g: Granularity) -> Result<bool, TaxError> {
+    match g {
+        Granularity::Shares => Ok(true),
+        Granularity::Exact => Ok(false),
+        Granularity::Increment(_) => Err(TaxError::Settings(
+            "tax-aware plans trade shares, not dollar steps; use --granularity shares or exact"
+                .into(),
+        )),
+    }
+}
+
+/// The targets with each exposure group (plus, when harvesting, each symbol's alternate)
+/// sharing one target and cap.
+fn group_targets(
+    req: &TaxRequest,
+    holdings: &[strategy::Holding],
+    prices: &HashMap<String, Decimal>,
+) -> Result<strategy::Targets, TaxError> {
+    let s = &req.settings;
+    let held = |x: &str| prices.contains_key(x);
+    let groups = if s.harvest {
+        exposure::with_alternates(&s.exposure_groups, &s.alternates, held)
+    } else {
+        s.exposure_groups
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    exposure::targets(&req.plan.targets, holdings, &groups, &s.exposure_caps)
 }
 
 /// The signed trades of the harvests (sales and alternate buys).
