@@ -258,48 +258,11 @@ fn admit_sales(
 ) -> Result<SalesOutcome, TaxError> {
     let book_refs: Vec<&Book> = books.iter().map(|(_, b)| *b).collect();
     let mut limits = Vec::new();
-    let mut wants = Vec::new();
-    let mut wanted_qty = Vec::new();
-    let mut netted = Vec::new();
-    for t in hard.trades.iter().filter(|t| t.side == Side::Sell) {
-        let Some(i) = books.iter().position(|(s, _)| **s == t.symbol) else {
-            return Err(TaxError::NotEnoughLots {
-                symbol: t.symbol.clone(),
-                wanted: t.shares,
-                available: Decimal::ZERO,
-            });
-        };
-        let b = book_refs[i];
-        let start = b.used;
-        // A sale of a harvest's alternate first un-buys what the harvest bought (netted into
-        // one smaller buy order: no lot is consumed, nothing is realised).
-        let from_buy = harvested
-            .buys
-            .get(&t.symbol)
-            .map_or(Decimal::ZERO, |q| (*q).min(t.shares));
-        if from_buy > Decimal::ZERO {
-            netted.push((t.symbol.clone(), from_buy, b.price));
-        }
-        let from_lots = t.shares - from_buy;
-        let mut end = (start + from_lots).min(b.position());
-        let mut reason = LimitReason::Budget;
-        if wash.loss_sale_blocked(&t.symbol) {
-            let cap = b.before_first_loss(start);
-            if cap < end {
-                end = cap;
-                reason = LimitReason::WashSaleLoss;
-            }
-        }
-        if whole && end < b.position() {
-            end = start + (end - start).floor();
-        }
-        wants.push(Want {
-            book: i,
-            start,
-            end,
-        });
-        wanted_qty.push((t.symbol.clone(), from_lots, reason));
-    }
+    let Wanted {
+        wants,
+        wanted_qty,
+        netted,
+    } = wanted_sales(hard, books, &book_refs, wash, harvested, whole)?;
     let (reached, realized) =
         sells::admit(&book_refs, &wants, budget, harvested.realized, whole, as_of);
     let mut out = SalesOutcome {
@@ -355,6 +318,72 @@ fn admit_sales(
     }
     out.limits = limits;
     Ok(out)
+}
+
+/// What the unconstrained plan wants to sell, per book: the lot range (capped before the first
+/// loss when a wash sale blocks losses, whole shares), the shares wanted with the reason a cut
+/// would have, and the sales of a harvest's alternate netted against its buy.
+struct Wanted {
+    wants: Vec<Want>,
+    wanted_qty: Vec<(String, Decimal, LimitReason)>,
+    netted: Vec<(String, Decimal, Decimal)>,
+}
+
+fn wanted_sales(
+    hard: &Plan,
+    books: &[(&String, &Book)],
+    book_refs: &[&Book],
+    wash: &WashWindow,
+    harvested: &harvest::Outcome,
+    whole: bool,
+) -> Result<Wanted, TaxError> {
+    let mut wants = Vec::new();
+    let mut wanted_qty = Vec::new();
+    let mut netted = Vec::new();
+    for t in hard.trades.iter().filter(|t| t.side == Side::Sell) {
+        let Some(i) = books.iter().position(|(s, _)| **s == t.symbol) else {
+            return Err(TaxError::NotEnoughLots {
+                symbol: t.symbol.clone(),
+                wanted: t.shares,
+                available: Decimal::ZERO,
+            });
+        };
+        let b = book_refs[i];
+        let start = b.used;
+        // A sale of a harvest's alternate first un-buys what the harvest bought (netted into
+        // one smaller buy order: no lot is consumed, nothing is realised).
+        let from_buy = harvested
+            .buys
+            .get(&t.symbol)
+            .map_or(Decimal::ZERO, |q| (*q).min(t.shares));
+        if from_buy > Decimal::ZERO {
+            netted.push((t.symbol.clone(), from_buy, b.price));
+        }
+        let from_lots = t.shares - from_buy;
+        let mut end = (start + from_lots).min(b.position());
+        let mut reason = LimitReason::Budget;
+        if wash.loss_sale_blocked(&t.symbol) {
+            let cap = b.before_first_loss(start);
+            if cap < end {
+                end = cap;
+                reason = LimitReason::WashSaleLoss;
+            }
+        }
+        if whole && end < b.position() {
+            end = start + (end - start).floor();
+        }
+        wants.push(Want {
+            book: i,
+            start,
+            end,
+        });
+        wanted_qty.push((t.symbol.clone(), from_lots, reason));
+    }
+    Ok(Wanted {
+        wants,
+        wanted_qty,
+        netted,
+    })
 }
 
 /// Checks settings on their own (no holdings needed): weights, budgets, identical groups,
