@@ -344,6 +344,35 @@ fn int_key(v: Decimal) -> i128 {
     })
 }
 
+/// Asset `i`'s next step up from `cur` if it is affordable with `left` and lowers the cost.
+/// Only affordable steps are considered: the cash left only shrinks, so a step that is
+/// unaffordable now never becomes affordable.
+fn next_step(items: &[Item], i: usize, cur: Decimal, left: Decimal) -> Option<Step> {
+    let it = &items[i];
+    let to = it.up(cur)?;
+    let cash = (to - cur) * it.price;
+    if cash > left {
+        return None;
+    }
+    let delta = it.delta(cur, to);
+    // A step up on a sale sells one share fewer: give it to the higher P&L first.
+    let fewer_sold = to <= Decimal::ZERO && cur < Decimal::ZERO;
+    let (rank, sym) = if fewer_sold {
+        (it.down_rank, -(i as isize))
+    } else {
+        (it.up_rank, i as isize)
+    };
+    (delta < Cost::default()).then_some(Step {
+        key: int_key(delta.0),
+        delta,
+        rank,
+        sym,
+        idx: i,
+        to,
+        cash,
+    })
+}
+
 /// Repeatedly take the affordable one-share step that lowers the cost most (ties: lower P&L,
 /// then symbol). A step's gain only shrinks as an asset grows (each cost term is convex), and
 /// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
@@ -353,33 +382,7 @@ fn int_key(v: Decimal) -> i128 {
 /// small heap, and the two streams are merged in the same order a single heap would produce.
 /// Unaffordable first steps are then skipped in O(1) instead of being popped from a heap.
 fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
-    // Only affordable steps are considered: the cash left only shrinks, so a step that is
-    // unaffordable now never becomes affordable.
-    let next = |i: usize, cur: Decimal, left: Decimal| -> Option<Step> {
-        let it = &items[i];
-        let to = it.up(cur)?;
-        let cash = (to - cur) * it.price;
-        if cash > left {
-            return None;
-        }
-        let delta = it.delta(cur, to);
-        // A step up on a sale sells one share fewer: give it to the higher P&L first.
-        let fewer_sold = to <= Decimal::ZERO && cur < Decimal::ZERO;
-        let (rank, sym) = if fewer_sold {
-            (it.down_rank, -(i as isize))
-        } else {
-            (it.up_rank, i as isize)
-        };
-        (delta < Cost::default()).then_some(Step {
-            key: int_key(delta.0),
-            delta,
-            rank,
-            sym,
-            idx: i,
-            to,
-            cash,
-        })
-    };
+    let next = |i: usize, cur: Decimal, left: Decimal| next_step(items, i, cur, left);
     // First steps live in `store`; the pool orders small (key, index) pairs, so selection
     // and sorting move 24 bytes per element and compare integers except on ties.
     let mut store: Vec<Step> = Vec::with_capacity(items.len());
