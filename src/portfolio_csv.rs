@@ -78,39 +78,7 @@ pub fn read_holdings(path: &Path) -> Result<Vec<Holding>, CsvError> {
 /// Parses holdings from `bytes`; `file` only names the source in errors.
 pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvError> {
     let rd = Reader::new(file, bytes)?;
-    let flex = [
-        rd.col("Symbol"),
-        rd.col("PositionValue"),
-        rd.col("MarkPrice"),
-    ];
-    let plain = [rd.col("symbol"), rd.col("quantity"), rd.col("price")];
-    let (format, cols) = if flex.iter().all(Option::is_some) {
-        (Format::Flex, flex)
-    } else if plain.iter().all(Option::is_some) {
-        (Format::Plain, plain)
-    } else {
-        let missing: Vec<&str> = if flex.iter().any(Option::is_some) {
-            ["Symbol", "PositionValue", "MarkPrice"]
-                .iter()
-                .zip(&flex)
-                .filter(|(_, c)| c.is_none())
-                .map(|(n, _)| *n)
-                .collect()
-        } else {
-            ["symbol", "quantity", "price"]
-                .iter()
-                .zip(&plain)
-                .filter(|(_, c)| c.is_none())
-                .map(|(n, _)| *n)
-                .collect()
-        };
-        return Err(rd.header_error(format!(
-            "missing column(s) {}; expected an IBKR Flex Query header \
-             (Symbol, PositionValue, MarkPrice[, FifoPnlUnrealized]) \
-             or symbol, quantity, price[, unrealized_pnl]",
-            missing.join(", ")
-        )));
-    };
+    let (format, cols) = detect_format(&rd)?;
     let [sym, amount, price] = cols.map(|c| c.unwrap_or_default());
     let pnl = match format {
         Format::Flex => rd.col("FifoPnlUnrealized"),
@@ -175,6 +143,45 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         }
     }
     Ok(out)
+}
+
+/// Which header this is: IBKR Flex (`Symbol, PositionValue, MarkPrice`) or plain
+/// (`symbol, quantity, price`), with the three columns' indexes; otherwise names what is
+/// missing.
+fn detect_format(rd: &Reader<'_>) -> Result<(Format, [Option<usize>; 3]), CsvError> {
+    let flex = [
+        rd.col("Symbol"),
+        rd.col("PositionValue"),
+        rd.col("MarkPrice"),
+    ];
+    let plain = [rd.col("symbol"), rd.col("quantity"), rd.col("price")];
+    if flex.iter().all(Option::is_some) {
+        Ok((Format::Flex, flex))
+    } else if plain.iter().all(Option::is_some) {
+        Ok((Format::Plain, plain))
+    } else {
+        let missing: Vec<&str> = if flex.iter().any(Option::is_some) {
+            ["Symbol", "PositionValue", "MarkPrice"]
+                .iter()
+                .zip(&flex)
+                .filter(|(_, c)| c.is_none())
+                .map(|(n, _)| *n)
+                .collect()
+        } else {
+            ["symbol", "quantity", "price"]
+                .iter()
+                .zip(&plain)
+                .filter(|(_, c)| c.is_none())
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        Err(rd.header_error(format!(
+            "missing column(s) {}; expected an IBKR Flex Query header \
+             (Symbol, PositionValue, MarkPrice[, FifoPnlUnrealized]) \
+             or symbol, quantity, price[, unrealized_pnl]",
+            missing.join(", ")
+        )))
+    }
 }
 
 /// Where the columns of a holdings file are.
