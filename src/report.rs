@@ -152,29 +152,7 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         if i > 0 {
             o.extend_from_slice(b",");
         }
-        o.extend_from_slice(b"{\"symbol\":");
-        json_str(o, &l.symbol);
-        o.extend_from_slice(b",\"price\":");
-        fixed(o, l.price.normalize());
-        for (key, v, dp) in [
-            (&b",\"value_before\":"[..], l.value_before, 2),
-            (b",\"target_weight\":", l.target_weight, 4),
-            (b",\"trade_value\":", l.trade_value, 2),
-        ] {
-            o.extend_from_slice(key);
-            fixed_dp(o, v, dp);
-        }
-        o.extend_from_slice(b",\"trade_shares\":");
-        fixed(o, shares(l.trade_shares));
-        for (key, v, dp) in [
-            (&b",\"value_after\":"[..], l.value_after, 2),
-            (b",\"weight_before\":", l.weight_before, 4),
-            (b",\"weight_after\":", l.weight_after, 4),
-        ] {
-            o.extend_from_slice(key);
-            fixed_dp(o, v, dp);
-        }
-        o.extend_from_slice(b"}");
+        position_json(o, l);
     }
     o.extend_from_slice(b"],\"trades\":[");
     for (i, t) in plan.trades.iter().enumerate() {
@@ -197,6 +175,33 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
     }
     o.extend_from_slice(b"]}\n");
     out.write_all(o)
+}
+
+/// One `positions` entry, written without allocating.
+fn position_json(o: &mut Vec<u8>, l: &crate::strategy::PlanLine) {
+    o.extend_from_slice(b"{\"symbol\":");
+    json_str(o, &l.symbol);
+    o.extend_from_slice(b",\"price\":");
+    fixed(o, l.price.normalize());
+    for (key, v, dp) in [
+        (&b",\"value_before\":"[..], l.value_before, 2),
+        (b",\"target_weight\":", l.target_weight, 4),
+        (b",\"trade_value\":", l.trade_value, 2),
+    ] {
+        o.extend_from_slice(key);
+        fixed_dp(o, v, dp);
+    }
+    o.extend_from_slice(b",\"trade_shares\":");
+    fixed(o, shares(l.trade_shares));
+    for (key, v, dp) in [
+        (&b",\"value_after\":"[..], l.value_after, 2),
+        (b",\"weight_before\":", l.weight_before, 4),
+        (b",\"weight_after\":", l.weight_after, 4),
+    ] {
+        o.extend_from_slice(key);
+        fixed_dp(o, v, dp);
+    }
+    o.extend_from_slice(b"}");
 }
 
 /// The `margin` object: money in cents, percentages with two decimals.
