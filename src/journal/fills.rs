@@ -47,23 +47,10 @@ impl Journal {
     /// statement to its lots).
     pub fn all_fills(&self) -> Result<Vec<FillRecord>> {
         self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT execution_id, coid, gateway_order_id, symbol, side, size, price, commission, trade_time
-                 FROM fills ORDER BY trade_time, execution_id",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok(FillRecord {
-                    execution_id: r.get(0)?,
-                    coid: r.get(1)?,
-                    gateway_order_id: r.get(2)?,
-                    symbol: r.get(3)?,
-                    side: r.get(4)?,
-                    size: r.get(5)?,
-                    price: r.get(6)?,
-                    commission: r.get(7)?,
-                    trade_time: r.get(8)?,
-                })
-            })?;
+            let mut st = c.prepare(&format!(
+                "SELECT {FILL_COLUMNS} FROM fills ORDER BY trade_time, execution_id"
+            ))?;
+            let rows = st.query_map([], fill_row)?;
             rows.collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(Into::into)
         })
@@ -72,30 +59,35 @@ impl Journal {
     /// Fills of the orders with these cOIDs.
     pub fn fills_for_coids(&self, coids: &[String]) -> Result<Vec<FillRecord>> {
         self.with(|c| {
-            let mut st = c.prepare(
-                "SELECT execution_id, coid, gateway_order_id, symbol, side, size, price, commission, trade_time
-                 FROM fills WHERE coid = ?1 ORDER BY trade_time, execution_id",
-            )?;
+            let mut st = c.prepare(&format!(
+                "SELECT {FILL_COLUMNS} FROM fills WHERE coid = ?1 ORDER BY trade_time, execution_id"
+            ))?;
             let mut out = Vec::new();
             for coid in coids {
-                let rows = st.query_map([coid], |r| {
-                    Ok(FillRecord {
-                        execution_id: r.get(0)?,
-                        coid: r.get(1)?,
-                        gateway_order_id: r.get(2)?,
-                        symbol: r.get(3)?,
-                        side: r.get(4)?,
-                        size: r.get(5)?,
-                        price: r.get(6)?,
-                        commission: r.get(7)?,
-                        trade_time: r.get(8)?,
-                    })
-                })?;
-                for row in rows {
+                for row in st.query_map([coid], fill_row)? {
                     out.push(row?);
                 }
             }
             Ok(out)
         })
     }
+}
+
+/// The columns [`fill_row`] reads, in its order.
+const FILL_COLUMNS: &str =
+    "execution_id, coid, gateway_order_id, symbol, side, size, price, commission, trade_time";
+
+/// One `fills` row selected with [`FILL_COLUMNS`].
+fn fill_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FillRecord> {
+    Ok(FillRecord {
+        execution_id: r.get(0)?,
+        coid: r.get(1)?,
+        gateway_order_id: r.get(2)?,
+        symbol: r.get(3)?,
+        side: r.get(4)?,
+        size: r.get(5)?,
+        price: r.get(6)?,
+        commission: r.get(7)?,
+        trade_time: r.get(8)?,
+    })
 }
