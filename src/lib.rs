@@ -4,7 +4,7 @@
 //! - [`strategy`]: pure, synchronous planning (positions + prices + targets + cash → plan).
 //!   Exact decimals, no I/O, no clock.
 //! - [`portfolio_csv`]: the offline input of `pbal plan` (IBKR Flex Query CSV, plain CSV).
-//! - `report`: rendering plans as a table or JSON.
+//! - [`report`]: rendering plans as a table or JSON (public for its bench).
 //! - [`ibkr`]: the Client Portal Gateway client (TLS trust, cookies, session state machine,
 //!   rate limits, typed endpoints, order reply flow). Knows nothing about strategies.
 //! - [`sim`]: a Client Portal Gateway simulator over TLS (`pbal sim`), the embedded default
@@ -22,7 +22,7 @@
 //! - [`cli`] and `commands`: clap types and one function per subcommand; `main.rs` stays thin.
 //!
 //! Public surface: a module is `pub` only when the binary, an integration test or a bench
-//! reaches it; `clock`, `commands`, `report` and `util` are private to the crate.
+//! reaches it; `clock`, `commands` and `util` are private to the crate.
 //!
 //! Errors: each boundary has its own `thiserror` enum; `anyhow` is used only in `commands`.
 //! The layers and the rule that imports only point down are in `AGENTS.md`, enforced by
@@ -40,7 +40,7 @@ pub mod ibkr;
 pub mod journal;
 pub mod notify;
 pub mod portfolio_csv;
-mod report;
+pub mod report;
 pub mod scheduler;
 pub mod service;
 pub mod sim;

@@ -6,87 +6,16 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 use crate::strategy::{Granularity, MarginSummary, Plan};
 
-fn round(v: Decimal, dp: u32) -> Decimal {
-    v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
-}
+mod fixed;
+mod table;
 
-/// Cents, always with two decimals (`8000.00`), so every money figure reads alike.
-fn money(v: Decimal) -> Decimal {
-    let mut r = round(v, 2);
-    r.rescale(2);
-    r
-}
+pub use table::write_table;
 
-fn shares(v: Decimal) -> Decimal {
-    if v.scale() == 0 {
-        v
-    } else {
-        round(v, 6).normalize()
-    }
-}
-
-/// Writes `v` as fixed-point text from its integer mantissa and scale: exact, and several
-/// times cheaper than `Decimal`'s `Display` (no formatting machinery) for 10^5 rows.
-fn fixed(o: &mut Vec<u8>, v: Decimal) {
-    let scale = v.scale() as usize;
-    write_digits(o, v.mantissa(), scale, scale);
-}
-
-/// `v` rounded (half away from zero) to exactly `dp` decimals, e.g. cents as `8000.00`.
-fn fixed_dp(o: &mut Vec<u8>, v: Decimal, dp: u32) {
-    let r = if v.scale() <= dp { v } else { round(v, dp) };
-    write_digits(o, r.mantissa(), r.scale() as usize, dp as usize);
-}
-
-/// Writes `mantissa · 10^-scale` with `dp ≥ scale` decimals (zero-padded).
-fn write_digits(o: &mut Vec<u8>, mantissa: i128, scale: usize, dp: usize) {
-    let mut buf = [0u8; 96];
-    let mut i = buf.len();
-    let pad = dp - scale;
-    for _ in 0..pad {
-        i -= 1;
-        buf[i] = b'0';
-    }
-    let mut digits = pad;
-    // u64 arithmetic when the mantissa fits (nearly always): u128 division is a libcall.
-    let m = mantissa.unsigned_abs();
-    match u64::try_from(m) {
-        Ok(mut m) => {
-            while m > 0 || digits <= dp {
-                if digits == dp && dp > 0 {
-                    i -= 1;
-                    buf[i] = b'.';
-                }
-                i -= 1;
-                buf[i] = b'0' + (m % 10) as u8;
-                m /= 10;
-                digits += 1;
-            }
-        }
-        Err(_) => {
-            let mut m = m;
-            while m > 0 || digits <= dp {
-                if digits == dp && dp > 0 {
-                    i -= 1;
-                    buf[i] = b'.';
-                }
-                i -= 1;
-                buf[i] = b'0' + (m % 10) as u8;
-                m /= 10;
-                digits += 1;
-            }
-        }
-    }
-    if mantissa < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    o.extend_from_slice(&buf[i..]);
-}
+use fixed::slow::{money, round};
 
 /// A JSON string; symbols are nearly always plain ASCII, which needs no escaping.
 fn json_str(o: &mut Vec<u8>, v: &str) {
@@ -168,9 +97,9 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         o.extend_from_slice(b",\"side\":\"");
         o.extend_from_slice(t.side.as_str().as_bytes());
         o.extend_from_slice(b"\",\"shares\":");
-        fixed(o, shares(t.shares));
+        fixed::shares(o, t.shares);
         o.extend_from_slice(b",\"value\":");
-        fixed(o, money(t.value));
+        fixed::money(o, t.value);
         o.extend_from_slice(b"}");
     }
     o.extend_from_slice(b"]}\n");
@@ -182,24 +111,24 @@ fn position_json(o: &mut Vec<u8>, l: &crate::strategy::PlanLine) {
     o.extend_from_slice(b"{\"symbol\":");
     json_str(o, &l.symbol);
     o.extend_from_slice(b",\"price\":");
-    fixed(o, l.price.normalize());
+    fixed::normalized(o, l.price);
     for (key, v, dp) in [
         (&b",\"value_before\":"[..], l.value_before, 2),
         (b",\"target_weight\":", l.target_weight, 4),
         (b",\"trade_value\":", l.trade_value, 2),
     ] {
         o.extend_from_slice(key);
-        fixed_dp(o, v, dp);
+        fixed::fixed_dp(o, v, dp);
     }
     o.extend_from_slice(b",\"trade_shares\":");
-    fixed(o, shares(l.trade_shares));
+    fixed::shares(o, l.trade_shares);
     for (key, v, dp) in [
         (&b",\"value_after\":"[..], l.value_after, 2),
         (b",\"weight_before\":", l.weight_before, 4),
         (b",\"weight_after\":", l.weight_after, 4),
     ] {
         o.extend_from_slice(key);
-        fixed_dp(o, v, dp);
+        fixed::fixed_dp(o, v, dp);
     }
     o.extend_from_slice(b"}");
 }
@@ -252,123 +181,6 @@ pub fn render_table(plan: &Plan) -> String {
     // Writing into a Vec cannot fail, and every byte written is UTF-8 (symbols are `str`).
     let _ = write_table(plan, &mut out);
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// The table's cells, row by row, in one buffer: a cell is `buf[ends[k-1]..ends[k]]`.
-/// Why: at 10^5 rows a `String` per cell (and `Decimal`'s `Display`) cost more than planning.
-struct Cells {
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Cells {
-    fn end(&mut self) {
-        self.ends.push(self.buf.len());
-    }
-    fn text(&mut self, t: &str) {
-        self.buf.extend_from_slice(t.as_bytes());
-        self.end();
-    }
-    fn fixed(&mut self, v: Decimal) {
-        fixed(&mut self.buf, v);
-        self.end();
-    }
-    fn money(&mut self, v: Decimal) {
-        fixed_dp(&mut self.buf, v, 2);
-        self.end();
-    }
-    /// A weight as a percentage with two decimals (`12.50%`).
-    fn pct(&mut self, v: Decimal) {
-        fixed_dp(&mut self.buf, round(v * Decimal::ONE_HUNDRED, 2), 2);
-        self.buf.push(b'%');
-        self.end();
-    }
-    fn cell(&self, k: usize) -> &[u8] {
-        let start = if k == 0 { 0 } else { self.ends[k - 1] };
-        &self.buf[start..self.ends[k]]
-    }
-}
-
-/// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
-pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
-    const HEADER: [&str; 10] = [
-        "Symbol",
-        "Price",
-        "Value before",
-        "Target",
-        "Trade",
-        "Shares",
-        "Trade value",
-        "Value after",
-        "Weight before",
-        "Weight after",
-    ];
-    let n = plan.lines.len();
-    let mut c = Cells {
-        buf: Vec::with_capacity(n * 96),
-        ends: Vec::with_capacity(n * 10),
-    };
-    let mut width = HEADER.map(str::len);
-    for l in &plan.lines {
-        let side = if l.trade_value > Decimal::ZERO || l.trade_shares > Decimal::ZERO {
-            "BUY"
-        } else if l.trade_value < Decimal::ZERO || l.trade_shares < Decimal::ZERO {
-            "SELL"
-        } else {
-            "-"
-        };
-        c.text(&l.symbol);
-        width[0] = width[0].max(l.symbol.chars().count());
-        c.fixed(l.price.normalize());
-        c.money(l.value_before);
-        c.pct(l.target_weight);
-        c.text(side);
-        c.fixed(shares(l.trade_shares.abs()));
-        c.money(l.trade_value.abs());
-        c.money(l.value_after);
-        c.pct(l.weight_before);
-        c.pct(l.weight_after);
-        let row = c.ends.len() - 10;
-        // Every cell but the symbol is ASCII: bytes are characters.
-        for (k, w) in width.iter_mut().enumerate().skip(1) {
-            *w = (*w).max(c.cell(row + k).len());
-        }
-    }
-    let mut o: Vec<u8> = Vec::with_capacity((n + 4) * (width.iter().sum::<usize>() + 20));
-    let line = |o: &mut Vec<u8>, cells: &mut dyn Iterator<Item = &[u8]>| {
-        for (i, (cell, w)) in cells.zip(width).enumerate() {
-            if i > 0 {
-                o.extend_from_slice(b"  ");
-            }
-            let len = if i == 0 {
-                String::from_utf8_lossy(cell).chars().count()
-            } else {
-                cell.len()
-            };
-            let pad = w.saturating_sub(len);
-            if i == 0 || i == 4 {
-                o.extend_from_slice(cell);
-                o.resize(o.len() + pad, b' ');
-            } else {
-                o.resize(o.len() + pad, b' ');
-                o.extend_from_slice(cell);
-            }
-        }
-        // No trailing spaces.
-        while o.last() == Some(&b' ') {
-            o.pop();
-        }
-        o.push(b'\n');
-    };
-    line(&mut o, &mut HEADER.iter().map(|h| h.as_bytes()));
-    let rule: Vec<Vec<u8>> = width.iter().map(|w| vec![b'-'; *w]).collect();
-    line(&mut o, &mut rule.iter().map(Vec::as_slice));
-    for r in 0..n {
-        line(&mut o, &mut (0..10).map(|k| c.cell(r * 10 + k)));
-    }
-    o.push(b'\n');
-    out.write_all(&o)?;
-    out.write_all(table_footer(plan).as_bytes())
 }
 
 /// The lines under the table: strategy, cash, totals, margin, notes.
@@ -540,7 +352,10 @@ mod tests {
             ),
         ] {
             let mut out = Vec::new();
-            fixed(&mut out, v);
+            fixed::slow::fixed(&mut out, v);
+            let mut fast = Vec::new();
+            fixed::normalized(&mut fast, v);
+            assert_eq!(fast, v.normalize().to_string().as_bytes());
             assert_eq!(String::from_utf8(out).unwrap(), want);
             assert_eq!(v.to_string(), want);
         }
@@ -555,7 +370,7 @@ mod tests {
             (dec!(-12.345), 2, "-12.35"),
         ] {
             let mut out = Vec::new();
-            fixed_dp(&mut out, v, dp);
+            fixed::fixed_dp(&mut out, v, dp);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{v} {dp}");
         }
     }
