@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 
 use super::{
     Plan, PlanError, PlanRequest, Spend, Strategy, Targets, build_plan, investable, target_value,
-    validate,
+    target_values, validate,
 };
 use crate::strategy::types::{BandMode, Bands};
 
@@ -132,18 +132,6 @@ fn outside_bands<'a>(
         outside.push((i, reference));
     }
     (outside, kept_above)
-}
-
-fn target_values(
-    assets: &[super::Asset],
-    weight_sum: Decimal,
-    total: Decimal,
-    per: Decimal,
-) -> Vec<Decimal> {
-    assets
-        .iter()
-        .map(|a| target_value(a.weight, weight_sum, total, per))
-        .collect()
 }
 
 fn describe(b: &Bands) -> String {

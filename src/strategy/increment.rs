@@ -14,7 +14,7 @@ use std::collections::BinaryHeap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::{Asset, PlanError, Spend};
+use super::{Asset, PlanError, Spend, fast};
 
 /// Upper bound on loop iterations (steps); beyond it the user should pick a larger step.
 const MAX_STEPS: u64 = 20_000_000;
@@ -47,7 +47,11 @@ impl PartialOrd for Key {
 }
 
 fn shares_of(value: Decimal, a: &Asset) -> Decimal {
-    let n = (value / a.price).round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven);
+    // The integer quotient where it is provably the Decimal one (`fast`): this division and
+    // rounding were a quarter of a `-i 3` plan at 10^5 rows.
+    let n = fast::round_half_even_div(value, a.price).unwrap_or_else(|| {
+        (value / a.price).round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
+    });
     // A sale never exceeds the holding (the quantity may be fractional).
     n.max(-a.quantity)
 }
@@ -218,9 +222,11 @@ pub(crate) fn hard(assets: &[Asset], targets: &[Decimal], step: Decimal) -> Vec<
         .iter()
         .zip(targets)
         .map(|(a, t)| {
-            let x = ((*t - a.value) / step)
-                .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
-                * step;
+            let d = *t - a.value;
+            let n = fast::round_half_even_div(d, step).unwrap_or_else(|| {
+                (d / step).round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
+            });
+            let x = n * step;
             let x = x.max(-a.value);
             Spend::Value(x, shares_of(x, a))
         })

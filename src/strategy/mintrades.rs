@@ -105,8 +105,12 @@ fn boxes(
     total: Decimal,
 ) -> Result<Vec<(Decimal, Decimal)>, PlanError> {
     let mut out = Vec::with_capacity(assets.len());
+    // The half-width depends on the weight alone: one division for all equal weights.
+    let mut width = super::fast::Memo::new();
     for (a, t) in assets.iter().zip(targets) {
-        let h = super::bands::half_width(&req.bands, a.weight / weight_sum).saturating_mul(total);
+        let h = width.get(a.weight, |w| {
+            super::bands::half_width(&req.bands, w / weight_sum).saturating_mul(total)
+        });
         let held = sellable(a.quantity, true);
         // Fewest shares reaching the band's lower edge, most staying under its upper edge.
         let lo = -floor_div(a.value - (*t - h), a.price);

@@ -70,9 +70,10 @@
 //! instead of floats), minus its bugs.
 use std::cmp::Ordering;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 mod bands;
+mod fast;
 mod increment;
 pub mod margin;
 mod mintrades;
@@ -127,10 +128,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     } else {
         (total_before + budget) / weight_sum
     };
-    let targets: Vec<Decimal> = assets
-        .iter()
-        .map(|a| target_value(a.weight, weight_sum, total_before + budget, per_weight))
-        .collect();
+    let targets = target_values(&assets, weight_sum, total_before + budget, per_weight);
 
     let mut notes = Vec::new();
     let (spend, proven_optimal) = match req.granularity {
@@ -211,7 +209,7 @@ fn whole_shares(
     } else {
         continuous
             .into_iter()
-            .map(|x| x.round_dp_with_strategy(10, RoundingStrategy::ToNegativeInfinity))
+            .map(|x| fast::floor_dp(x, 10).unwrap_or_else(|| fast::floor_dp_ref(x, 10)))
             .collect()
     };
     let whole = !req.sell_fractional_remainders;
@@ -323,6 +321,21 @@ fn target_value(weight: Decimal, weight_sum: Decimal, total: Decimal, per: Decim
     }
 }
 
+/// Every asset's [`target_value`]. It depends on the weight alone, so one computation serves
+/// every row of the same weight (all of them with equal weights).
+pub(crate) fn target_values(
+    assets: &[Asset],
+    weight_sum: Decimal,
+    total: Decimal,
+    per: Decimal,
+) -> Vec<Decimal> {
+    let mut memo = fast::Memo::new();
+    assets
+        .iter()
+        .map(|a| memo.get(a.weight, |w| target_value(w, weight_sum, total, per)))
+        .collect()
+}
+
 /// Drops trades smaller than `min` (absolute value); returns whether any was dropped.
 /// Dropping a sell in `hard` can leave buys above sells + budget; then the smallest buys are
 /// dropped too until the budget holds again, so the constraint is never violated (fail
@@ -382,17 +395,19 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
             return Err(PlanError::Overflow(format!("{field} = {v} exceeds 10^15")));
         }
     }
-    let mut assets = req
-        .holdings
-        .iter()
-        .map(asset)
-        .collect::<Result<Vec<_>, _>>()?;
-    // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
-    if !assets.is_sorted_by(|a, b| a.symbol <= b.symbol) {
-        assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
+    // Sized once: collecting a `Result` iterator grows the vector by doubling, moving every
+    // asset several times.
+    let mut assets = Vec::with_capacity(req.holdings.len());
+    for h in &req.holdings {
+        assets.push(asset(h)?);
     }
-    if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
-        return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));
+    // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
+    // Strictly increasing also rules out duplicates, so the usual case is one pass.
+    if !assets.is_sorted_by(|a, b| a.symbol < b.symbol) {
+        assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
+        if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
+            return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));
+        }
     }
     let total: Decimal = assets.iter().map(|a| a.value).sum();
     if total > MAX_AMOUNT {
@@ -425,7 +440,12 @@ fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
             quantity: h.quantity,
         });
     }
-    if h.price > MAX_AMOUNT || h.quantity > MAX_AMOUNT || h.unrealized_pnl.abs() > MAX_AMOUNT {
+    // Mantissa-first bounds (`fast::abs_exceeds`): no rescaling comparison per row. Price and
+    // quantity are positive here, so their magnitude is the value compared before.
+    if fast::abs_exceeds(h.price, MAX_AMOUNT)
+        || fast::abs_exceeds(h.quantity, MAX_AMOUNT)
+        || fast::abs_exceeds(h.unrealized_pnl, MAX_AMOUNT)
+    {
         return Err(PlanError::Overflow(format!(
             "{}: price, quantity or P&L exceeds 10^15",
             h.symbol
@@ -440,7 +460,7 @@ fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
     let value = h
         .market_value
         .or_else(|| h.quantity.checked_mul(h.price))
-        .filter(|v| *v <= MAX_AMOUNT)
+        .filter(|v| !fast::abs_exceeds(*v, MAX_AMOUNT))
         .ok_or_else(|| {
             PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol))
         })?;
@@ -511,6 +531,7 @@ fn build_plan(
     };
     let (inv_before, inv_after) = (inv(total_before), inv(total_after));
     let inv_weights = inv(weight_sum);
+    let mut target_weight = fast::Memo::new();
     let mut lines = Vec::with_capacity(assets.len());
     let mut trades = Vec::with_capacity(assets.len());
     for (i, a) in assets.iter().enumerate() {
@@ -525,11 +546,13 @@ fn build_plan(
             unrealized_pnl: a.pnl,
             quantity_before: a.quantity,
             value_before: a.value,
-            target_weight: if a.weight == weight_sum {
-                Decimal::ONE
-            } else {
-                a.weight * inv_weights
-            },
+            target_weight: target_weight.get(a.weight, |w| {
+                if w == weight_sum {
+                    Decimal::ONE
+                } else {
+                    w * inv_weights
+                }
+            }),
             target_value: targets[i],
             trade_shares: s.shares(),
             trade_value: s.value(),

@@ -199,6 +199,13 @@ fn repair(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
 /// `⌊x / p⌋` for `p > 0`, exactly: a float estimate, corrected with exact multiplications
 /// (a Decimal division costs several multiplications; this runs once per asset).
 pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Decimal {
+    // Exact on integer mantissas whenever they fit `i128` (always, for prices and values in
+    // range); the estimate is the fallback and the reference.
+    super::fast::floor_div(x, p).unwrap_or_else(|| floor_div_estimate(x, p))
+}
+
+/// [`floor_div`] from a float estimate (see there).
+pub(crate) fn floor_div_estimate(x: Decimal, p: Decimal) -> Decimal {
     use rust_decimal::prelude::FromPrimitive;
     let guess = match (x.to_f64(), p.to_f64()) {
         (Some(xf), Some(pf)) if pf > 0.0 => {
