@@ -6,12 +6,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands;
+use crate::commands::{self, FULL_EXE};
 
 /// pbal keeps an Interactive Brokers portfolio on target.
 #[derive(Debug, Parser)]
-#[command(name = "pbal", version, about, long_about = None)]
+#[command(name = "pbal", bin_name = "pbal", version, about, long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts (before or after its name).
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
     /// Configuration file layered over `config/default.toml` (then `PBAL__SECTION__KEY` env vars).
     #[arg(long, global = true, env = "PBAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -19,9 +29,27 @@ pub struct Cli {
     /// Log output: `auto` (human on a terminal, no timestamps under systemd), `human` or `json`.
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+}
+
+/// The `pbal plan` command line alone, parsed by the front executable (`src/main.rs`) so that
+/// offline planning links none of the daemon (see `main.rs`). Same name, attributes and global
+/// options as [`Cli`], so `pbal plan --help` and its errors read exactly as through `pbal-full`
+/// (`tests/plan_cli.rs` compares them).
+#[derive(Debug, Parser)]
+#[command(name = "pbal", bin_name = "pbal", version, about, long_about = None)]
+pub struct PlanCli {
+    #[command(flatten)]
+    pub globals: GlobalArgs,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub command: PlanOnly,
+}
+
+/// The one subcommand of [`PlanCli`].
+#[derive(Debug, Subcommand)]
+pub enum PlanOnly {
+    /// Offline planning from a CSV (the original tool's mode).
+    Plan(Box<commands::plan::PlanArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,8 +87,7 @@ pub enum Command {
 /// Entry point called by `main`: dispatches the parsed command and maps errors to exit codes.
 pub fn main(cli: Cli) -> ExitCode {
     let Cli {
-        config,
-        log_format,
+        globals: GlobalArgs { config, log_format },
         command,
     } = cli;
     let g = commands::Globals { config, log_format };
@@ -86,6 +113,18 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Ui(args) => commands::ui::run(&g, args),
         Command::Login(args) => commands::login::run(&g, args),
     };
+    finish(result)
+}
+
+/// Entry point of the front executable for `pbal plan`: the same command and exit codes as
+/// through [`main`]. `plan` reads neither the configuration nor the log format.
+pub fn plan_main(cli: PlanCli) -> ExitCode {
+    let PlanOnly::Plan(args) = cli.command;
+    finish(commands::plan::run(*args))
+}
+
+/// Maps a command's result to the process exit code (errors: the chain on stderr, code 2).
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -93,4 +132,29 @@ pub fn main(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Replaces this process with `pbal-full` (same PID, arguments, environment and open files), so
+/// supervisors, signals and `sd_notify` see one process. Returns only on failure.
+pub fn forward_to_full() -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| "pbal".into());
+    let full = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name(FULL_EXE),
+        Err(e) => {
+            eprintln!("error: cannot locate this executable to start {FULL_EXE}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let err = std::process::Command::new(&full)
+        .arg0(argv0)
+        .args(args)
+        .exec();
+    eprintln!(
+        "error: cannot start {}: {err} (pbal is two executables, `pbal` and `{FULL_EXE}`, \
+         installed side by side)",
+        full.display()
+    );
+    ExitCode::from(2)
 }

@@ -19,7 +19,9 @@
 //! - [`service`]: systemd / launchd unit generation.
 //! - [`ui`]: the loopback approval page (`pbal ui`, or inside `pbal run`).
 //! - [`config`]: the layered, validated settings tree.
-//! - [`cli`] and `commands`: clap types and one function per subcommand; `main.rs` stays thin.
+//! - [`cli`] and `commands`: clap types and one function per subcommand; the executables stay
+//!   thin: `pbal` (`main.rs`) runs `plan` and `exec`s `pbal-full` (`bin/pbal-full.rs`) for the rest.
+//! - [`arena`]: the front's one-shot bump allocator.
 //!
 //! Public surface: a module is `pub` only when the binary, an integration test or a bench
 //! reaches it; `clock`, `commands` and `util` are private to the crate.
@@ -29,6 +31,7 @@
 //! `tests/layers.rs`.
 
 pub mod adapters;
+pub mod arena;
 pub mod cli;
 mod clock;
 mod commands;

@@ -15,7 +15,7 @@ use std::path::Path;
 /// Top-level modules by layer, lowest first. Within one layer, modules are independent.
 const LAYERS: &[&[&str]] = &[
     // Foundations: no domain knowledge.
-    &["util", "clock", "telemetry"],
+    &["util", "clock", "telemetry", "arena"],
     // Leaves: each knows only its own domain.
     &["strategy", "ibkr", "journal", "sim", "notify", "service"],
     // Pure layers over a leaf, and the scheduler (pure decisions + a driver over traits).
@@ -46,6 +46,7 @@ fn module_of(rel: &Path) -> Option<String> {
     let first = rel.components().next()?.as_os_str().to_str()?.to_owned();
     match first.strip_suffix(".rs") {
         Some("lib" | "main") => None,
+        None if first == "bin" => None, // executables: thin wrappers over the library
         Some(m) => Some(m.to_owned()),
         None => Some(first),
     }

@@ -25,3 +25,7 @@ pub struct Globals {
     pub config: Option<PathBuf>,
     pub log_format: Option<String>,
 }
+
+/// The executable that runs every command, installed next to the `pbal` front (which runs only
+/// `plan` itself; see `src/main.rs`).
+pub const FULL_EXE: &str = "pbal-full";

@@ -53,10 +53,24 @@ pub fn run(args: ServiceArgs, config: Option<&Path>) -> anyhow::Result<ExitCode>
     }
 }
 
+/// The executable the unit should start: the `pbal` front beside this one when there is one,
+/// so the unit names the command users know (`pbal run`; the front `exec`s `pbal-full`, same
+/// PID), otherwise this executable itself.
+fn this_pbal() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this executable; pass --exec")?;
+    let front = exe.with_file_name("pbal");
+    let is_full = exe.file_name() == Some(std::ffi::OsStr::new(super::FULL_EXE));
+    Ok(if is_full && front.is_file() {
+        front
+    } else {
+        exe
+    })
+}
+
 fn install(a: InstallArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let exec = match a.exec {
         Some(p) => absolute(&p)?,
-        None => std::env::current_exe().context("cannot find this executable; pass --exec")?,
+        None => this_pbal()?,
     };
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
