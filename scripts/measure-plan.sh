@@ -63,6 +63,20 @@ cases=(
   "min-trades ±25 %|-s min-trades --band-rel-pct 25 --cash=CASH|-s try_avoid_sell -i 3 -c CASH"
 )
 
+# The floor: what any process costs here before doing work. A header-only CSV through pbal
+# (start-up, argument parsing, reading the file, an empty plan), and an empty C program
+# (dynamically linked like pbal) when a C compiler is there.
+printf '"Symbol","PositionValue","MarkPrice","FifoPnlUnrealized"\n' > "$dir/empty.csv"
+read -r ecpu ewall < <(python3 "$dir/time.py" "$runs" "$bin" plan "$dir/empty.csv")
+echo "Floor: \`pbal plan\` on a header-only CSV: CPU $ecpu ms, wall $ewall ms."
+if command -v cc > /dev/null; then
+  echo 'int main(void) { return 0; }' > "$dir/empty.c"
+  cc -O2 -o "$dir/empty" "$dir/empty.c"
+  read -r ccpu cwall < <(python3 "$dir/time.py" "$runs" "$dir/empty")
+  echo "Floor: an empty C program (dynamically linked): CPU $ccpu ms, wall $cwall ms."
+fi
+echo
+
 echo "| rows | pbal plan | original CPU ms | pbal CPU ms | ratio (CPU) | original wall ms | pbal wall ms |"
 echo "|---:|---|---:|---:|---:|---:|---:|"
 declare -A orig_cache
