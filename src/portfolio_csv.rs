@@ -14,6 +14,8 @@ use rust_decimal::Decimal;
 
 use crate::strategy::Holding;
 
+mod fast;
+
 /// A CSV problem, located precisely enough to fix it in an editor.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -77,6 +79,16 @@ pub fn read_holdings(path: &Path) -> Result<Vec<Holding>, CsvError> {
 
 /// Parses holdings from `bytes`; `file` only names the source in errors.
 pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvError> {
+    let (rd, spec) = holdings_reader(file, bytes)?;
+    let body = &rd.bytes[rd.body_start..];
+    match fast::holdings(body, rd.header.len(), &spec) {
+        Some(out) => Ok(out),
+        None => parse_general(file, &rd, &spec),
+    }
+}
+
+/// The file's reader past its header, and where the holdings' columns are.
+fn holdings_reader<'a>(file: &'a Path, bytes: &'a [u8]) -> Result<(Reader<'a>, RowSpec), CsvError> {
     let rd = Reader::new(file, bytes)?;
     let (format, cols) = detect_format(&rd)?;
     let [sym, amount, price] = cols.map(|c| c.unwrap_or_default());
@@ -88,7 +100,6 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         Format::Flex => ["Symbol", "PositionValue", "MarkPrice", "FifoPnlUnrealized"],
         Format::Plain => ["symbol", "quantity", "price", "unrealized_pnl"],
     };
-
     let spec = RowSpec {
         format,
         sym,
@@ -97,6 +108,12 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         pnl,
         names,
     };
+    Ok((rd, spec))
+}
+
+/// The general path: any CSV the `csv` crate reads, every error located by line and column.
+fn parse_general(file: &Path, rd: &Reader<'_>, spec: &RowSpec) -> Result<Vec<Holding>, CsvError> {
+    let names = spec.names;
     let body = &rd.bytes[rd.body_start..];
     let (out, lines) = match split_point(body) {
         // Large files: two halves on two threads (the split is at a record boundary).
@@ -105,10 +122,10 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
             let (a, b) = std::thread::scope(|scope| {
                 let second = scope.spawn(|| {
                     let mut r = Reader::body(file, &body[mid..], &rd.header, first_lines);
-                    parse_rows(&mut r, &spec)
+                    parse_rows(&mut r, spec)
                 });
                 let mut r = Reader::body(file, &body[..mid], &rd.header, 1);
-                let a = parse_rows(&mut r, &spec);
+                let a = parse_rows(&mut r, spec);
                 (a, second.join())
             });
             let (mut out, mut lines) = a?;
@@ -123,7 +140,7 @@ pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvErro
         }
         _ => {
             let mut r = Reader::body(file, body, &rd.header, 1);
-            parse_rows(&mut r, &spec)?
+            parse_rows(&mut r, spec)?
         }
     };
     // Duplicates are checked after the pass, with keys borrowed from the rows (no second
@@ -459,130 +476,4 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use rust_decimal_macros::dec;
-
-    use super::*;
-
-    fn parse(s: &str) -> Result<Vec<Holding>, CsvError> {
-        parse_holdings(Path::new("p.csv"), s.as_bytes())
-    }
-
-    #[test]
-    fn reads_the_flex_query_format_with_its_quirks() {
-        let s = "\u{feff}\"Extra\",\"MarkPrice\",\"Symbol\",\"FifoPnlUnrealized\",\"PositionValue\"\r\n\
-                 x, \"10.0\" ,FOO,\"-1000.00\", 50000.0 \r\n\
-                 \r\n\
-                 y,5,BAR,1000,100000\r\n";
-        let hs = parse(s).unwrap();
-        assert_eq!(hs.len(), 2);
-        assert_eq!(hs[0].symbol, "FOO");
-        assert_eq!(hs[0].price, dec!(10.0));
-        assert_eq!(hs[0].value(), dec!(50000.0));
-        assert_eq!(hs[0].quantity, dec!(5000));
-        assert_eq!(hs[0].unrealized_pnl, dec!(-1000));
-        assert_eq!(hs[1].value(), dec!(100000));
-    }
-
-    #[test]
-    fn reads_the_plain_format() {
-        let hs = parse("symbol,quantity,price\nAAA,3.5,10\nBBB,0,7.25\n").unwrap();
-        assert_eq!(hs[0].value(), dec!(35.0));
-        assert_eq!(hs[1].quantity, Decimal::ZERO);
-        assert_eq!(hs[1].unrealized_pnl, Decimal::ZERO);
-    }
-
-    #[test]
-    fn the_seed_files_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-        let hs = read_holdings(&dir.join("portfolio.csv")).unwrap();
-        assert_eq!(hs.len(), 10);
-    }
-
-    #[test]
-    fn errors_name_file_line_and_column() {
-        let cases = [
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,2\nB,,3\n",
-                "p.csv:3: column PositionValue: empty",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,abc\n",
-                "p.csv:2: column MarkPrice: \"abc\" is not a number",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,0\n",
-                "p.csv:2: column MarkPrice: price must be positive",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,-2\n",
-                "p.csv:2: column MarkPrice: price must be positive",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,2\nA,3,4\n",
-                "p.csv:3: column Symbol: duplicate symbol A (first on line 2)",
-            ),
-            (
-                "Symbol,MarkPrice\nA,1\n",
-                "p.csv:1: missing column(s) PositionValue",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,NaN\n",
-                "p.csv:2: column MarkPrice: \"NaN\" is not a number",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1,inf\n",
-                "p.csv:2: column MarkPrice: \"inf\" is not a number",
-            ),
-            (
-                "Symbol,PositionValue,MarkPrice\nA,1\n",
-                "p.csv:2: 2 fields, but the header has 3",
-            ),
-            ("", "p.csv:1: empty file"),
-        ];
-        for (input, want) in cases {
-            let e = parse(input).unwrap_err().to_string();
-            assert!(e.starts_with(want), "{input:?}: got {e:?}, want {want:?}");
-        }
-    }
-
-    #[test]
-    fn large_files_parse_in_two_halves_with_exact_line_numbers() {
-        let rows = 40_000;
-        let mut s =
-            String::from("\"Symbol\",\"PositionValue\",\"MarkPrice\",\"FifoPnlUnrealized\"\r\n");
-        for i in 0..rows {
-            s.push_str(&format!(
-                "\"S{i:06}\",\"{}.50\",\"{}.25\",\"-1.5\"\r\n",
-                i + 1,
-                i % 97 + 1
-            ));
-        }
-        assert!(s.len() > PARALLEL_BYTES);
-        let hs = parse(&s).unwrap();
-        assert_eq!(hs.len(), rows);
-        assert_eq!(hs[rows - 1].symbol, format!("S{:06}", rows - 1));
-        assert_eq!(hs[rows - 1].value(), Decimal::from(rows) + dec!(0.5));
-        // Errors near the end (second half) and a duplicate across the halves keep their lines.
-        let bad = s.replace("\"S039000\",\"39001.50\"", "\"S039000\",\"x\"");
-        let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.starts_with("p.csv:39002: column PositionValue"), "{e}");
-        let dup = s.replace("\"S039990\"", "\"S000003\"");
-        let e = parse(&dup).unwrap_err().to_string();
-        assert!(
-            e.starts_with("p.csv:39992: column Symbol: duplicate symbol S000003 (first on line 5)"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn reads_targets() {
-        let t = parse_targets(Path::new("t.csv"), b"symbol,weight\nAAA,1\nBBB, 3 \n").unwrap();
-        assert_eq!(t["BBB"], dec!(3));
-        let e = parse_targets(Path::new("t.csv"), b"symbol,weight\nAAA,-1\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "t.csv:2: column weight: must not be negative, got -1"
-        );
-    }
-}
+mod tests;

@@ -112,30 +112,43 @@ fn digits(buf: &mut [u8], end: usize, mut v: u64) -> usize {
 /// Writes `± q · 10^-s` with `dp ≥ s` decimals (zero-padded): a minus sign only when `q ≠ 0`,
 /// at least one digit before the point, no point when `dp = 0`. `q < 2^96`, `dp ≤ 28`.
 fn put(o: &mut Vec<u8>, neg: bool, q: u128, s: u32, dp: u32) {
-    let mut buf = [b'0'; 64];
-    let n = buf.len();
-    let (s, dp) = (s as usize, dp as usize);
-    let mut start = match u64::try_from(q) {
-        // Integer and fraction apart: no digit has to move to make room for the point.
-        Ok(q) if s <= 19 => {
-            let p = POW10[s];
-            if dp == 0 {
-                digits(&mut buf, n, q)
-            } else {
-                // Fraction digits end before the padding; with s = 0 the one '0' written
-                // lands where the point goes.
-                digits(&mut buf, n - (dp - s), q % p);
-                buf[n - dp - 1] = b'.';
-                digits(&mut buf, n - dp - 1, q / p)
+    match u64::try_from(q) {
+        Ok(q) if dp <= 19 => put64(o, neg && q != 0, q, s as usize, dp as usize),
+        _ => {
+            let mut buf = [b'0'; 64];
+            let mut start = put_wide(&mut buf, q, s as usize, dp as usize);
+            if neg && q != 0 {
+                start -= 1;
+                buf[start] = b'-';
             }
+            o.extend_from_slice(&buf[start..]);
         }
-        _ => put_wide(&mut buf, q, s, dp),
-    };
-    if neg && q != 0 {
-        start -= 1;
-        buf[start] = b'-';
     }
-    o.extend_from_slice(&buf[start..]);
+}
+
+/// [`put`] for `q < 2^64`, `dp ≤ 19`: the text (at most 41 bytes) is written in place into a
+/// fixed 48-byte window appended to `o`, then cut to length — a constant-size copy the compiler
+/// inlines, where a copy of the exact length is a `memcpy` call per figure.
+fn put64(o: &mut Vec<u8>, neg: bool, q: u64, s: usize, dp: usize) {
+    let p = POW10[s];
+    let (int, frac) = (q / p, q % p);
+    let int_len = int.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let point = usize::from(neg) + int_len;
+    let len = point + if dp > 0 { dp + 1 } else { 0 };
+    let at = o.len();
+    o.extend_from_slice(&[b'0'; 48]);
+    let w = &mut o[at..at + 48];
+    if neg {
+        w[0] = b'-';
+    }
+    if dp > 0 {
+        // The fraction's digits, then zeros up to dp (already there); with s = 0 the one
+        // '0' written lands where the point goes.
+        digits(w, point + 1 + s, frac);
+        w[point] = b'.';
+    }
+    digits(w, point, int);
+    o.truncate(at + len);
 }
 
 /// [`put`] for mantissas above `u64` or scales above 19: all digits first, then the point.

@@ -2,9 +2,10 @@
 //!
 //! Why it is built this way: column widths depend on every row, so the figures are formatted
 //! once into one byte buffer (their lengths alongside, one byte per cell), then each row is
-//! laid out in place — a row of spaces with the cells copied to their columns — into a chunk
-//! that is written out every 256 KiB. At 10^5 rows that is no allocation per row or cell, no
-//! second formatting pass, and no output buffer the size of the whole table.
+//! appended from them, padding and figures as fixed-size windows cut to length (no `memcpy`
+//! call per cell), into a chunk that is written out every 256 KiB. At 10^5 rows that is no
+//! allocation per row or cell, no second formatting pass, and no output buffer the size of
+//! the whole table.
 use std::io::{self, Write};
 
 use rust_decimal::Decimal;
@@ -39,7 +40,7 @@ pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
     let mut width = HEADER.map(str::len);
     for l in &plan.lines {
         width[0] = width[0].max(chars(&l.symbol));
-        width[4] = width[4].max(side(l).len());
+        width[4] = width[4].max(SIDES[side(l)].len());
         let row = number_cells(&mut cells, l);
         for (&col, &len) in NUMBER_COLUMNS.iter().zip(&row) {
             width[col] = width[col].max(usize::from(len));
@@ -56,26 +57,11 @@ pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
         &rule.each_ref().map(Vec::as_slice),
         width[0],
     );
+    // Slack after the last figure, so every figure can be copied as a fixed-size window.
+    cells.extend_from_slice(&[b' '; WINDOW]);
     let mut at = 0;
     for (l, row) in plan.lines.iter().zip(&lens) {
-        let mut c: [&[u8]; 10] = [
-            l.symbol.as_bytes(),
-            b"",
-            b"",
-            b"",
-            side(l).as_bytes(),
-            b"",
-            b"",
-            b"",
-            b"",
-            b"",
-        ];
-        for (&col, &len) in NUMBER_COLUMNS.iter().zip(row) {
-            let end = at + usize::from(len);
-            c[col] = &cells[at..end];
-            at = end;
-        }
-        line(&mut o, &width, &c, chars(&l.symbol));
+        at = write_row(&mut o, &width, l, &cells, at, row);
         if o.len() > CHUNK {
             out.write_all(&o)?;
             o.clear();
@@ -86,16 +72,33 @@ pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
     out.write_all(super::table_footer(plan).as_bytes())
 }
 
-/// BUY, SELL or `-`, from the signs of the trade (a zero of either sign is no trade).
-fn side(l: &PlanLine) -> &'static str {
+/// The trade column's words.
+const SIDES: [&str; 3] = ["BUY", "SELL", "-"];
+
+/// [`SIDES`] padded with spaces to a window.
+const SIDE_WINDOWS: [[u8; WINDOW]; 3] = [padded(SIDES[0]), padded(SIDES[1]), padded(SIDES[2])];
+
+const fn padded(s: &str) -> [u8; WINDOW] {
+    let mut w = [b' '; WINDOW];
+    let mut i = 0;
+    while i < s.len() {
+        w[i] = s.as_bytes()[i];
+        i += 1;
+    }
+    w
+}
+
+/// BUY, SELL or `-` (an index into [`SIDES`]), from the signs of the trade (a zero of either
+/// sign is no trade).
+fn side(l: &PlanLine) -> usize {
     let pos = |v: &Decimal| !v.is_zero() && v.is_sign_positive();
     let neg = |v: &Decimal| !v.is_zero() && v.is_sign_negative();
     if pos(&l.trade_value) || pos(&l.trade_shares) {
-        "BUY"
+        0
     } else if neg(&l.trade_value) || neg(&l.trade_shares) {
-        "SELL"
+        1
     } else {
-        "-"
+        2
     }
 }
 
@@ -135,24 +138,88 @@ fn pct(o: &mut Vec<u8>, v: Decimal) {
     o.push(b'%');
 }
 
-/// One table line: the symbol and the side left-aligned, numbers right-aligned, two spaces
-/// between columns, no trailing spaces. `first_chars` is the first cell's width in characters.
+/// Figures and padding up to this length are copied as one fixed-size window.
+const WINDOW: usize = 32;
+
+/// One position's row, as [`line`] would lay it out, from its figures at `cells[at..]`
+/// (lengths `lens`); returns where the next row's figures start. Every piece but the symbol
+/// is appended as a fixed-size window and cut to length (see [`fixed`]'s `put64`).
+fn write_row(
+    o: &mut Vec<u8>,
+    width: &[usize; 10],
+    l: &PlanLine,
+    cells: &[u8],
+    mut at: usize,
+    lens: &[u8; 8],
+) -> usize {
+    o.extend_from_slice(l.symbol.as_bytes());
+    spaces(o, width[0] - chars(&l.symbol));
+    let mut k = 0;
+    for (col, &w) in width.iter().enumerate().skip(1) {
+        if col == 4 {
+            // Left-aligned: the word and its padding are one window.
+            let side = side(l);
+            spaces(o, 2);
+            if w <= WINDOW {
+                window(o, &SIDE_WINDOWS[side], w);
+            } else {
+                o.extend_from_slice(SIDES[side].as_bytes());
+                spaces(o, w - SIDES[side].len());
+            }
+            continue;
+        }
+        let len = usize::from(lens[k]);
+        k += 1;
+        spaces(o, 2 + w - len);
+        window(o, &cells[at..], len);
+        at += len;
+    }
+    while o.last() == Some(&b' ') {
+        o.pop();
+    }
+    o.push(b'\n');
+    at
+}
+
+/// Appends `n` spaces.
+fn spaces(o: &mut Vec<u8>, mut n: usize) {
+    while n > 0 {
+        let k = n.min(WINDOW);
+        let at = o.len();
+        o.extend_from_slice(&[b' '; WINDOW]);
+        o.truncate(at + k);
+        n -= k;
+    }
+}
+
+/// Appends `src[..len]`, as a fixed-size window when `src` has the slack.
+fn window(o: &mut Vec<u8>, src: &[u8], len: usize) {
+    if len <= WINDOW && src.len() >= WINDOW {
+        let at = o.len();
+        o.extend_from_slice(&src[..WINDOW]);
+        o.truncate(at + len);
+    } else {
+        o.extend_from_slice(&src[..len]);
+    }
+}
+
+/// One table line (the header and the rule): the symbol and the side left-aligned, numbers
+/// right-aligned, two spaces between columns, no trailing spaces. `first_chars` is the first
+/// cell's width in characters.
 fn line(o: &mut Vec<u8>, width: &[usize; 10], cells: &[&[u8]; 10], first_chars: usize) {
-    // Column 0 may hold multi-byte characters: its bytes exceed its characters.
-    let extra = cells[0].len() - first_chars.min(cells[0].len());
-    let total = width.iter().sum::<usize>() + 2 * (width.len() - 1) + extra;
-    let start = o.len();
-    o.resize(start + total, b' ');
-    let mut pos = start;
     for (i, (cell, &w)) in cells.iter().zip(width).enumerate() {
-        let w = if i == 0 { w + extra } else { w };
-        let at = if i == 0 || i == 4 {
-            pos
+        if i > 0 {
+            o.extend_from_slice(b"  ");
+        }
+        let len = if i == 0 { first_chars } else { cell.len() };
+        let pad = w.saturating_sub(len);
+        if i == 0 || i == 4 {
+            o.extend_from_slice(cell);
+            o.resize(o.len() + pad, b' ');
         } else {
-            pos + w.saturating_sub(cell.len())
-        };
-        o[at..at + cell.len()].copy_from_slice(cell);
-        pos += w + 2;
+            o.resize(o.len() + pad, b' ');
+            o.extend_from_slice(cell);
+        }
     }
     while o.last() == Some(&b' ') {
         o.pop();
