@@ -5,6 +5,8 @@
 #
 #   ORIG_PBAL=/path/to/original/bin/pbal scripts/measure-plan.sh [RUNS] [ORIG_RUNS]
 #
+# pbal is the release build of scripts/build-release.sh (the front statically linked); set
+# PBAL_BIN=path to time another build instead (e.g. a plain `cargo build --release`).
 # RUNS (default 21) runs of pbal per case, ORIG_RUNS (default 3) of the original (1e5 rows take
 # it seconds). The original: `pip install .` in a checkout of cfreundlich/portfolio-balancer
 # (needs `tabulate`), then point ORIG_PBAL at its `pbal`; without it the column shows "-".
@@ -15,8 +17,12 @@ cd "$(dirname "$0")/.."
 runs=${1:-21}
 orig_runs=${2:-3}
 orig=${ORIG_PBAL:-}
-cargo build --release --quiet --bin pbal
-bin=${CARGO_TARGET_DIR:-target}/release/pbal
+if [[ -n "${PBAL_BIN:-}" ]]; then
+  bin=$PBAL_BIN
+else
+  scripts/build-release.sh > /dev/null
+  bin=${CARGO_TARGET_DIR:-target}/release/pbal
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
