@@ -44,8 +44,7 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     if req.bands.abs_pct < Decimal::ZERO || req.bands.rel_pct < Decimal::ZERO {
         return Err(PlanError::NegativeBand);
     }
-    let (assets, weight_sum) = validate(req)?;
-    let total_before: Decimal = assets.iter().map(|a| a.value).sum();
+    let (assets, weight_sum, total_before) = validate(req)?;
     let budget = investable(req);
     if budget < Decimal::ZERO {
         let mut p = super::plan(&off)?;

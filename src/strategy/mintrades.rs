@@ -36,8 +36,7 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     if req.bands.abs_pct < Decimal::ZERO || req.bands.rel_pct < Decimal::ZERO {
         return Err(PlanError::NegativeBand);
     }
-    let (assets, weight_sum) = super::validate(req)?;
-    let total_before: Decimal = assets.iter().map(|a| a.value).sum();
+    let (assets, weight_sum, total_before) = super::validate(req)?;
     let budget = investable(req);
     let total = total_before + budget;
     if total < Decimal::ZERO {

@@ -114,8 +114,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     if !req.bands.is_off() {
         return bands::plan(req);
     }
-    let (assets, weight_sum) = validate(req)?;
-    let total_before: Decimal = assets.iter().map(|a| a.value).sum();
+    let (assets, weight_sum, total_before) = validate(req)?;
     let budget = investable(req);
     if total_before + budget < Decimal::ZERO {
         return Err(PlanError::WithdrawalExceedsPortfolio {
@@ -196,15 +195,21 @@ fn whole_shares(
         Strategy::NeverSell if budget >= Decimal::ZERO => shares::Direction::BuyOnly,
         Strategy::NeverSell => shares::Direction::SellOnly,
     };
-    let deviations: Vec<Decimal> = assets
-        .iter()
-        .zip(targets)
-        .map(|(a, t)| *t - a.value)
-        .collect();
     // Rounded down at 1e-10 dollars: identical assets keep identical references
     // (division dust must not break ties), and Σ x stays ≤ the budget.
-    // (Hard: `T − p` has no such dust, identical assets get identical values.)
-    let continuous: Vec<Decimal> = if req.strategy == Strategy::Hard {
+    // (Hard: `T − p` has no such dust, identical assets get identical values; there the
+    // continuous optimum is the deviation itself, so one vector serves both.)
+    let hard = req.strategy == Strategy::Hard;
+    let deviations: Vec<Decimal> = if hard {
+        Vec::new()
+    } else {
+        assets
+            .iter()
+            .zip(targets)
+            .map(|(a, t)| *t - a.value)
+            .collect()
+    };
+    let continuous: Vec<Decimal> = if hard {
         continuous
     } else {
         continuous
@@ -212,15 +217,17 @@ fn whole_shares(
             .map(|x| fast::floor_dp(x, 10).unwrap_or_else(|| fast::floor_dp_ref(x, 10)))
             .collect()
     };
+    let deviations = if hard { &continuous } else { &deviations };
     let whole = !req.sell_fractional_remainders;
     check_whole_shares_can_raise(assets, budget, only, whole)?;
-    let sol = shares::solve(assets, &deviations, &continuous, budget, only, whole);
-    let spend_total: Decimal = sol
+    let sol = shares::solve(assets, deviations, &continuous, budget, only, whole);
+    let spend: Vec<Spend> = sol
         .quantities
         .iter()
         .zip(assets)
-        .map(|(n, a)| *n * a.price)
-        .sum();
+        .map(|(n, a)| Spend::Shares(*n, *n * a.price))
+        .collect();
+    let spend_total: Decimal = spend.iter().map(|s| s.value()).sum();
     if spend_total > budget {
         // Fail closed: unreachable after the check above, but never emit a plan
         // that breaks the budget.
@@ -238,12 +245,6 @@ fn whole_shares(
             ));
         }
     }
-    let spend = sol
-        .quantities
-        .iter()
-        .zip(assets)
-        .map(|(n, a)| Spend::Shares(*n, *n * a.price))
-        .collect();
     Ok((spend, sol.proven_optimal))
 }
 
@@ -374,7 +375,9 @@ fn apply_min_trade(
     (spend, dropped)
 }
 
-fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
+/// Checks the request and turns its holdings into assets sorted by symbol; returns them with
+/// the weight sum and the portfolio value `V` (summed once here for every caller).
+fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), PlanError> {
     if req.buffer < Decimal::ZERO {
         return Err(PlanError::NegativeBuffer(req.buffer));
     }
@@ -419,7 +422,7 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal), PlanError> {
         Targets::Equal => Decimal::from(assets.len()),
         Targets::Weights(map) => apply_weights(&mut assets, map)?,
     };
-    Ok((assets, weight_sum))
+    Ok((assets, weight_sum, total))
 }
 
 /// One holding checked (symbol, positive price, non-negative quantity and value, magnitudes

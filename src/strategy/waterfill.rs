@@ -95,26 +95,13 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
     if left.is_zero() {
         return out;
     }
-    let mut idx: Vec<(Decimal, usize)> = assets
+    let idx: Vec<(Decimal, usize)> = assets
         .iter()
         .enumerate()
         .filter(|(_, a)| a.weight > Decimal::ZERO)
         .map(|(i, a)| (level(a), i))
         .collect();
-    sort_levels(&mut idx, true);
-    let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
-    let mut k = 0;
-    let mut lvl = Decimal::ZERO;
-    while k < idx.len() {
-        let a = &assets[idx[k].1];
-        sum_p += a.value;
-        sum_w += a.weight;
-        k += 1;
-        lvl = ((sum_p - left) / sum_w).max(Decimal::ZERO);
-        if k == idx.len() || lvl >= idx[k].0 {
-            break;
-        }
-    }
+    let (idx, k, lvl) = lower_to_level(assets, idx, left);
     for &(_, i) in &idx[..k] {
         let a = &assets[i];
         out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
@@ -122,21 +109,54 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
     out
 }
 
-/// Sorts `(level, index)` by level (descending if `desc`), then index. An integer prefix of
-/// each level settles most comparisons without comparing Decimals.
-fn sort_levels(idx: &mut Vec<(Decimal, usize)>, desc: bool) {
+/// The common level `L ≥ 0` the highest levels come down to so that `amount` is raised:
+/// returns the levels (the first `k` in descending order of level, then index) and `(k, L)`.
+///
+/// Usually only a few of the highest levels come down: select the highest `want` (O(n)), sort
+/// just those (by an integer prefix of the level first), and widen the window only if the
+/// level falls past them — the same prefix, `k` and `L` as sorting everything, since the order
+/// is total and `select_nth` leaves the next element in its sorted place.
+fn lower_to_level(
+    assets: &[Asset],
+    idx: Vec<(Decimal, usize)>,
+    amount: Decimal,
+) -> (Vec<(Decimal, usize)>, usize, Decimal) {
     use rust_decimal::prelude::ToPrimitive;
     let mut keyed: Vec<(i128, Decimal, usize)> = idx
-        .iter()
-        .map(|&(l, i)| (l.floor().to_i128().unwrap_or(i128::MAX), l, i))
+        .into_iter()
+        .map(|(l, i)| (l.floor().to_i128().unwrap_or(i128::MAX), l, i))
         .collect();
-    if desc {
-        keyed.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2)));
-    } else {
-        keyed.sort_unstable_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
-    }
-    idx.clear();
-    idx.extend(keyed.into_iter().map(|(_, l, i)| (l, i)));
+    let desc = |x: &(i128, Decimal, usize), y: &(i128, Decimal, usize)| {
+        y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2))
+    };
+    let n = keyed.len();
+    let mut want = 256usize;
+    let (k, lvl) = loop {
+        let window = want.min(n);
+        if window < n {
+            keyed.select_nth_unstable_by(window, desc);
+        }
+        keyed[..window].sort_unstable_by(desc);
+        let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
+        let mut found = None;
+        for k in 1..=window {
+            let a = &assets[keyed[k - 1].2];
+            sum_p += a.value;
+            sum_w += a.weight;
+            let lvl = ((sum_p - amount) / sum_w).max(Decimal::ZERO);
+            if k == n || lvl >= keyed[k].1 {
+                found = Some((k, lvl));
+                break;
+            }
+        }
+        match found {
+            Some(f) => break f,
+            None if n == 0 => break (0, Decimal::ZERO),
+            None => want = want.saturating_mul(4),
+        }
+    };
+    let idx = keyed.into_iter().map(|(_, l, i)| (l, i)).collect();
+    (idx, k, lvl)
 }
 
 /// Division leaves dust in the 28th digit, so `Σ x_i` can differ from the budget by ~1e-20.
@@ -156,4 +176,78 @@ pub(crate) fn fix_dust(mut x: Vec<Decimal>, budget: Decimal, assets: &[Asset]) -
     };
     x[i] = (x[i] + diff).max(-assets[i].value);
     x
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::{Asset, drain, level};
+
+    /// The drain before the windowed selection: one full sort, then the same pass.
+    fn drain_full_sort(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
+        let mut out = vec![Decimal::ZERO; assets.len()];
+        let mut idx: Vec<(Decimal, usize)> = assets
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.weight > Decimal::ZERO)
+            .map(|(i, a)| (level(a), i))
+            .collect();
+        idx.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
+        let (mut k, mut lvl) = (0, Decimal::ZERO);
+        while k < idx.len() {
+            let a = &assets[idx[k].1];
+            sum_p += a.value;
+            sum_w += a.weight;
+            k += 1;
+            lvl = ((sum_p - amount) / sum_w).max(Decimal::ZERO);
+            if k == idx.len() || lvl >= idx[k].0 {
+                break;
+            }
+        }
+        for &(_, i) in &idx[..k] {
+            let a = &assets[i];
+            out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Windows of 256, 1024, 4096 levels (widened as the level falls past them) give the
+        /// full sort's result, representation included; repeated levels test the ties.
+        #[test]
+        fn windowed_drain_equals_full_sort(
+            rows in prop::collection::vec((0i64..2000, 1i64..50_000, 1i64..4), 1..3000),
+            frac in 0u32..1000,
+        ) {
+            let names: Vec<String> = (0..rows.len()).map(|i| format!("S{i:05}")).collect();
+            let assets: Vec<Asset> = rows
+                .iter()
+                .zip(&names)
+                .map(|((q, cents, w), s)| {
+                    let price = Decimal::new(*cents, 2);
+                    Asset {
+                        symbol: s,
+                        price,
+                        quantity: Decimal::from(*q),
+                        value: Decimal::from(*q) * price,
+                        pnl: Decimal::ZERO,
+                        weight: Decimal::from(*w),
+                        conid: None,
+                        currency: None,
+                    }
+                })
+                .collect();
+            let total: Decimal = assets.iter().map(|a| a.value).sum();
+            // From a sliver of the portfolio to nearly all of it.
+            let amount = (total * Decimal::new(i64::from(frac), 3)).round_dp(2);
+            prop_assume!(amount > Decimal::ZERO); // `drain` returns at once on nothing to raise
+            let (got, want) = (drain(&assets, amount), drain_full_sort(&assets, amount));
+            let diff = (0..got.len()).find(|&i| got[i].serialize() != want[i].serialize());
+            prop_assert!(diff.is_none(), "{:?}", diff.map(|i| (i, got[i], want[i], amount, assets.len())));
+        }
+    }
 }
