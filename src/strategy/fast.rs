@@ -96,6 +96,13 @@ pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Option<Decimal> {
     Some(Decimal::from_i128_with_scale(q, 0))
 }
 
+/// `⌊v⌋` as an integer: the mantissa floor-divided by `10^scale` (any Decimal fits an `i128`),
+/// the same as `v.floor().to_i128()` without building the intermediate Decimal. Used as an
+/// integer prefix of Decimal orderings, so most comparisons in sorts and heaps are integer ones.
+pub(crate) fn floor_i128(v: Decimal) -> i128 {
+    v.mantissa().div_euclid(10i128.pow(v.scale()))
+}
+
 /// Remembers one result per exact representation of a key (scale included), for per-row
 /// quantities that depend only on an asset's weight: with equal weights every row shares one.
 pub(crate) struct Memo {
@@ -195,6 +202,12 @@ mod tests {
                 let want = crate::strategy::shares::floor_div_estimate(x, p);
                 prop_assert!(same(got, want), "{x} / {p}: {got} vs {want}");
             }
+        }
+
+        #[test]
+        fn floor_i128_equals_decimal_floor(v in decimal()) {
+            use rust_decimal::prelude::ToPrimitive;
+            prop_assert_eq!(Some(floor_i128(v)), v.floor().to_i128());
         }
 
         #[test]

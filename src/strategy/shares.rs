@@ -343,12 +343,8 @@ impl PartialOrd for Step {
 
 /// Monotone (non-decreasing) integer prefix of a Decimal: its floor, saturated.
 fn int_key(v: Decimal) -> i128 {
-    use rust_decimal::prelude::ToPrimitive;
-    v.floor().to_i128().unwrap_or(if v.is_sign_negative() {
-        i128::MIN
-    } else {
-        i128::MAX
-    })
+    // Every Decimal's floor fits an i128, so this never saturates.
+    super::fast::floor_i128(v)
 }
 
 /// Asset `i`'s next step up from `cur` if it is affordable with `left` and lowers the cost.

@@ -2,7 +2,7 @@
 //! prefix sums), instead of the original's dollar-by-dollar heap loop.
 use rust_decimal::Decimal;
 
-use super::{Asset, tie_break};
+use super::{Asset, fast, tie_break};
 
 /// Continuous never-sell trades (dollars) for budget `b`: buys when `b ≥ 0`, sells when `b < 0`.
 /// The caller has checked that a withdrawal does not exceed the portfolio.
@@ -30,11 +30,15 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
     if budget.is_zero() {
         return out;
     }
-    let mut idx: Vec<(Decimal, usize)> = assets
+    // (⌊level⌋, level, index): the integer prefix settles most comparisons of the selection.
+    let mut idx: Vec<(i128, Decimal, usize)> = assets
         .iter()
         .enumerate()
         .filter(|(_, a)| a.weight > Decimal::ZERO)
-        .map(|(i, a)| (level(a), i))
+        .map(|(i, a)| {
+            let l = level(a);
+            (fast::floor_i128(l), l, i)
+        })
         .collect();
     if idx.is_empty() {
         return out;
@@ -42,7 +46,8 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
     // Usually only a few of the lowest levels rise: select the lowest `want` (O(n)), sort
     // just those, and widen the window only if the level climbs past them. Same result as
     // sorting everything.
-    let cmp = |x: &(Decimal, usize), y: &(Decimal, usize)| x.0.cmp(&y.0).then(x.1.cmp(&y.1));
+    type Key = (i128, Decimal, usize);
+    let cmp = |x: &Key, y: &Key| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2));
     let mut want = 256;
     let (k, lvl) = loop {
         let window = want.min(idx.len());
@@ -53,12 +58,12 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
         let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
         let mut found = None;
         for k in 1..=window {
-            let a = &assets[idx[k - 1].1];
+            let a = &assets[idx[k - 1].2];
             sum_p += a.value;
             sum_w += a.weight;
             let lvl = (budget + sum_p) / sum_w;
             // Stop when the next asset is already at or above the level reached.
-            if k == idx.len() || lvl <= idx[k].0 {
+            if k == idx.len() || lvl <= idx[k].1 {
                 found = Some((k, lvl));
                 break;
             }
@@ -68,7 +73,7 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
             None => want = want.saturating_mul(4),
         }
     };
-    for &(_, i) in &idx[..k] {
+    for &(_, _, i) in &idx[..k] {
         let a = &assets[i];
         out[i] = (a.weight * lvl - a.value).max(Decimal::ZERO);
     }
@@ -121,10 +126,9 @@ fn lower_to_level(
     idx: Vec<(Decimal, usize)>,
     amount: Decimal,
 ) -> (Vec<(Decimal, usize)>, usize, Decimal) {
-    use rust_decimal::prelude::ToPrimitive;
     let mut keyed: Vec<(i128, Decimal, usize)> = idx
         .into_iter()
-        .map(|(l, i)| (l.floor().to_i128().unwrap_or(i128::MAX), l, i))
+        .map(|(l, i)| (fast::floor_i128(l), l, i))
         .collect();
     let desc = |x: &(i128, Decimal, usize), y: &(i128, Decimal, usize)| {
         y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2))
@@ -183,7 +187,38 @@ mod tests {
     use proptest::prelude::*;
     use rust_decimal::Decimal;
 
-    use super::{Asset, drain, level};
+    use super::{Asset, drain, fill_up, level};
+
+    /// The fill before the integer-keyed, windowed selection: one full sort, then the pass.
+    fn fill_full_sort(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
+        let mut out = vec![Decimal::ZERO; assets.len()];
+        let mut idx: Vec<(Decimal, usize)> = assets
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.weight > Decimal::ZERO)
+            .map(|(i, a)| (level(a), i))
+            .collect();
+        if budget.is_zero() || idx.is_empty() {
+            return out;
+        }
+        idx.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+        let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
+        let (mut k, mut lvl) = (0, Decimal::ZERO);
+        for j in 1..=idx.len() {
+            let a = &assets[idx[j - 1].1];
+            sum_p += a.value;
+            sum_w += a.weight;
+            (k, lvl) = (j, (budget + sum_p) / sum_w);
+            if j == idx.len() || lvl <= idx[j].0 {
+                break;
+            }
+        }
+        for &(_, i) in &idx[..k] {
+            let a = &assets[i];
+            out[i] = (a.weight * lvl - a.value).max(Decimal::ZERO);
+        }
+        out
+    }
 
     /// The drain before the windowed selection: one full sort, then the same pass.
     fn drain_full_sort(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
@@ -219,7 +254,7 @@ mod tests {
         /// Windows of 256, 1024, 4096 levels (widened as the level falls past them) give the
         /// full sort's result, representation included; repeated levels test the ties.
         #[test]
-        fn windowed_drain_equals_full_sort(
+        fn windowed_fill_and_drain_equal_full_sort(
             rows in prop::collection::vec((0i64..2000, 1i64..50_000, 1i64..4), 1..3000),
             frac in 0u32..1000,
         ) {
@@ -246,6 +281,10 @@ mod tests {
             let amount = (total * Decimal::new(i64::from(frac), 3)).round_dp(2);
             prop_assume!(amount > Decimal::ZERO); // `drain` returns at once on nothing to raise
             let (got, want) = (drain(&assets, amount), drain_full_sort(&assets, amount));
+            let diff = (0..got.len()).find(|&i| got[i].serialize() != want[i].serialize());
+            prop_assert!(diff.is_none(), "{:?}", diff.map(|i| (i, got[i], want[i], amount, assets.len())));
+            // The same portfolio receiving that amount instead.
+            let (got, want) = (fill_up(&assets, amount), fill_full_sort(&assets, amount));
             let diff = (0..got.len()).find(|&i| got[i].serialize() != want[i].serialize());
             prop_assert!(diff.is_none(), "{:?}", diff.map(|i| (i, got[i], want[i], amount, assets.len())));
         }
