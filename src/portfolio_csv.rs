@@ -79,36 +79,55 @@ pub fn read_holdings(path: &Path) -> Result<Vec<Holding>, CsvError> {
 
 /// Parses holdings from `bytes`; `file` only names the source in errors.
 pub fn parse_holdings(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvError> {
-    let (rd, spec) = holdings_reader(file, bytes)?;
-    let body = &rd.bytes[rd.body_start..];
-    match fast::holdings(body, rd.header.len(), &spec) {
+    match parse_fast(file, bytes) {
         Some(out) => Ok(out),
-        None => parse_general(file, &rd, &spec),
+        None => parse_general_file(file, bytes),
     }
 }
 
-/// The file's reader past its header, and where the holdings' columns are.
-fn holdings_reader<'a>(file: &'a Path, bytes: &'a [u8]) -> Result<(Reader<'a>, RowSpec), CsvError> {
+/// The fast path, header included ([`fast`]); `None` whenever the general path must decide.
+fn parse_fast(file: &Path, bytes: &[u8]) -> Option<Vec<Holding>> {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let (header, start) = fast::header(bytes)?;
+    let spec = row_spec(file, &header).ok()?;
+    fast::holdings(&bytes[start..], header.len(), &spec)
+}
+
+/// The general path over the whole file: header through `csv`, then [`parse_general`].
+fn parse_general_file(file: &Path, bytes: &[u8]) -> Result<Vec<Holding>, CsvError> {
     let rd = Reader::new(file, bytes)?;
-    let (format, cols) = detect_format(&rd)?;
+    let spec = row_spec(file, &rd.header)?;
+    parse_general(file, &rd, &spec)
+}
+
+/// A UTF-8 byte order mark, which spreadsheet exports put before the header.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Where the holdings' columns are in `header`.
+fn row_spec(file: &Path, header: &[String]) -> Result<RowSpec, CsvError> {
+    let (format, cols) = detect_format(file, header)?;
     let [sym, amount, price] = cols.map(|c| c.unwrap_or_default());
     let pnl = match format {
-        Format::Flex => rd.col("FifoPnlUnrealized"),
-        Format::Plain => rd.col("unrealized_pnl"),
+        Format::Flex => col(header, "FifoPnlUnrealized"),
+        Format::Plain => col(header, "unrealized_pnl"),
     };
     let names = match format {
         Format::Flex => ["Symbol", "PositionValue", "MarkPrice", "FifoPnlUnrealized"],
         Format::Plain => ["symbol", "quantity", "price", "unrealized_pnl"],
     };
-    let spec = RowSpec {
+    Ok(RowSpec {
         format,
         sym,
         amount,
         price,
         pnl,
         names,
-    };
-    Ok((rd, spec))
+    })
+}
+
+/// The index of column `name` (case-insensitive; the header is trimmed already).
+fn col(header: &[String], name: &str) -> Option<usize> {
+    header.iter().position(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// The general path: any CSV the `csv` crate reads, every error located by line and column.
@@ -165,13 +184,10 @@ fn parse_general(file: &Path, rd: &Reader<'_>, spec: &RowSpec) -> Result<Vec<Hol
 /// Which header this is: IBKR Flex (`Symbol, PositionValue, MarkPrice`) or plain
 /// (`symbol, quantity, price`), with the three columns' indexes; otherwise names what is
 /// missing.
-fn detect_format(rd: &Reader<'_>) -> Result<(Format, [Option<usize>; 3]), CsvError> {
-    let flex = [
-        rd.col("Symbol"),
-        rd.col("PositionValue"),
-        rd.col("MarkPrice"),
-    ];
-    let plain = [rd.col("symbol"), rd.col("quantity"), rd.col("price")];
+fn detect_format(file: &Path, header: &[String]) -> Result<(Format, [Option<usize>; 3]), CsvError> {
+    let c = |name| col(header, name);
+    let flex = [c("Symbol"), c("PositionValue"), c("MarkPrice")];
+    let plain = [c("symbol"), c("quantity"), c("price")];
     if flex.iter().all(Option::is_some) {
         Ok((Format::Flex, flex))
     } else if plain.iter().all(Option::is_some) {
@@ -192,12 +208,16 @@ fn detect_format(rd: &Reader<'_>) -> Result<(Format, [Option<usize>; 3]), CsvErr
                 .map(|(n, _)| *n)
                 .collect()
         };
-        Err(rd.header_error(format!(
-            "missing column(s) {}; expected an IBKR Flex Query header \
-             (Symbol, PositionValue, MarkPrice[, FifoPnlUnrealized]) \
-             or symbol, quantity, price[, unrealized_pnl]",
-            missing.join(", ")
-        )))
+        Err(CsvError::Header {
+            file: file.to_path_buf(),
+            line: 1,
+            message: format!(
+                "missing column(s) {}; expected an IBKR Flex Query header \
+                 (Symbol, PositionValue, MarkPrice[, FifoPnlUnrealized]) \
+                 or symbol, quantity, price[, unrealized_pnl]",
+                missing.join(", ")
+            ),
+        })
     }
 }
 
@@ -334,7 +354,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(file: &'a Path, bytes: &'a [u8]) -> Result<Self, CsvError> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let mut inner = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -388,9 +408,7 @@ impl<'a> Reader<'a> {
     }
 
     fn col(&self, name: &str) -> Option<usize> {
-        self.header
-            .iter()
-            .position(|h| h.eq_ignore_ascii_case(name))
+        col(&self.header, name)
     }
 
     /// Advances to the next non-empty record; returns its line number.

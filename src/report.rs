@@ -106,30 +106,26 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
     out.write_all(o)
 }
 
-/// One `positions` entry, written without allocating.
+/// One `positions` entry, written without allocating (each key a constant-length copy).
 fn position_json(o: &mut Vec<u8>, l: &crate::strategy::PlanLine) {
     o.extend_from_slice(b"{\"symbol\":");
     json_str(o, &l.symbol);
     o.extend_from_slice(b",\"price\":");
     fixed::normalized(o, l.price);
-    for (key, v, dp) in [
-        (&b",\"value_before\":"[..], l.value_before, 2),
-        (b",\"target_weight\":", l.target_weight, 4),
-        (b",\"trade_value\":", l.trade_value, 2),
-    ] {
-        o.extend_from_slice(key);
-        fixed::fixed_dp(o, v, dp);
-    }
+    o.extend_from_slice(b",\"value_before\":");
+    fixed::fixed_dp(o, l.value_before, 2);
+    o.extend_from_slice(b",\"target_weight\":");
+    fixed::fixed_dp(o, l.target_weight, 4);
+    o.extend_from_slice(b",\"trade_value\":");
+    fixed::fixed_dp(o, l.trade_value, 2);
     o.extend_from_slice(b",\"trade_shares\":");
     fixed::shares(o, l.trade_shares);
-    for (key, v, dp) in [
-        (&b",\"value_after\":"[..], l.value_after, 2),
-        (b",\"weight_before\":", l.weight_before, 4),
-        (b",\"weight_after\":", l.weight_after, 4),
-    ] {
-        o.extend_from_slice(key);
-        fixed::fixed_dp(o, v, dp);
-    }
+    o.extend_from_slice(b",\"value_after\":");
+    fixed::fixed_dp(o, l.value_after, 2);
+    o.extend_from_slice(b",\"weight_before\":");
+    fixed::fixed_dp(o, l.weight_before, 4);
+    o.extend_from_slice(b",\"weight_after\":");
+    fixed::fixed_dp(o, l.weight_after, 4);
     o.extend_from_slice(b"}");
 }
 

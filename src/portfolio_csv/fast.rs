@@ -1,18 +1,20 @@
 //! The fast path of [`super::parse_holdings`] for the files nearly everyone has: one record
 //! per line, fields bare or wholly quoted, numbers like `-123.45`.
 //!
-//! Why: at 10^5 rows the general reader (`csv` records, a UTF-8 check and a `str` per field,
-//! `Decimal::from_str`, a SipHash set of symbols) cost more than the plan. Here the body is
-//! split in place, numbers of the form `-?digits[.digits]` (at most 18 digits) become the
-//! `Decimal` of their digits and decimal count — `Decimal::from_parts`, as `from_str` builds it,
-//! so `1.50` keeps its scale 2 — and a file whose symbols are already in order needs no set.
+//! Why: at 10^5 rows the general reader (building `csv`'s parser, `csv` records, a UTF-8 check
+//! and a `str` per field, `Decimal::from_str`, a SipHash set of symbols) cost more than the
+//! plan. Here header and body are split in place, numbers of the form `-?digits[.digits]` (at
+//! most 18 digits) become the `Decimal` of their digits and decimal count in one pass —
+//! `Decimal::from_parts`, as `from_str` builds it, so `1.50` keeps its scale 2 — and a file
+//! whose symbols are already in order needs no set.
 //!
 //! Why it is exact: it never decides anything the general path would decide differently. It
 //! returns `None` at the first thing outside its simple grammar (a quote inside a field, a
-//! line break inside quotes, a lone CR, a non-ASCII or unusual number) and at every error
-//! (a bad value, a field count, a duplicate); the caller then reads the whole file again the
-//! general way, which produces the result or the exact error message as before. Property
-//! tests compare both paths on random files.
+//! line break inside quotes, a lone CR, a blank first line) and at every error (a bad value,
+//! a field count, a duplicate); the caller then reads the whole file again the general way,
+//! which produces the result or the exact error message as before. Numbers of any other form
+//! go through the general path's own `str::trim` and `Decimal::from_str`. Property tests
+//! compare both paths on random files.
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -20,11 +22,28 @@ use rust_decimal::Decimal;
 use super::{Format, RowSpec};
 use crate::strategy::Holding;
 
+/// The header's column names (as the general reader trims them) and where the records start;
+/// `None` for an empty first line or a header outside the simple grammar.
+pub(super) fn header(bytes: &[u8]) -> Option<(Vec<String>, usize)> {
+    if matches!(bytes.first(), None | Some(b'\n' | b'\r')) {
+        return None;
+    }
+    let mut fields = Vec::new();
+    let start = record(bytes, 0, &mut fields)?;
+    let names: Vec<String> = fields
+        .iter()
+        .map(|&(a, b)| String::from_utf8_lossy(&bytes[a..b]).trim().to_string())
+        .collect();
+    if names.iter().all(String::is_empty) {
+        return None;
+    }
+    Some((names, start))
+}
+
 /// Holdings from the records of `body` (the bytes after the header), or `None` when the
 /// general path must decide.
 pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option<Vec<Holding>> {
-    let records = body.iter().filter(|&&b| b == b'\n').count() + 1;
-    let mut out = Vec::with_capacity(records);
+    let mut out = Vec::with_capacity(newlines(body) + 1);
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(header_len);
     let mut i = 0;
     while i < body.len() {
@@ -38,9 +57,17 @@ pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option
         if fields.len() != header_len {
             return None;
         }
-        out.push(holding(body, &fields, spec)?);
+        push_holding(&mut out, body, &fields, spec)?;
     }
     unique(&out).then_some(out)
+}
+
+/// How many `\n` in `bytes`, counted in byte-wide lanes (vectorised) 255 bytes at a time.
+fn newlines(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
+        .sum()
 }
 
 /// Splits the record starting at `i` into `fields` (content ranges, quotes removed); returns
@@ -78,13 +105,27 @@ fn record(body: &[u8], mut i: usize, fields: &mut Vec<(usize, usize)>) -> Option
     }
 }
 
-/// One holding, exactly as `parse_rows` builds it; `None` where it would report an error.
-fn holding(body: &[u8], fields: &[(usize, usize)], spec: &RowSpec) -> Option<Holding> {
+/// Appends one holding, exactly as `parse_rows` builds it; `None` where it would report an
+/// error.
+fn push_holding(
+    out: &mut Vec<Holding>,
+    body: &[u8],
+    fields: &[(usize, usize)],
+    spec: &RowSpec,
+) -> Option<()> {
     let field = |c: usize| {
         let (a, b) = fields[c];
         &body[a..b]
     };
-    let symbol = std::str::from_utf8(field(spec.sym)).ok()?.trim();
+    let raw = field(spec.sym);
+    let symbol = std::str::from_utf8(raw).ok()?;
+    // `str::trim` only where an end could be white space.
+    let graphic = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7f).contains(b));
+    let symbol = if graphic(raw.first()) && graphic(raw.last()) {
+        symbol
+    } else {
+        symbol.trim()
+    };
     if symbol.is_empty() {
         return None;
     }
@@ -100,33 +141,23 @@ fn holding(body: &[u8], fields: &[(usize, usize)], spec: &RowSpec) -> Option<Hol
         Some(c) => decimal(field(c))?,
         None => Decimal::ZERO,
     };
-    let mut h = match spec.format {
-        Format::Flex => Holding {
-            market_value: Some(a),
-            ..Holding::new(symbol, a / p, p)
-        },
-        Format::Plain => Holding::new(symbol, a, p),
+    let (quantity, market_value) = match spec.format {
+        Format::Flex => (a / p, Some(a)),
+        Format::Plain => (a, None),
     };
-    h.unrealized_pnl = pnl;
-    Some(h)
+    out.push(Holding {
+        market_value,
+        unrealized_pnl: pnl,
+        ..Holding::new(symbol, quantity, p)
+    });
+    Some(())
 }
 
 /// A number field as the general path reads it (`str::trim`, `Decimal::from_str`, then
-/// scientific notation); `None` where it reports an error or the field is not plain ASCII.
+/// scientific notation); `None` where it reports an error.
 pub(super) fn decimal(raw: &[u8]) -> Option<Decimal> {
-    if !raw.is_ascii() {
-        return None; // maybe Unicode white space around it: the general path trims it
-    }
-    // ASCII white space as `str::trim` sees it (including vertical tab).
-    let s = raw
-        .iter()
-        .position(|b| !is_space(*b))
-        .map_or(&raw[..0], |a| {
-            let b = raw.iter().rposition(|b| !is_space(*b)).unwrap_or(a);
-            &raw[a..=b]
-        });
-    plain_decimal(s).or_else(|| {
-        let s = std::str::from_utf8(s).ok()?;
+    plain_decimal(raw).or_else(|| {
+        let s = std::str::from_utf8(raw).ok()?.trim();
         if s.is_empty() {
             return None;
         }
@@ -136,40 +167,42 @@ pub(super) fn decimal(raw: &[u8]) -> Option<Decimal> {
     })
 }
 
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
-}
-
-/// `-?digits[.digits]` with at most 18 digits: the digits as the mantissa, the decimals as
-/// the scale — what `Decimal::from_str` computes for such text (it also ends in
-/// `from_parts`, which makes `-0` zero).
+/// `-?digits[.digits]` with at most 18 digits and nothing around it: the digits as the
+/// mantissa, the decimals as the scale — what `Decimal::from_str` computes for such text (it
+/// also ends in `from_parts`, which makes `-0` zero). One pass, no allocation.
 fn plain_decimal(s: &[u8]) -> Option<Decimal> {
-    let (neg, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
+    let (neg, rest) = match s {
+        [b'-', rest @ ..] => (true, rest),
         _ => (false, s),
     };
-    let (int, frac) = match digits.iter().position(|&b| b == b'.') {
-        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
-        None => (digits, &digits[..0]),
-    };
-    let point = usize::from(digits.len() != int.len());
-    if int.is_empty() || (point == 1 && frac.is_empty()) || int.len() + frac.len() > 18 {
-        return None;
-    }
     let mut m: u64 = 0;
-    for &b in int.iter().chain(frac) {
+    let mut dot = None;
+    for (k, &b) in rest.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
-        if d > 9 {
+        if d < 10 {
+            // More than 18 digits is refused below, before `m` is used.
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        } else if b == b'.' && dot.is_none() {
+            dot = Some(k);
+        } else {
             return None;
         }
-        m = m * 10 + u64::from(d);
+    }
+    let digits = rest.len() - usize::from(dot.is_some());
+    let scale = match dot {
+        None => 0,
+        Some(k) if k > 0 && k + 1 < rest.len() => rest.len() - 1 - k,
+        Some(_) => return None, // ".5" or "5.": from_str's own business
+    };
+    if digits == 0 || digits > 18 {
+        return None;
     }
     Some(Decimal::from_parts(
         m as u32,
         (m >> 32) as u32,
         0,
         neg,
-        frac.len() as u32,
+        scale as u32,
     ))
 }
 

@@ -26,6 +26,20 @@ const POW10: [u64; 20] = {
     t
 };
 
+/// `(v / 10^k, v % 10^k)` for `k ≤ 19`, each power a constant: the compiler turns a division by
+/// a constant into a multiplication, where a division by a variable is a slow `div`.
+fn div_rem_pow10(v: u64, k: usize) -> (u64, u64) {
+    macro_rules! by_constant {
+        ($($k:literal)*) => {
+            match k {
+                $($k => (v / POW10[$k], v % POW10[$k]),)*
+                _ => (v / POW10[k], v % POW10[k]),
+            }
+        };
+    }
+    by_constant!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19)
+}
+
 /// "00", "01", …, "99": two digits per division.
 const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
@@ -73,18 +87,18 @@ fn div_round(m: u128, k: u32) -> u128 {
         if k > 19 {
             return 0; // m < 2^64 < 10^20 / 2
         }
-        let p = POW10[k];
-        return u128::from(m / p + u64::from(m % p >= p / 2));
+        let (q, r) = div_rem_pow10(m, k);
+        return u128::from(q + u64::from(r >= POW10[k] / 2));
     }
     let (h, l) = split_1e18(m);
     if k <= 18 {
-        let p = POW10[k];
-        u128::from(h) * u128::from(POW10[18 - k]) + u128::from(l / p + u64::from(l % p >= p / 2))
+        let (q, r) = div_rem_pow10(l, k);
+        u128::from(h) * u128::from(POW10[18 - k]) + u128::from(q + u64::from(r >= POW10[k] / 2))
     } else {
         // The remainder is (h mod p)·10^18 + l with l < 10^18: at least half of 10^k exactly
         // when h mod p is at least half of p.
-        let p = POW10[k - 18];
-        u128::from(h / p + u64::from(h % p >= p / 2))
+        let (q, r) = div_rem_pow10(h, k - 18);
+        u128::from(q + u64::from(r >= POW10[k - 18] / 2))
     }
 }
 
@@ -130,8 +144,7 @@ fn put(o: &mut Vec<u8>, neg: bool, q: u128, s: u32, dp: u32) {
 /// fixed 48-byte window appended to `o`, then cut to length — a constant-size copy the compiler
 /// inlines, where a copy of the exact length is a `memcpy` call per figure.
 fn put64(o: &mut Vec<u8>, neg: bool, q: u64, s: usize, dp: usize) {
-    let p = POW10[s];
-    let (int, frac) = (q / p, q % p);
+    let (int, frac) = div_rem_pow10(q, s);
     let int_len = int.checked_ilog10().map_or(1, |l| l as usize + 1);
     let point = usize::from(neg) + int_len;
     let len = point + if dp > 0 { dp + 1 } else { 0 };
