@@ -92,7 +92,7 @@ pub fn main(cli: Cli) -> ExitCode {
     } = cli;
     let g = commands::Globals { config, log_format };
     let result = match command {
-        Command::Plan(args) => commands::plan::run(*args),
+        Command::Plan(args) => commands::plan::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Sim(args) => {
             crate::telemetry::init(g.log_format.as_deref(), None);
             commands::sim::run(args)
@@ -116,11 +116,18 @@ pub fn main(cli: Cli) -> ExitCode {
     finish(result)
 }
 
-/// Entry point of the front executable for `pbal plan`: the same command and exit codes as
-/// through [`main`]. `plan` reads neither the configuration nor the log format.
-pub fn plan_main(cli: PlanCli) -> ExitCode {
+/// Entry point of the front executable for `pbal plan`: the same command, output and exit
+/// status (0, or 2 after the error chain on stderr) as through [`main`], as a C `main` returns
+/// it. `plan` reads neither the configuration nor the log format.
+pub fn plan_main(cli: PlanCli) -> u8 {
     let PlanOnly::Plan(args) = cli.command;
-    finish(commands::plan::run(*args))
+    match commands::plan::run(*args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
 }
 
 /// Maps a command's result to the process exit code (errors: the chain on stderr, code 2).
@@ -135,8 +142,8 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 /// Replaces this process with `pbal-full` (same PID, arguments, environment and open files), so
-/// supervisors, signals and `sd_notify` see one process. Returns only on failure.
-pub fn forward_to_full() -> ExitCode {
+/// supervisors, signals and `sd_notify` see one process. Returns only on failure (status 2).
+pub fn forward_to_full() -> u8 {
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_else(|| "pbal".into());
@@ -144,7 +151,7 @@ pub fn forward_to_full() -> ExitCode {
         Ok(exe) => exe.with_file_name(FULL_EXE),
         Err(e) => {
             eprintln!("error: cannot locate this executable to start {FULL_EXE}: {e}");
-            return ExitCode::from(2);
+            return 2;
         }
     };
     let err = std::process::Command::new(&full)
@@ -156,5 +163,5 @@ pub fn forward_to_full() -> ExitCode {
          installed side by side)",
         full.display()
     );
-    ExitCode::from(2)
+    2
 }

@@ -155,3 +155,36 @@ fn a_service_installed_through_the_front_starts_the_front() {
     let expected = format!("{} run", front().canonicalize().unwrap().display());
     assert!(exec.starts_with(&expected), "ExecStart={exec}");
 }
+
+#[test]
+fn a_closed_pipe_is_an_error_not_a_signal_in_both_executables() {
+    // The front has its own C `main` (no std runtime start-up), so it must ignore SIGPIPE
+    // itself: `pbal plan … | head -1` ends with "Broken pipe" and status 2, not killed by a
+    // signal. The plan below is larger than a pipe's buffer, and nobody reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("big.csv");
+    let mut body = String::from("symbol,quantity,price\n");
+    for i in 0..3000 {
+        body.push_str(&format!("S{i:05},{},{}.25\n", 10 + i % 7, 20 + i % 13));
+    }
+    std::fs::write(&csv, body).unwrap();
+    for exe in [front(), full()] {
+        let mut child = Command::new(&exe)
+            .args(["plan", csv.to_str().unwrap(), "-c", "1000"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // close the read end before anything is read
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {:?}",
+            exe.display(),
+            out.status
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Broken pipe"), "{}: {err}", exe.display());
+    }
+}

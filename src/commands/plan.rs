@@ -5,7 +5,6 @@
 //! targets, a cash buffer and JSON output.
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use rust_decimal::Decimal;
@@ -161,7 +160,9 @@ fn default_csv() -> PathBuf {
         .join("positions-custom.csv")
 }
 
-pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+/// Plans and prints. Unlike the other commands it has no exit codes of its own (success, or an
+/// error: 2), so the front executable can return its status from a plain C `main`.
+pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     let csv = args.csv.clone().unwrap_or_else(default_csv);
     let holdings = portfolio_csv::read_holdings(&csv)?;
     let targets = match &args.targets {
@@ -216,5 +217,5 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     // The process exits next; freeing 10^5 rows one by one would cost more than planning.
     std::mem::forget(plan);
     std::mem::forget(req);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, bail};
@@ -134,12 +133,7 @@ impl TaxArgs {
 }
 
 /// Plans with the tax engine and prints the plan plus its tax audit.
-pub fn run(
-    args: &TaxArgs,
-    mut req: PlanRequest,
-    format: Format,
-    csv: &Path,
-) -> anyhow::Result<ExitCode> {
+pub fn run(args: &TaxArgs, mut req: PlanRequest, format: Format, csv: &Path) -> anyhow::Result<()> {
     let Some(lots_path) = &args.lots else {
         bail!("-s tax-aware needs --lots LOTS (a Flex Open Positions query at lot level)");
     };
@@ -184,5 +178,5 @@ pub fn run(
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
