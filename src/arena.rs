@@ -4,10 +4,11 @@
 //! Why: `pbal plan` reads a CSV, plans, prints and exits. At 10^5 rows glibc's `malloc` took a
 //! quarter of the run in page faults: every large `Vec` got a fresh `mmap` (then `munmap`, then a
 //! fresh `mmap` for the next), and every 4 KiB page of it faulted separately. Here memory comes
-//! from one reserved region advised as transparent huge pages, so a 10^5-row plan takes ~200
-//! page faults instead of ~25,000. Measured with `perf stat -e task-clock,page-faults`: at 10^3
-//! rows too, huge pages from the first byte beat 4 KiB pages (117 faults against 460 with the
-//! first 4 MiB in small pages, ~0.5 ms less CPU), so there is no small-page prefix.
+//! from one reserved region whose first [`SMALL`] bytes are ordinary pages and the rest
+//! transparent huge pages, so a 10^5-row plan takes ~600 page faults instead of ~25,000. The
+//! small-page prefix is for small inputs: a header-only CSV touches a few pages, and zeroing a
+//! whole 2 MiB huge page for it cost ~70 µs more (`perf stat -e task-clock,page-faults`); at
+//! 10^3 rows (~1.3 MiB touched) the two are even.
 //!
 //! Frees are free: memory is only reused when the last allocation is freed or resized (the
 //! common `Vec` growth), because the process exits soon and the kernel takes it all back. That
@@ -22,6 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Address space reserved (not committed: `MAP_NORESERVE`, pages appear on first touch).
 const RESERVE: usize = 1 << 32;
+/// Leading part of the region left in 4 KiB pages (one huge page's worth).
+const SMALL: usize = 2 << 20;
 /// Transparent huge page size on x86-64 and aarch64 (4 KiB base pages).
 const HUGE: usize = 2 << 20;
 
@@ -113,8 +116,12 @@ impl State {
         let base = (p as usize).next_multiple_of(HUGE);
         let end = p as usize + RESERVE;
         // SAFETY: advice on a range inside the mapping just made; failure only means no huge
-        // pages (e.g. THP disabled), which is harmless.
-        unsafe { libc::madvise(base as *mut libc::c_void, end - base, libc::MADV_HUGEPAGE) };
+        // pages (e.g. THP disabled), which is harmless. Never allocate here: this runs under
+        // the allocator's own lock.
+        unsafe {
+            let huge = base + SMALL;
+            libc::madvise(huge as *mut libc::c_void, end - huge, libc::MADV_HUGEPAGE)
+        };
         (self.base, self.end, self.next, self.high) = (base, end, base, base);
     }
 
