@@ -4,7 +4,7 @@
 //! Why: `pbal plan` reads a CSV, plans, prints and exits. At 10^5 rows glibc's `malloc` took a
 //! quarter of the run in page faults: every large `Vec` got a fresh `mmap` (then `munmap`, then a
 //! fresh `mmap` for the next), and every 4 KiB page of it faulted separately. Here memory comes
-//! from one reserved region whose first [`SMALL`] bytes are ordinary pages and the rest
+//! from one reserved region whose first `SMALL` bytes (2 MiB) are ordinary pages and the rest
 //! transparent huge pages, so a 10^5-row plan takes ~600 page faults instead of ~25,000. The
 //! small-page prefix is for small inputs: a header-only CSV touches a few pages, and zeroing a
 //! whole 2 MiB huge page for it cost ~70 µs more (`perf stat -e task-clock,page-faults`); at
