@@ -134,16 +134,22 @@ fn col(header: &[String], name: &str) -> Option<usize> {
 fn parse_general(file: &Path, rd: &Reader<'_>, spec: &RowSpec) -> Result<Vec<Holding>, CsvError> {
     let names = spec.names;
     let body = &rd.bytes[rd.body_start..];
+    // The header's line: blank lines before it are skipped by `csv` but are lines of the file.
+    // `csv` stops after the `\r` of a CRLF header, and counts its pending `\n` in the body.
+    let pending = rd.body_start > 0
+        && rd.bytes[rd.body_start - 1] == b'\r'
+        && rd.bytes.get(rd.body_start) == Some(&b'\n');
+    let header_line = (newlines(&rd.bytes[..rd.body_start]) + u64::from(pending)).max(1);
     let (out, lines) = match split_point(body) {
         // Large files: two halves on two threads (the split is at a record boundary).
         Some(mid) if body.len() > PARALLEL_BYTES => {
-            let first_lines = 1 + body[..mid].iter().filter(|&&b| b == b'\n').count() as u64;
+            let first_lines = header_line + newlines(&body[..mid]);
             let (a, b) = std::thread::scope(|scope| {
                 let second = scope.spawn(|| {
                     let mut r = Reader::body(file, &body[mid..], &rd.header, first_lines);
                     parse_rows(&mut r, spec)
                 });
-                let mut r = Reader::body(file, &body[..mid], &rd.header, 1);
+                let mut r = Reader::body(file, &body[..mid], &rd.header, header_line);
                 let a = parse_rows(&mut r, spec);
                 (a, second.join())
             });
@@ -158,7 +164,7 @@ fn parse_general(file: &Path, rd: &Reader<'_>, spec: &RowSpec) -> Result<Vec<Hol
             (out, lines)
         }
         _ => {
-            let mut r = Reader::body(file, body, &rd.header, 1);
+            let mut r = Reader::body(file, body, &rd.header, header_line);
             parse_rows(&mut r, spec)?
         }
     };
@@ -233,6 +239,11 @@ struct RowSpec {
 
 /// Files above this size are parsed on two threads.
 const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Line breaks in `bytes` (the lines `csv` counts end in `\n`).
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
 
 /// A record boundary near the middle of `body`: a newline with an even number of quotes
 /// before it (so it is not inside a quoted field).

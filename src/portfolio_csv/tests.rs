@@ -125,3 +125,29 @@ fn reads_targets() {
         "t.csv:2: column weight: must not be negative, got -1"
     );
 }
+
+#[test]
+fn blank_lines_before_the_header_keep_line_numbers_true() {
+    // A spreadsheet export can start with empty lines; the csv crate skips them before the
+    // header, and every line number after must still be the line in the file.
+    let e = parse("\n\nsymbol,quantity,price\nAAA,1,10\nBBB,2,20\nCCC,3\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "p.csv:6: 2 fields, but the header has 3");
+    let e = parse("\r\n\r\nsymbol,quantity,price\r\nAAA,1,x\r\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("p.csv:4: column price"), "{e}");
+    // The same in a file large enough to be read in two halves.
+    let mut s = String::from("\n\n\nsymbol,quantity,price\n");
+    for i in 0..100_000 {
+        s.push_str(&format!("S{i:06},{},{}.25\n", i % 9 + 1, i % 97 + 1));
+    }
+    assert!(s.len() > PARALLEL_BYTES);
+    let bad = s.replace("S059000,", "S059000,x");
+    let e = parse(&bad).unwrap_err().to_string();
+    assert!(e.starts_with("p.csv:59005: column quantity"), "{e}");
+    let bad = s.replace("S000002,", "S000002,x");
+    let e = parse(&bad).unwrap_err().to_string();
+    assert!(e.starts_with("p.csv:7: column quantity"), "{e}");
+}
