@@ -100,7 +100,25 @@ pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Option<Decimal> {
 /// the same as `v.floor().to_i128()` without building the intermediate Decimal. Used as an
 /// integer prefix of Decimal orderings, so most comparisons in sorts and heaps are integer ones.
 pub(crate) fn floor_i128(v: Decimal) -> i128 {
-    v.mantissa().div_euclid(10i128.pow(v.scale()))
+    let (m, s) = (v.mantissa(), v.scale());
+    if s == 0 {
+        return m;
+    }
+    // Usual magnitudes (< 2^64, scale ≤ 19) take a 64-bit division, several times cheaper
+    // than the 128-bit one.
+    let abs = m.unsigned_abs();
+    if let (Ok(a), Some(p)) = (u64::try_from(abs), 10u64.checked_pow(s)) {
+        let (q, r) = (a / p, a % p);
+        let q = i128::from(q);
+        return if m >= 0 {
+            q
+        } else if r == 0 {
+            -q
+        } else {
+            -q - 1
+        };
+    }
+    m.div_euclid(10i128.pow(s))
 }
 
 /// Remembers one result per exact representation of a key (scale included), for per-row
