@@ -30,50 +30,17 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
     if budget.is_zero() {
         return out;
     }
-    // (⌊level⌋, level, index): the integer prefix settles most comparisons of the selection.
-    let mut idx: Vec<(i128, Decimal, usize)> = assets
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| a.weight > Decimal::ZERO)
-        .map(|(i, a)| {
-            let l = level(a);
-            (fast::floor_i128(l), l, i)
-        })
-        .collect();
-    if idx.is_empty() {
-        return out;
-    }
-    // Usually only a few of the lowest levels rise: select the lowest `want` (O(n)), sort
-    // just those, and widen the window only if the level climbs past them. Same result as
-    // sorting everything.
-    type Key = (i128, Decimal, usize);
-    let cmp = |x: &Key, y: &Key| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2));
-    let mut want = 256;
-    let (k, lvl) = loop {
-        let window = want.min(idx.len());
-        if window < idx.len() {
-            idx.select_nth_unstable_by(window, cmp);
-        }
-        idx[..window].sort_unstable_by(cmp);
-        let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
-        let mut found = None;
-        for k in 1..=window {
-            let a = &assets[idx[k - 1].2];
-            sum_p += a.value;
-            sum_w += a.weight;
-            let lvl = (budget + sum_p) / sum_w;
-            // Stop when the next asset is already at or above the level reached.
-            if k == idx.len() || lvl <= idx[k].1 {
-                found = Some((k, lvl));
-                break;
-            }
-        }
-        match found {
-            Some(f) => break f,
-            None => want = want.saturating_mul(4),
-        }
-    };
-    for &(_, _, i) in &idx[..k] {
+    let mut keyed = keyed_levels(assets);
+    let ascending = |x: &Key, y: &Key| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2));
+    let (k, lvl) = common_level(
+        assets,
+        &mut keyed,
+        ascending,
+        |sum_p, sum_w| (budget + sum_p) / sum_w,
+        // Stop when the next asset is already at or above the level reached.
+        |lvl, next| lvl <= next,
+    );
+    for &(_, _, i) in &keyed[..k] {
         let a = &assets[i];
         out[i] = (a.weight * lvl - a.value).max(Decimal::ZERO);
     }
@@ -100,67 +67,79 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
     if left.is_zero() {
         return out;
     }
-    let idx: Vec<(Decimal, usize)> = assets
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| a.weight > Decimal::ZERO)
-        .map(|(i, a)| (level(a), i))
-        .collect();
-    let (idx, k, lvl) = lower_to_level(assets, idx, left);
-    for &(_, i) in &idx[..k] {
+    let mut keyed = keyed_levels(assets);
+    // Highest level first; equal levels by index.
+    let descending = |x: &Key, y: &Key| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2));
+    let (k, lvl) = common_level(
+        assets,
+        &mut keyed,
+        descending,
+        |sum_p, sum_w| ((sum_p - left) / sum_w).max(Decimal::ZERO),
+        // Stop when the next asset is already at or below the level reached.
+        |lvl, next| lvl >= next,
+    );
+    for &(_, _, i) in &keyed[..k] {
         let a = &assets[i];
         out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
     }
     out
 }
 
-/// The common level `L ≥ 0` the highest levels come down to so that `amount` is raised:
-/// returns the levels (the first `k` in descending order of level, then index) and `(k, L)`.
+/// An asset's level with an integer prefix, `(⌊level⌋, level, index)`: the prefix settles most
+/// comparisons of the selection.
+type Key = (i128, Decimal, usize);
+
+/// The keyed levels of the assets with a positive weight (the only ones a water-fill moves).
+fn keyed_levels(assets: &[Asset]) -> Vec<Key> {
+    assets
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.weight > Decimal::ZERO)
+        .map(|(i, a)| {
+            let l = level(a);
+            (fast::floor_i128(l), l, i)
+        })
+        .collect()
+}
+
+/// The common level of a water-fill and how many assets reach it: walks the levels in `order`,
+/// summing values and weights, and stops at the first prefix whose `level(Σp, Σw)` has
+/// `reached(level, next asset's level)`. Returns `(k, L)`; the first `k` keys are then sorted.
 ///
-/// Usually only a few of the highest levels come down: select the highest `want` (O(n)), sort
-/// just those (by an integer prefix of the level first), and widen the window only if the
-/// level falls past them — the same prefix, `k` and `L` as sorting everything, since the order
-/// is total and `select_nth` leaves the next element in its sorted place.
-fn lower_to_level(
+/// Usually only a few of the levels move: select the first `want` in `order` (O(n)), sort just
+/// those, and widen the window only if the level passes them — the same `k` and `L` as sorting
+/// everything, since the order is total and `select_nth` leaves the next element in its sorted
+/// place.
+fn common_level(
     assets: &[Asset],
-    idx: Vec<(Decimal, usize)>,
-    amount: Decimal,
-) -> (Vec<(Decimal, usize)>, usize, Decimal) {
-    let mut keyed: Vec<(i128, Decimal, usize)> = idx
-        .into_iter()
-        .map(|(l, i)| (fast::floor_i128(l), l, i))
-        .collect();
-    let desc = |x: &(i128, Decimal, usize), y: &(i128, Decimal, usize)| {
-        y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2))
-    };
+    keyed: &mut [Key],
+    order: impl Fn(&Key, &Key) -> std::cmp::Ordering + Copy,
+    level: impl Fn(Decimal, Decimal) -> Decimal,
+    reached: impl Fn(Decimal, Decimal) -> bool,
+) -> (usize, Decimal) {
     let n = keyed.len();
     let mut want = 256usize;
-    let (k, lvl) = loop {
+    loop {
         let window = want.min(n);
         if window < n {
-            keyed.select_nth_unstable_by(window, desc);
+            keyed.select_nth_unstable_by(window, order);
         }
-        keyed[..window].sort_unstable_by(desc);
+        keyed[..window].sort_unstable_by(order);
         let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
-        let mut found = None;
         for k in 1..=window {
             let a = &assets[keyed[k - 1].2];
             sum_p += a.value;
             sum_w += a.weight;
-            let lvl = ((sum_p - amount) / sum_w).max(Decimal::ZERO);
-            if k == n || lvl >= keyed[k].1 {
-                found = Some((k, lvl));
-                break;
+            let lvl = level(sum_p, sum_w);
+            if k == n || reached(lvl, keyed[k].1) {
+                return (k, lvl);
             }
         }
-        match found {
-            Some(f) => break f,
-            None if n == 0 => break (0, Decimal::ZERO),
-            None => want = want.saturating_mul(4),
+        if window == n {
+            return (0, Decimal::ZERO); // no asset with a positive weight
         }
-    };
-    let idx = keyed.into_iter().map(|(_, l, i)| (l, i)).collect();
-    (idx, k, lvl)
+        want = want.saturating_mul(4);
+    }
 }
 
 /// Division leaves dust in the 28th digit, so `Σ x_i` can differ from the budget by ~1e-20.
