@@ -89,8 +89,9 @@ impl Arena {
     }
 
     /// True when `p` was handed out by the region (so it must not reach `System`).
+    #[cfg(test)]
     fn owns(&self, p: *mut u8) -> bool {
-        self.with(|s| s.base != 0 && (p as usize) >= s.base && (p as usize) < s.end)
+        self.with(|s| s.contains(p as usize))
     }
 }
 
@@ -143,6 +144,19 @@ impl State {
         Some(start)
     }
 
+    /// True when `p` lies in the region (pointers the system allocator handed out never do).
+    fn contains(&self, p: usize) -> bool {
+        self.base != 0 && p >= self.base && p < self.end
+    }
+
+    /// Frees `p`: only the most recent allocation's space can be reused; other frees are no-ops.
+    fn free(&mut self, p: usize) {
+        if p == self.last {
+            self.high = self.high.max(self.next);
+            (self.next, self.last) = (self.last, 0);
+        }
+    }
+
     /// Grows or shrinks the most recent allocation in place; false if `p` is not it or it
     /// does not fit.
     fn resize_last(&mut self, p: usize, new_size: usize) -> bool {
@@ -186,25 +200,31 @@ unsafe impl GlobalAlloc for Arena {
     }
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        if !self.owns(p) {
-            // SAFETY: not ours, so `System` handed it out with this layout.
-            return unsafe { System.dealloc(p, layout) };
-        }
-        self.with(|s| {
-            if p as usize == s.last {
-                s.high = s.high.max(s.next);
-                (s.next, s.last) = (s.last, 0);
+        let ours = self.with(|s| {
+            let ours = s.contains(p as usize);
+            if ours {
+                s.free(p as usize);
             }
+            ours
         });
+        if !ours {
+            // SAFETY: not ours, so `System` handed it out with this layout.
+            unsafe { System.dealloc(p, layout) }
+        }
     }
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if !self.owns(p) {
+        // `Some(resized in place)` for the region's pointers, `None` for the system's.
+        let resized = self.with(|s| {
+            s.contains(p as usize)
+                .then(|| s.resize_last(p as usize, new_size))
+        });
+        match resized {
             // SAFETY: not ours, so `System` handed it out with this layout.
-            return unsafe { System.realloc(p, layout, new_size) };
-        }
-        if self.with(|s| s.resize_last(p as usize, new_size)) || new_size <= layout.size() {
-            return p;
+            None => return unsafe { System.realloc(p, layout, new_size) },
+            Some(true) => return p,
+            Some(false) if new_size <= layout.size() => return p,
+            Some(false) => {}
         }
         // SAFETY: same alignment as the caller's, which `GlobalAlloc::realloc` guarantees valid.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
