@@ -34,7 +34,7 @@ pub struct GlobalArgs {
 /// The `pbal plan` command line alone, parsed by the front executable (`src/main.rs`) so that
 /// offline planning links none of the daemon (see `main.rs`). Same name, attributes and global
 /// options as [`Cli`], so `pbal plan --help` and its errors read exactly as through `pbal-full`
-/// (`tests/plan_cli.rs` compares them).
+/// (`tests/front.rs` compares them).
 #[derive(Debug, Parser)]
 #[command(name = "pbal", bin_name = "pbal", version, about, long_about = None)]
 pub struct PlanCli {
@@ -121,24 +121,18 @@ pub fn main(cli: Cli) -> ExitCode {
 /// it. `plan` reads neither the configuration nor the log format.
 pub fn plan_main(cli: PlanCli) -> u8 {
     let PlanOnly::Plan(args) = cli.command;
-    match commands::plan::run(*args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            2
-        }
-    }
+    commands::plan::run(*args).map_or_else(fail, |()| 0)
 }
 
-/// Maps a command's result to the process exit code (errors: the chain on stderr, code 2).
+/// Maps a command's result to the process exit code.
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    result.unwrap_or_else(|e| ExitCode::from(fail(e)))
+}
+
+/// A failed command: the error chain on stderr, exit status 2 (for both executables).
+fn fail(e: anyhow::Error) -> u8 {
+    eprintln!("error: {e:#}");
+    2
 }
 
 /// Replaces this process with `pbal-full` (same PID, arguments, environment and open files), so
