@@ -23,6 +23,9 @@ use std::io::Write;
 #[global_allocator]
 static ALLOC: pbal::arena::Arena = pbal::arena::Arena::new();
 
+/// A conservative estimate of the memory `pbal plan` touches per byte of CSV (measured 20–30).
+const MEMORY_PER_CSV_BYTE: usize = 16;
+
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // SAFETY: plain libc calls on this process's own signal disposition and descriptors, made
@@ -39,7 +42,15 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     let status = match std::env::args_os().nth(1) {
         Some(first) if first == "plan" => {
             use clap::Parser;
-            pbal::cli::plan_main(pbal::cli::PlanCli::parse())
+            let cli = pbal::cli::PlanCli::parse();
+            let pbal::cli::PlanOnly::Plan(args) = &cli.command;
+            // A plan touches ~20–30 bytes of memory per byte of CSV (holdings, plan lines,
+            // output): tell the allocator, so a large input starts on huge pages.
+            if let Some(meta) = args.csv.as_deref().and_then(|p| std::fs::metadata(p).ok()) {
+                let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+                ALLOC.expect(len.saturating_mul(MEMORY_PER_CSV_BYTE));
+            }
+            pbal::cli::plan_main(cli)
         }
         _ => pbal::cli::forward_to_full(),
     };
