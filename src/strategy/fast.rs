@@ -96,6 +96,40 @@ pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Option<Decimal> {
     Some(Decimal::from_i128_with_scale(q, 0))
 }
 
+/// `num′ / den′` on integers for `x / p` with `p > 0`, when the Decimal quotient of `x / p`
+/// cannot round across an integer: the guard of [`round_half_even_div`] (`|num′| + den′ <
+/// 10^26`) bounds the division's error by `1 / (2·den′)`, while a quotient that is not an
+/// integer lies at least `1 / den′` from every integer (and an integer quotient is exact).
+fn integer_ratio(x: Decimal, p: Decimal) -> Option<(i128, i128)> {
+    if p.is_sign_negative() || p.is_zero() {
+        return None;
+    }
+    let num = x.mantissa().checked_mul(pow10(p.scale())?)?;
+    let den = p.mantissa().checked_mul(pow10(x.scale())?)?;
+    if num.unsigned_abs().checked_add(den.unsigned_abs())? >= 10u128.pow(26) {
+        return None;
+    }
+    Some((num, den))
+}
+
+/// `(x / p).floor()` for `p > 0`, bit for bit, without the 96-bit division (see
+/// [`integer_ratio`] for why the floors agree). The whole-share bounds take it per asset.
+pub(crate) fn quotient_floor(x: Decimal, p: Decimal) -> Option<Decimal> {
+    let (num, den) = integer_ratio(x, p)?;
+    Some(Decimal::from_i128_with_scale(num.div_euclid(den), 0))
+}
+
+/// `(x / p).ceil()` for `p > 0`, bit for bit (see [`quotient_floor`]). `None` where the Decimal
+/// path yields a negative zero (a quotient in (−1, 0)), which an integer cannot carry.
+pub(crate) fn quotient_ceil(x: Decimal, p: Decimal) -> Option<Decimal> {
+    let (num, den) = integer_ratio(x, p)?;
+    let q = -(-num).div_euclid(den);
+    if q == 0 && num < 0 {
+        return None;
+    }
+    Some(Decimal::from_i128_with_scale(q, 0))
+}
+
 /// `⌊v⌋` as an integer: the mantissa floor-divided by `10^scale` (any Decimal fits an `i128`),
 /// the same as `v.floor().to_i128()` without building the intermediate Decimal. Used as an
 /// integer prefix of Decimal orderings, so most comparisons in sorts and heaps are integer ones.
@@ -223,6 +257,18 @@ mod tests {
         }
 
         #[test]
+        fn quotient_floor_and_ceil_equal_decimal(x in decimal(), p in positive()) {
+            if let Some(q) = x.checked_div(p) {
+                if let Some(got) = quotient_floor(x, p) {
+                    prop_assert!(same(got, q.floor()), "{x} / {p}: {got} vs {}", q.floor());
+                }
+                if let Some(got) = quotient_ceil(x, p) {
+                    prop_assert!(same(got, q.ceil()), "{x} / {p}: {got} vs {}", q.ceil());
+                }
+            }
+        }
+
+        #[test]
         fn floor_i128_equals_decimal_floor(v in decimal()) {
             use rust_decimal::prelude::ToPrimitive;
             prop_assert_eq!(Some(floor_i128(v)), v.floor().to_i128());
@@ -258,7 +304,24 @@ mod tests {
             if let Some(got) = round_half_even_div(n, p) {
                 assert!(same(got, round_half_even_div_ref(n, p)), "{n}/{p}");
             }
+            if let Some(got) = quotient_floor(n, p) {
+                assert!(same(got, (n / p).floor()), "{n}/{p}");
+            }
+            if let Some(got) = quotient_ceil(n, p) {
+                assert!(same(got, (n / p).ceil()), "{n}/{p}");
+            }
         }
+        // A quotient in (−1, 0) ceils to a negative zero: left to the Decimal path.
+        assert_eq!(quotient_ceil(d("-0.3"), d("7")), None);
+        assert!(same(quotient_floor(d("-0.3"), d("7")).unwrap(), d("-1")));
+        assert!(same(
+            quotient_ceil(d("0"), d("7")).unwrap(),
+            (d("0") / d("7")).ceil()
+        ));
+        assert!(same(
+            quotient_ceil(d("7093.25"), d("21.56")).unwrap(),
+            d("330")
+        ));
         assert!(round_half_even_div(d("2.5"), d("1")).is_some());
         assert!(same(
             floor_dp(d("-0.00000000001"), 10).unwrap(),

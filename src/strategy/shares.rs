@@ -14,6 +14,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::Asset;
 
+mod root;
 mod sell;
 
 /// Branch and bound runs only when at most this many assets have more than one choice.
@@ -151,7 +152,8 @@ impl Item {
     /// Minimum of `k·|target − nP|^e` (e = 2 if `square`, else 1) over the integer choices,
     /// ignoring the budget (the cost is convex, so the neighbours of `target/P` suffice).
     fn int_min(&self, target: Decimal, square: bool) -> Decimal {
-        let f = (target / self.price).floor();
+        let f = super::fast::quotient_floor(target, self.price)
+            .unwrap_or_else(|| (target / self.price).floor());
         [self.clamp(f), self.clamp(f + Decimal::ONE), self.lo]
             .iter()
             .map(|n| {
@@ -262,7 +264,8 @@ pub(crate) fn solve(
             } else if assets.len() > MAX_PROOF_INPUT {
                 Decimal::MAX
             } else {
-                (d[i].max(Decimal::ZERO) / a.price).ceil()
+                let r = d[i].max(Decimal::ZERO);
+                super::fast::quotient_ceil(r, a.price).unwrap_or_else(|| (r / a.price).ceil())
             };
             let hi = match dir {
                 Direction::SellOnly => Decimal::ZERO,
@@ -623,6 +626,29 @@ struct Cut {
     inv_k: Decimal,
 }
 
+impl Cut {
+    /// The asset's cut limit over its spend box `[lo·P, hi·P]`.
+    fn of(it: &Item) -> Cut {
+        let (l, h) = (it.lo * it.price, it.hi * it.price);
+        let c = it.d.max(l).min(h) - l;
+        Cut {
+            mu: c.saturating_mul(it.k),
+            c,
+            k: it.k,
+            inv_k: recip(it.k),
+        }
+    }
+}
+
+/// `1 / k` (0 where it does not exist). A weight factor of exactly one (equal weights, zero-weight
+/// assets) skips the division: `1 / 1` is `1`, bit for bit.
+fn recip(k: Decimal) -> Decimal {
+    if k.mantissa() == 1 && k.scale() == 0 {
+        return Decimal::ONE;
+    }
+    Decimal::ONE.checked_div(k).unwrap_or_default()
+}
+
 #[derive(Clone, Copy, Default)]
 struct Relax {
     /// Σ e_j, e_j = target clamped to [lo·P, hi·P].
@@ -658,21 +684,7 @@ impl Bounds {
         };
         let suffixes = if m <= MAX_EXACT_ASSETS { m } else { 1.min(m) };
         for k in 0..suffixes {
-            let mut list: Vec<Cut> = order[k..]
-                .iter()
-                .map(|&i| {
-                    let it = &items[i];
-                    let (l, h) = (it.lo * it.price, it.hi * it.price);
-                    let c = it.d.max(l).min(h) - l;
-                    let inv_k = Decimal::ONE.checked_div(it.k).unwrap_or_default();
-                    Cut {
-                        mu: c.saturating_mul(it.k),
-                        c,
-                        k: it.k,
-                        inv_k,
-                    }
-                })
-                .collect();
+            let mut list: Vec<Cut> = order[k..].iter().map(|&i| Cut::of(&items[i])).collect();
             list.sort_by_key(|c| c.mu);
             b.cuts.push(list);
         }
@@ -686,7 +698,7 @@ impl Bounds {
             b.prim[k] = Quad {
                 e: nx.e + e,
                 f: nx.f.saturating_add(weighted_square(it.k, it.d - e)),
-                inv_k: nx.inv_k + Decimal::ONE.checked_div(it.k).unwrap_or_default(),
+                inv_k: nx.inv_k + recip(it.k),
                 int: nx.int.saturating_add(it.int_min(it.d, true)),
             };
             let e = it.x.max(l).min(h);
@@ -730,27 +742,7 @@ impl Bounds {
         if excess <= Decimal::ZERO {
             return q.unbudgeted();
         }
-        let mut act_inv: Decimal = list.iter().map(|c| c.inv_k).sum();
-        let (mut sat_c, mut sat_cost) = (Decimal::ZERO, Decimal::ZERO);
-        for cut in list {
-            if sat_c + cut.mu.saturating_mul(act_inv) >= excess {
-                break;
-            }
-            sat_c += cut.c;
-            sat_cost = sat_cost.saturating_add(weighted_square(cut.k, cut.c));
-            act_inv -= cut.inv_k;
-        }
-        let cost = if act_inv <= Decimal::ZERO {
-            // Everything cut to its limit and still short: infeasible, caught by min_spend;
-            // what was cut is still a valid bound.
-            sat_cost
-        } else {
-            let mu = (excess - sat_c)
-                .checked_div(act_inv)
-                .unwrap_or(Decimal::MAX);
-            sat_cost.saturating_add(mu.saturating_mul(mu).saturating_mul(act_inv))
-        };
-        q.f.saturating_add(cost).max(q.int)
+        fill_cost(q, list.iter(), excess)
     }
 
     fn unbudgeted(&self, k: usize) -> Cost {
@@ -760,6 +752,35 @@ impl Bounds {
             self.sec[k].unbudgeted(),
         )
     }
+}
+
+/// The water-fill of [`Bounds::prim_at`] over `cuts` (sorted by `mu`) for `excess > 0`.
+fn fill_cost<'c>(
+    q: &Quad,
+    cuts: impl Iterator<Item = &'c Cut> + Clone,
+    excess: Decimal,
+) -> Decimal {
+    let mut act_inv: Decimal = cuts.clone().map(|c| c.inv_k).sum();
+    let (mut sat_c, mut sat_cost) = (Decimal::ZERO, Decimal::ZERO);
+    for cut in cuts {
+        if sat_c + cut.mu.saturating_mul(act_inv) >= excess {
+            break;
+        }
+        sat_c += cut.c;
+        sat_cost = sat_cost.saturating_add(weighted_square(cut.k, cut.c));
+        act_inv -= cut.inv_k;
+    }
+    let cost = if act_inv <= Decimal::ZERO {
+        // Everything cut to its limit and still short: infeasible, caught by min_spend;
+        // what was cut is still a valid bound.
+        sat_cost
+    } else {
+        let mu = (excess - sat_c)
+            .checked_div(act_inv)
+            .unwrap_or(Decimal::MAX);
+        sat_cost.saturating_add(mu.saturating_mul(mu).saturating_mul(act_inv))
+    };
+    q.f.saturating_add(cost).max(q.int)
 }
 
 struct Search<'a> {
@@ -797,6 +818,10 @@ fn branch_and_bound(
         .collect();
     let fixed_spend: Decimal = fixed.iter().map(|&i| n[i] * items[i].price).sum();
     let free_budget = budget - fixed_spend;
+    if order.len() > MAX_EXACT_ASSETS {
+        // Only the root bound can prove anything here: the cheap path to the same answer.
+        return root::proves(items, order, n, budget, free_budget, cash_k);
+    }
     let mut incumbent = order
         .iter()
         .fold(Cost::default(), |c, &i| c + items[i].cost(n[i]));
@@ -808,14 +833,11 @@ fn branch_and_bound(
     // Cheap proof for any size: the incumbent meets the root lower bound. (The bounds ignore
     // the excess-cash term and the minimal-cover rule of withdrawals: both only add cost or
     // remove plans, so the bounds stay valid lower bounds.)
-    order.sort_by(|&a, &b| items[b].price.cmp(&items[a].price).then(a.cmp(&b)));
+    root::sort_by_price_desc(items, &mut order);
     let bounds = Bounds::new(items, &order, free_budget);
     let root = bounds.at(0, free_budget);
     if root.is_some_and(|lb| lb >= incumbent) {
         return true;
-    }
-    if order.len() > MAX_EXACT_ASSETS {
-        return false;
     }
     let cur: Vec<Decimal> = order.iter().map(|&i| n[i]).collect();
     let max_price = order
