@@ -4,33 +4,45 @@
 //! Why: `pbal plan` reads a CSV, plans, prints and exits. At 10^5 rows glibc's `malloc` took a
 //! quarter of the run in page faults: every large `Vec` got a fresh `mmap` (then `munmap`, then a
 //! fresh `mmap` for the next), and every 4 KiB page of it faulted separately. Here memory comes
-//! from one reserved region whose first `SMALL` bytes (2 MiB) are ordinary pages and the rest
-//! transparent huge pages, so a 10^5-row plan takes ~600 page faults instead of ~25,000. The
-//! small-page prefix is for small inputs: a header-only CSV touches a few pages, and zeroing a
-//! whole 2 MiB huge page for it cost ~50 µs more (`perf stat -e task-clock,page-faults`). The
+//! from one reserved region in two areas, one for small blocks and one for large ones
+//! (≥ `LARGE` bytes). Each area starts with `SMALL` bytes (2 MiB) of ordinary pages and goes on
+//! in transparent huge pages, so a 10^5-row plan takes ~150 page faults instead of ~25,000. The
+//! small-page prefixes are for small inputs: a header-only CSV touches a few pages, and zeroing
+//! a whole 2 MiB huge page for it cost ~50 µs more (`perf stat -e task-clock,page-faults`). The
 //! front calls [`Arena::expect`] with the CSV's size, so anything larger (10^3 rows touch
 //! ~1.3 MiB) moves on to huge pages right after argument parsing.
 //!
-//! Frees are free: memory is only reused when the last allocation is freed or resized (the
-//! common `Vec` growth), because the process exits soon and the kernel takes it all back. That
-//! is why this allocator must never run a long-lived process: the front `exec`s `pbal-full`
-//! for every other command, which replaces the whole address space.
+//! Small frees are free: a small block's memory is only reused when it is the last one
+//! allocated (the common `Vec` growth), because the process exits soon and the kernel takes it
+//! all back. Large blocks are reused (`arena::large`), because fresh pages are what a large
+//! input pays for. Either way this allocator must never run a long-lived process: the front
+//! `exec`s `pbal-full` for every other command, which replaces the whole address space.
 //!
-//! Fail-safe: when the region cannot be reserved (a `ulimit -v`, strict overcommit) or is full,
-//! allocations fall back to the system allocator; pointers are told apart by address.
+//! Fail-safe: when the region cannot be reserved (a `ulimit -v`, strict overcommit) or an area
+//! is full, allocations fall back to the system allocator; pointers are told apart by address.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Address space reserved (not committed: `MAP_NORESERVE`, pages appear on first touch).
+mod large;
+
+use large::Large;
+
+/// Address space reserved (not committed: `MAP_NORESERVE`, pages appear on first touch); the
+/// small-block area takes the first half, the large-block area the second.
 const RESERVE: usize = 1 << 32;
-/// Leading part of the region left in 4 KiB pages (one huge page's worth).
+/// Leading part of each area left in 4 KiB pages (one huge page's worth).
 const SMALL: usize = 2 << 20;
 /// Transparent huge page size on x86-64 and aarch64 (4 KiB base pages).
 const HUGE: usize = 2 << 20;
-/// Expected allocation from which [`Arena::expect`] moves to huge pages (~60 small pages: see
-/// there).
+/// Blocks of at least this many bytes go to the large-block area.
+const LARGE: usize = 4096;
+/// Expected allocation from which [`Arena::expect`] moves the large-block area to huge pages
+/// (~60 small pages: see there).
 const HUGE_WORTH: usize = 256 << 10;
+/// Expected allocation from which the small-block area moves to huge pages too (its share is
+/// ~5 %: the symbols and strings).
+const SMALL_HUGE_WORTH: usize = 8 << 20;
 
 /// The allocator; `static A: Arena = Arena::new();` with `#[global_allocator]`.
 pub struct Arena {
@@ -38,17 +50,19 @@ pub struct Arena {
     state: UnsafeCell<State>,
 }
 
-/// Bump state, guarded by `lock`. Addresses are `usize` so the empty state is `const`.
+/// Allocation state, guarded by `lock`. Addresses are `usize` so the empty state is `const`.
 struct State {
     /// Start of the region; 0 before the first allocation.
     base: usize,
     end: usize,
-    /// Next free byte.
+    /// Small-block area `[base, small_end)`: next free byte.
     next: usize,
-    /// Start of the most recent allocation (0: none to reuse).
+    small_end: usize,
+    /// Start of the most recent small allocation (0: none to reuse).
     last: usize,
-    /// Everything at or above this address has never been handed out (still zero).
+    /// Small blocks at or above this address have never been handed out (still zero).
     high: usize,
+    large: Large,
     /// Reserving failed once: use the system allocator from then on.
     failed: bool,
 }
@@ -70,8 +84,10 @@ impl Arena {
                 base: 0,
                 end: 0,
                 next: 0,
+                small_end: 0,
                 last: 0,
                 high: 0,
+                large: Large::empty(),
                 failed: false,
             }),
         }
@@ -93,13 +109,13 @@ impl Arena {
     }
 
     /// Tells the arena that about `bytes` more will be allocated. When that is more than the
-    /// small-page prefix is worth, allocation moves on to the huge-page part now, leaving the
-    /// rest of the prefix untouched: each fresh 4 KiB page costs ~1.7 µs to fault in on the
-    /// measuring VM, a whole 2 MiB huge page ~100 µs, so past ~60 pages huge pages win (at
+    /// small-page prefixes are worth, allocation moves on to the huge-page parts now, leaving
+    /// the rest of the prefixes untouched: each fresh 4 KiB page costs ~1.7 µs to fault in on
+    /// the measuring VM, a whole 2 MiB huge page ~100 µs, so past ~60 pages huge pages win (at
     /// 10^3 rows: ~250 small-page faults, ~0.4 ms, became two huge-page faults).
     pub fn expect(&self, bytes: usize) {
         if bytes >= HUGE_WORTH {
-            self.with(State::skip_small);
+            self.with(|s| s.skip_small(bytes >= SMALL_HUGE_WORTH));
         }
     }
 
@@ -131,41 +147,65 @@ impl State {
         // Huge pages only cover 2 MiB-aligned ranges: start the region at the first boundary.
         let base = (p as usize).next_multiple_of(HUGE);
         let end = p as usize + RESERVE;
-        // SAFETY: advice on a range inside the mapping just made; failure only means no huge
+        let mid = base + (end - base) / 2 / HUGE * HUGE;
+        // SAFETY: advice on ranges inside the mapping just made; failure only means no huge
         // pages (e.g. THP disabled), which is harmless. Never allocate here: this runs under
         // the allocator's own lock.
         unsafe {
-            let huge = base + SMALL;
-            libc::madvise(huge as *mut libc::c_void, end - huge, libc::MADV_HUGEPAGE)
-        };
+            for (from, to) in [(base + SMALL, mid), (mid + SMALL, end)] {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
+            }
+        }
         (self.base, self.end, self.next, self.high) = (base, end, base, base);
+        self.small_end = mid;
+        self.large.init(mid, end);
     }
 
-    /// Bumps out `layout`, or `None` (region full or unavailable).
-    fn bump(&mut self, layout: Layout) -> Option<usize> {
+    /// Reserves the region if that has not been tried; false if it is unavailable.
+    fn ready(&mut self) -> bool {
         if self.base == 0 && !self.failed {
             self.reserve();
         }
-        if self.base == 0 {
+        self.base != 0
+    }
+
+    /// Bumps out a small block, or `None` (area full or unavailable).
+    fn bump(&mut self, layout: Layout) -> Option<usize> {
+        if !self.ready() {
             return None;
         }
         self.high = self.high.max(self.next);
         let start = self.next.checked_next_multiple_of(layout.align())?;
         let stop = start.checked_add(layout.size())?;
-        if stop > self.end {
+        if stop > self.small_end {
             return None;
         }
         (self.next, self.last) = (stop, start);
         Some(start)
     }
 
-    /// Moves the bump pointer to the huge-page part if it is still in the small-page prefix.
-    /// The skipped bytes were never handed out, so `high` still marks what is dirty.
-    fn skip_small(&mut self) {
-        if self.base == 0 && !self.failed {
-            self.reserve();
+    /// A block for `layout` from the area its size belongs to, with how many of its leading
+    /// bytes may be dirty (handed out before).
+    fn alloc(&mut self, layout: Layout) -> Option<(usize, usize)> {
+        if layout.size() < LARGE {
+            let p = self.bump(layout)?;
+            return Some((p, layout.size().min(self.high.saturating_sub(p))));
         }
-        if self.base != 0 && self.next < self.base + SMALL {
+        if !self.ready() {
+            return None;
+        }
+        let b = self.large.alloc(layout.size(), layout.align())?;
+        Some((b.at, b.dirty))
+    }
+
+    /// Moves the large-block area (and with `small`, the small-block one) to its huge-page part
+    /// if it is still in its small-page prefix. Skipped bytes were never handed out.
+    fn skip_small(&mut self, small: bool) {
+        if !self.ready() {
+            return;
+        }
+        self.large.skip_to(self.large.start + SMALL);
+        if small && self.next < self.base + SMALL {
             self.high = self.high.max(self.next);
             // The last allocation can no longer grow in place: it is not at the bump pointer.
             (self.next, self.last) = (self.base + SMALL, 0);
@@ -177,19 +217,30 @@ impl State {
         self.base != 0 && p >= self.base && p < self.end
     }
 
-    /// Frees `p`: only the most recent allocation's space can be reused; other frees are no-ops.
-    fn free(&mut self, p: usize) {
-        if p == self.last {
+    /// Frees `p` of `size` bytes: a large block's span is kept for reuse; a small block's space
+    /// only if it is the most recent allocation.
+    fn free(&mut self, p: usize, size: usize) {
+        if p >= self.small_end {
+            self.large.free(p, size);
+        } else if p == self.last {
             self.high = self.high.max(self.next);
             (self.next, self.last) = (self.last, 0);
         }
     }
 
-    /// Grows or shrinks the most recent allocation in place; false if `p` is not it or it
-    /// does not fit.
-    fn resize_last(&mut self, p: usize, new_size: usize) -> bool {
+    /// Grows or shrinks a block in place: the most recent small block within the small size
+    /// class, or the topmost large block. False if it cannot.
+    fn resize(&mut self, p: usize, size: usize, new_size: usize) -> bool {
+        if p >= self.small_end {
+            return self.large.resize_top(p, size, new_size);
+        }
         match p.checked_add(new_size) {
-            Some(stop) if p == self.last && p != 0 && stop <= self.end => {
+            Some(stop) if p == self.last && p != 0 && stop <= self.small_end => {
+                if new_size >= LARGE {
+                    // Grown blocks of this size belong in the large area (where they can be
+                    // reused); moving them once costs one copy.
+                    return false;
+                }
                 self.high = self.high.max(self.next);
                 self.next = stop;
                 true
@@ -199,26 +250,25 @@ impl State {
     }
 }
 
-// SAFETY: every pointer returned is either from `System` or a fresh, aligned, in-bounds range
-// of the region that no live allocation overlaps (the bump pointer only moves back over the
-// last allocation when it is freed or resized).
+// SAFETY: every pointer returned is either from `System` or an aligned, in-bounds range of the
+// region that no live allocation overlaps: the small area's bump pointer only moves back over
+// its last allocation when that is freed or resized, and the large area hands out only spans
+// nothing live occupies (`arena::large`, checked by its model test).
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match self.with(|s| s.bump(layout)) {
-            Some(p) => p as *mut u8,
+        match self.with(|s| s.alloc(layout)) {
+            Some((p, _)) => p as *mut u8,
             // SAFETY: forwarded with the caller's layout.
             None => unsafe { System.alloc(layout) },
         }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let got = self.with(|s| s.bump(layout).map(|p| (p, s.high)));
-        match got {
-            // Memory at or above `high` was never handed out, so the kernel's zero pages are
-            // still zero: clearing only the reused part saves touching fresh pages.
-            Some((p, high)) => {
-                let dirty = layout.size().min(high.saturating_sub(p));
-                // SAFETY: `p..p + size` is the range just bumped out.
+        match self.with(|s| s.alloc(layout)) {
+            // Memory never handed out is still the kernel's zero pages: clearing only the
+            // reused part saves touching fresh pages.
+            Some((p, dirty)) => {
+                // SAFETY: `p..p + size` is the block just handed out, and `dirty ≤ size`.
                 unsafe { std::ptr::write_bytes(p as *mut u8, 0, dirty) };
                 p as *mut u8
             }
@@ -231,7 +281,7 @@ unsafe impl GlobalAlloc for Arena {
         let ours = self.with(|s| {
             let ours = s.contains(p as usize);
             if ours {
-                s.free(p as usize);
+                s.free(p as usize, layout.size());
             }
             ours
         });
@@ -245,12 +295,13 @@ unsafe impl GlobalAlloc for Arena {
         // `Some(resized in place)` for the region's pointers, `None` for the system's.
         let resized = self.with(|s| {
             s.contains(p as usize)
-                .then(|| s.resize_last(p as usize, new_size))
+                .then(|| s.resize(p as usize, layout.size(), new_size))
         });
         match resized {
             // SAFETY: not ours, so `System` handed it out with this layout.
             None => return unsafe { System.realloc(p, layout, new_size) },
             Some(true) => return p,
+            // Shrinking in place: the tail is simply not reused.
             Some(false) if new_size <= layout.size() => return p,
             Some(false) => {}
         }
@@ -302,16 +353,25 @@ mod tests {
         let l = layout(16, 8);
         let p = unsafe { a.alloc(l) };
         unsafe { std::ptr::copy_nonoverlapping(b"0123456789abcdef".as_ptr(), p, 16) };
-        let p2 = unsafe { a.realloc(p, l, 1 << 20) };
-        assert_eq!(p2, p, "the last allocation grows in place");
+        let p2 = unsafe { a.realloc(p, l, 1000) };
+        assert_eq!(p2, p, "the last small allocation grows in place");
         let other = unsafe { a.alloc(layout(8, 8)) };
-        let p3 = unsafe { a.realloc(p2, layout(1 << 20, 8), 2 << 20) };
+        let p3 = unsafe { a.realloc(p2, layout(1000, 8), 2000) };
         assert_ne!(p3, p2, "not the last any more: it moves");
         assert_eq!(
             unsafe { std::slice::from_raw_parts(p3, 16) },
             b"0123456789abcdef"
         );
         assert!(p3 as usize > other as usize);
+        // Large blocks: the topmost grows in place, small blocks in between do not matter.
+        let big = unsafe { a.realloc(p3, layout(2000, 8), 8192) };
+        let _small = unsafe { a.alloc(layout(8, 8)) };
+        let big2 = unsafe { a.realloc(big, layout(8192, 8), 1 << 20) };
+        assert_eq!(big2, big, "the topmost large block grows in place");
+        assert_eq!(
+            unsafe { std::slice::from_raw_parts(big2, 16) },
+            b"0123456789abcdef"
+        );
     }
 
     #[test]
@@ -336,40 +396,75 @@ mod tests {
     }
 
     #[test]
-    fn expecting_much_moves_to_the_huge_page_part_and_keeps_the_last_block_intact() {
+    fn expecting_much_moves_to_the_huge_page_parts_and_keeps_the_last_block_intact() {
         let a = Arena::new();
-        let l = layout(64, 8);
-        let p = unsafe { a.alloc(l) };
+        let (small, big) = (layout(64, 8), layout(4096, 8));
+        let p = unsafe { a.alloc(small) };
         unsafe { std::ptr::write_bytes(p, 0x5A, 64) };
+        let (base, mid) = a.with(|s| (s.base, s.small_end));
         a.expect(HUGE_WORTH - 1);
-        let q = unsafe { a.alloc(l) };
-        assert!(
-            (q as usize) < a.with(|s| s.base) + SMALL,
-            "a small hint changes nothing"
-        );
+        let b1 = unsafe { a.alloc(big) };
+        assert_eq!(b1 as usize, mid, "a small hint changes nothing");
         a.expect(HUGE_WORTH);
-        let base = a.with(|s| s.base);
-        let r = unsafe { a.alloc_zeroed(layout(4096, 8)) };
+        let b2 = unsafe { a.alloc_zeroed(big) };
         assert_eq!(
-            r as usize,
-            base + SMALL,
-            "the huge-page part starts on a 2 MiB boundary"
+            b2 as usize,
+            mid + SMALL,
+            "large blocks move to a 2 MiB boundary"
         );
         assert!(
-            unsafe { std::slice::from_raw_parts(r, 4096) }
+            unsafe { std::slice::from_raw_parts(b2, 4096) }
                 .iter()
                 .all(|&b| b == 0)
         );
-        // `q` was the last block before the move: growing it must copy, not overrun `r`.
-        let q2 = unsafe { a.realloc(q, l, 128) };
-        assert!(q2 as usize >= r as usize + 4096);
+        let q = unsafe { a.alloc(small) };
+        assert!(
+            (q as usize) < base + SMALL,
+            "small blocks stay in small pages"
+        );
+        a.expect(SMALL_HUGE_WORTH);
+        let r = unsafe { a.alloc(small) };
+        assert_eq!(r as usize, base + SMALL, "until the hint is large enough");
+        // `q` was the last small block before the move: growing it must copy, not overrun `r`.
+        let q2 = unsafe { a.realloc(q, small, 128) };
+        assert!(q2 as usize >= r as usize + 64);
         assert_eq!(unsafe { *p.add(63) }, 0x5A);
-        a.expect(HUGE_WORTH);
-        let s = unsafe { a.alloc(l) };
+        a.expect(SMALL_HUGE_WORTH);
+        let s = unsafe { a.alloc(small) };
         assert!(
             s as usize > q2 as usize,
             "a second hint does not move backwards"
         );
+    }
+
+    #[test]
+    fn large_blocks_are_reused_after_a_free_and_zeroed_when_asked() {
+        let a = Arena::new();
+        let big = layout(100_000, 8);
+        let p = unsafe { a.alloc(big) };
+        unsafe { std::ptr::write_bytes(p, 0xEE, 100_000) };
+        let _keep = unsafe { a.alloc(layout(8, 8)) };
+        let other = unsafe { a.alloc(layout(5000, 8)) };
+        unsafe { a.dealloc(p, big) };
+        let q = unsafe { a.alloc_zeroed(layout(50_000, 16)) };
+        assert_eq!(q, p, "the freed large block is reused");
+        assert!(
+            unsafe { std::slice::from_raw_parts(q, 50_000) }
+                .iter()
+                .all(|&b| b == 0)
+        );
+        // A small block growing past the small class moves to the large area with its bytes.
+        let s = unsafe { a.alloc(layout(100, 8)) };
+        unsafe { std::ptr::write_bytes(s, 0x11, 100) };
+        let s2 = unsafe { a.realloc(s, layout(100, 8), 8000) };
+        assert!(s2 as usize >= a.with(|st| st.small_end));
+        assert!(
+            unsafe { std::slice::from_raw_parts(s2, 100) }
+                .iter()
+                .all(|&b| b == 0x11)
+        );
+        assert!(s2 as usize >= q as usize + 50_000 || (s2 as usize) + 8000 <= q as usize);
+        assert_ne!(s2, other);
     }
 
     #[test]
