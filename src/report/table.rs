@@ -1,9 +1,9 @@
 //! The aligned text table `pbal plan` prints, one row per position.
 //!
 //! Why it is built this way: column widths depend on every row, so the figures are formatted
-//! once into one byte buffer (their lengths alongside, one byte per cell), then each row is
-//! appended from them, padding and figures as fixed-size windows cut to length (no `memcpy`
-//! call per cell), into a chunk that is written out every 256 KiB. At 10^5 rows that is no
+//! once into one byte buffer (their lengths alongside, one byte per cell), then the rows are
+//! laid out from them ([`rows`]: fixed-size copies at fixed offsets) in a chunk that is written
+//! out every 256 KiB. At 10^5 rows that is no
 //! allocation per row or cell, no second formatting pass, and no output buffer the size of
 //! the whole table.
 use std::io::{self, Write};
@@ -12,6 +12,8 @@ use rust_decimal::Decimal;
 
 use super::fixed;
 use crate::strategy::{Plan, PlanLine};
+
+mod rows;
 
 const HEADER: [&str; 10] = [
     "Symbol",
@@ -35,10 +37,13 @@ const CHUNK: usize = 1 << 18;
 /// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
 pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
     let n = plan.lines.len();
-    let mut cells: Vec<u8> = Vec::with_capacity(n * 64);
+    let mut cells: Vec<u8> = Vec::with_capacity(n * 64 + rows::CELLS_LEAD + WINDOW);
+    cells.extend_from_slice(&[b' '; rows::CELLS_LEAD]);
     let mut lens: Vec<[u8; 8]> = Vec::with_capacity(n);
     let mut width = HEADER.map(str::len);
+    let mut ascii = true;
     for l in &plan.lines {
+        ascii &= l.symbol.is_ascii();
         width[0] = width[0].max(chars(&l.symbol));
         width[4] = width[4].max(SIDES[side(l)].len());
         let row = number_cells(&mut cells, l);
@@ -57,19 +62,39 @@ pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
         &rule.each_ref().map(Vec::as_slice),
         width[0],
     );
-    // Slack after the last figure, so every figure can be copied as a fixed-size window.
-    cells.extend_from_slice(&[b' '; WINDOW]);
-    let mut at = 0;
-    for (l, row) in plan.lines.iter().zip(&lens) {
-        at = write_row(&mut o, &width, l, &cells, at, row);
-        if o.len() > CHUNK {
-            out.write_all(&o)?;
-            o.clear();
-        }
+    if ascii {
+        out.write_all(&o)?;
+        o.clear();
+        rows::write_rows(&mut out, &plan.lines, &width, &cells, &lens)?;
+    } else {
+        piecewise_rows(&mut out, &mut o, &plan.lines, &width, &mut cells, &lens)?;
     }
     o.push(b'\n');
     out.write_all(&o)?;
     out.write_all(super::table_footer(plan).as_bytes())
+}
+
+/// Every row appended piece by piece to `o` (flushed to `out` every [`CHUNK`]): the layout for
+/// symbols that are not ASCII, and the reference [`rows`] is tested against.
+fn piecewise_rows(
+    out: &mut impl Write,
+    o: &mut Vec<u8>,
+    lines: &[PlanLine],
+    width: &[usize; 10],
+    cells: &mut Vec<u8>,
+    lens: &[[u8; 8]],
+) -> io::Result<()> {
+    // Slack after the last figure, so every figure can be copied as a fixed-size window.
+    cells.extend_from_slice(&[b' '; WINDOW]);
+    let mut at = rows::CELLS_LEAD;
+    for (l, row) in lines.iter().zip(lens) {
+        at = write_row(o, width, l, cells, at, row);
+        if o.len() > CHUNK {
+            out.write_all(o)?;
+            o.clear();
+        }
+    }
+    Ok(())
 }
 
 /// The trade column's words.
@@ -142,7 +167,8 @@ fn pct(o: &mut Vec<u8>, v: Decimal) {
 const WINDOW: usize = 32;
 
 /// One position's row, as [`line`] would lay it out, from its figures at `cells[at..]`
-/// (lengths `lens`); returns where the next row's figures start. Every piece but the symbol
+/// (lengths `lens`); returns where the next row's figures start. Used when a symbol is not
+/// ASCII (its bytes and its width differ); otherwise [`rows`] writes the rows. Every piece but the symbol
 /// is appended as a fixed-size window and cut to length (see [`fixed`]'s `put64`).
 fn write_row(
     o: &mut Vec<u8>,
