@@ -50,7 +50,12 @@ pub(super) fn write_rows(
     let mut buf = vec![b' '; LEAD + per_chunk * row_len];
     let mut at = CELLS_LEAD;
     for (lines, lens) in lines.chunks(per_chunk).zip(lens.chunks(per_chunk)) {
-        let cells_end = at + lens.iter().flatten().map(|&l| usize::from(l)).sum::<usize>();
+        let cells_end = at
+            + lens
+                .iter()
+                .flatten()
+                .map(|&l| usize::from(l))
+                .sum::<usize>();
         let mut fe = cells_end;
         for (r, (l, row_lens)) in lines.iter().zip(lens).enumerate().rev() {
             let base = LEAD + r * row_len;
@@ -183,7 +188,13 @@ mod tests {
     #[test]
     fn rows_span_chunks() {
         let hs = (0..20_000)
-            .map(|i| Holding::new(format!("S{i:05}"), Decimal::from(i % 7), Decimal::new(i + 1, 2)))
+            .map(|i| {
+                Holding::new(
+                    format!("S{i:05}"),
+                    Decimal::from(i % 7),
+                    Decimal::new(i + 1, 2),
+                )
+            })
             .collect();
         let p = plan(&PlanRequest::new(hs, Decimal::from(100_000))).unwrap();
         let (fast, reference) = both(&p.lines);
