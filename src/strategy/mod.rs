@@ -75,6 +75,7 @@ use rust_decimal::Decimal;
 mod bands;
 mod fast;
 mod increment;
+mod mantissa;
 pub mod margin;
 mod mintrades;
 mod shares;
@@ -225,9 +226,9 @@ fn whole_shares(
         .quantities
         .iter()
         .zip(assets)
-        .map(|(n, a)| Spend::Shares(*n, *n * a.price))
+        .map(|(n, a)| Spend::Shares(*n, mantissa::mul(*n, a.price)))
         .collect();
-    let spend_total: Decimal = spend.iter().map(|s| s.value()).sum();
+    let spend_total = mantissa::sum(spend.iter().map(|s| s.value()));
     if spend_total > budget {
         // Fail closed: unreachable after the check above, but never emit a plan
         // that breaks the budget.
@@ -412,7 +413,7 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), Pla
             return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));
         }
     }
-    let total: Decimal = assets.iter().map(|a| a.value).sum();
+    let total = mantissa::sum(assets.iter().map(|a| a.value));
     if total > MAX_AMOUNT {
         return Err(PlanError::Overflow(
             "total portfolio value exceeds 10^15".into(),
@@ -428,7 +429,14 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), Pla
 /// One holding checked (symbol, positive price, non-negative quantity and value, magnitudes
 /// within 10^15) and turned into an asset of weight 1.
 fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
-    if h.symbol.trim().is_empty() {
+    // `trim` only when the first byte could be white space.
+    if !h
+        .symbol
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_graphic)
+        && h.symbol.trim().is_empty()
+    {
         return Err(PlanError::EmptySymbol(h.symbol.clone()));
     }
     if h.price <= Decimal::ZERO {
@@ -520,7 +528,7 @@ fn build_plan(
     spend: Vec<Spend>,
     proven_optimal: bool,
 ) -> Plan {
-    let cash_used: Decimal = spend.iter().map(|s| s.value()).sum();
+    let cash_used = mantissa::sum(spend.iter().map(|s| s.value()));
     let total_after = total_before + cash_used;
     // Weights are informational: multiply by one reciprocal instead of dividing per row.
     // 16 significant digits are plenty for a weight and keep the per-row products short.
@@ -540,7 +548,7 @@ fn build_plan(
     for (i, a) in assets.iter().enumerate() {
         let s = spend[i];
         let (conid, currency) = (a.conid, a.currency.map(str::to_string));
-        let value_after = a.value + s.value();
+        let value_after = mantissa::add(a.value, s.value());
         lines.push(PlanLine {
             symbol: a.symbol.to_string(),
             conid,
@@ -553,15 +561,15 @@ fn build_plan(
                 if w == weight_sum {
                     Decimal::ONE
                 } else {
-                    w * inv_weights
+                    mantissa::mul(w, inv_weights)
                 }
             }),
             target_value: targets[i],
             trade_shares: s.shares(),
             trade_value: s.value(),
             value_after,
-            weight_before: a.value * inv_before,
-            weight_after: value_after * inv_after,
+            weight_before: mantissa::mul(a.value, inv_before),
+            weight_after: mantissa::mul(value_after, inv_after),
         });
         if !s.shares().is_zero() {
             trades.push(Trade {
