@@ -27,7 +27,9 @@ const POW10: [u64; 20] = {
 };
 
 /// `(v / 10^k, v % 10^k)` for `k ≤ 19`, each power a constant: the compiler turns a division by
-/// a constant into a multiplication, where a division by a variable is a slow `div`.
+/// a constant into a multiplication, where a division by a variable is a slow `div`. Inlined so
+/// that a constant `k` at the call site (cents: 2) needs no jump.
+#[inline(always)]
 fn div_rem_pow10(v: u64, k: usize) -> (u64, u64) {
     macro_rules! by_constant {
         ($($k:literal)*) => {
@@ -143,6 +145,7 @@ fn put(o: &mut Vec<u8>, neg: bool, q: u128, s: u32, dp: u32) {
 /// [`put`] for `q < 2^64`, `dp ≤ 19`: the text (at most 41 bytes) is written in place into a
 /// fixed 48-byte window appended to `o`, then cut to length — a constant-size copy the compiler
 /// inlines, where a copy of the exact length is a `memcpy` call per figure.
+#[inline(always)]
 fn put64(o: &mut Vec<u8>, neg: bool, q: u64, s: usize, dp: usize) {
     let (int, frac) = div_rem_pow10(q, s);
     let int_len = int.checked_ilog10().map_or(1, |l| l as usize + 1);

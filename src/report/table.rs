@@ -137,24 +137,26 @@ fn chars(s: &str) -> usize {
 }
 
 /// Appends a row's eight figures to `o`; returns their lengths (a figure is < 64 bytes).
+/// Straight-line code: a loop over a `match` cost an indirect jump per figure.
 fn number_cells(o: &mut Vec<u8>, l: &PlanLine) -> [u8; 8] {
-    let mut lens = [0u8; 8];
-    let mut at = o.len();
-    for (k, len) in lens.iter_mut().enumerate() {
-        match k {
-            0 => fixed::normalized(o, l.price),
-            1 => fixed::fixed_dp(o, l.value_before, 2),
-            2 => pct(o, l.target_weight),
-            3 => fixed::shares(o, l.trade_shares.abs()),
-            4 => fixed::fixed_dp(o, l.trade_value.abs(), 2),
-            5 => fixed::fixed_dp(o, l.value_after, 2),
-            6 => pct(o, l.weight_before),
-            _ => pct(o, l.weight_after),
-        }
-        *len = (o.len() - at) as u8;
-        at = o.len();
-    }
-    lens
+    let mut ends = [o.len(); 9];
+    fixed::normalized(o, l.price);
+    ends[1] = o.len();
+    fixed::fixed_dp(o, l.value_before, 2);
+    ends[2] = o.len();
+    pct(o, l.target_weight);
+    ends[3] = o.len();
+    fixed::shares(o, l.trade_shares.abs());
+    ends[4] = o.len();
+    fixed::fixed_dp(o, l.trade_value.abs(), 2);
+    ends[5] = o.len();
+    fixed::fixed_dp(o, l.value_after, 2);
+    ends[6] = o.len();
+    pct(o, l.weight_before);
+    ends[7] = o.len();
+    pct(o, l.weight_after);
+    ends[8] = o.len();
+    std::array::from_fn(|k| (ends[k + 1] - ends[k]) as u8)
 }
 
 /// A weight as a percentage with two decimals (`12.50%`).

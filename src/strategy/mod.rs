@@ -439,13 +439,14 @@ fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
     {
         return Err(PlanError::EmptySymbol(h.symbol.clone()));
     }
-    if h.price <= Decimal::ZERO {
+    // Sign tests rather than comparisons with zero (a call each); -0 counts as zero, as there.
+    if h.price.is_zero() || h.price.is_sign_negative() {
         return Err(PlanError::NonPositivePrice {
             symbol: h.symbol.clone(),
             price: h.price,
         });
     }
-    if h.quantity < Decimal::ZERO {
+    if h.quantity.is_sign_negative() && !h.quantity.is_zero() {
         return Err(PlanError::NegativeQuantity {
             symbol: h.symbol.clone(),
             quantity: h.quantity,
@@ -462,7 +463,10 @@ fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
             h.symbol
         )));
     }
-    if let Some(v) = h.market_value.filter(|v| *v < Decimal::ZERO) {
+    if let Some(v) = h
+        .market_value
+        .filter(|v| v.is_sign_negative() && !v.is_zero())
+    {
         return Err(PlanError::NegativeValue {
             symbol: h.symbol.clone(),
             value: v,
