@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{self, FULL_EXE};
 
+mod fast;
+
 /// pbal keeps an Interactive Brokers portfolio on target.
 #[derive(Debug, Parser)]
 #[command(name = "pbal", bin_name = "pbal", version, about, long_about = None)]
@@ -119,6 +121,13 @@ pub fn main(cli: Cli) -> ExitCode {
 /// Entry point of the front executable for `pbal plan`: the same command, output and exit
 /// status (0, or 2 after the error chain on stderr) as through [`main`], as a C `main` returns
 /// it. `plan` reads neither the configuration nor the log format.
+/// Parses `pbal plan …` for the front: the plain lines without clap (see `cli::fast`), the
+/// rest (help, errors, rare flags) with it.
+pub fn parse_plan() -> PlanCli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+    fast::parse_plan(&args).unwrap_or_else(PlanCli::parse)
+}
+
 pub fn plan_main(cli: PlanCli) -> u8 {
     let PlanOnly::Plan(args) = cli.command;
     commands::plan::run(*args).map_or_else(fail, |()| 0)

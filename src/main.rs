@@ -41,8 +41,7 @@ extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     }
     let status = match std::env::args_os().nth(1) {
         Some(first) if first == "plan" => {
-            use clap::Parser;
-            let cli = pbal::cli::PlanCli::parse();
+            let cli = pbal::cli::parse_plan();
             let pbal::cli::PlanOnly::Plan(args) = &cli.command;
             // A plan touches ~20–30 bytes of memory per byte of CSV (holdings, plan lines,
             // output): tell the allocator, so a large input starts on huge pages.

@@ -145,7 +145,7 @@ fn margin_request(
 }
 
 /// Parses a money amount exactly (no binary floating point); rejects NaN and infinities.
-fn parse_money(s: &str) -> Result<Decimal, String> {
+pub(crate) fn parse_money(s: &str) -> Result<Decimal, String> {
     let t = s.trim();
     t.parse::<Decimal>()
         .or_else(|_| Decimal::from_scientific(t))
