@@ -31,7 +31,12 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
         return out;
     }
     let mut keyed = keyed_levels(assets);
-    let ascending = |x: &Key, y: &Key| x.0.cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2));
+    // `then_with`: the Decimal comparison runs only when the integer prefixes tie.
+    let ascending = |x: &Key, y: &Key| {
+        x.0.cmp(&y.0)
+            .then_with(|| x.1.cmp(&y.1))
+            .then_with(|| x.2.cmp(&y.2))
+    };
     let (k, lvl) = common_level(
         assets,
         &mut keyed,
@@ -69,7 +74,11 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
     }
     let mut keyed = keyed_levels(assets);
     // Highest level first; equal levels by index.
-    let descending = |x: &Key, y: &Key| y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then(x.2.cmp(&y.2));
+    let descending = |x: &Key, y: &Key| {
+        y.0.cmp(&x.0)
+            .then_with(|| y.1.cmp(&x.1))
+            .then_with(|| x.2.cmp(&y.2))
+    };
     let (k, lvl) = common_level(
         assets,
         &mut keyed,
@@ -109,7 +118,8 @@ fn keyed_levels(assets: &[Asset]) -> Vec<Key> {
 /// Usually only a few of the levels move: select the first `want` in `order` (O(n)), sort just
 /// those, and widen the window only if the level passes them — the same `k` and `L` as sorting
 /// everything, since the order is total and `select_nth` leaves the next element in its sorted
-/// place.
+/// place. A wider window selects and sorts only past the sorted prefix and continues its sums
+/// (the same additions in the same order as a restart).
 fn common_level(
     assets: &[Asset],
     keyed: &mut [Key],
@@ -118,15 +128,15 @@ fn common_level(
     reached: impl Fn(Decimal, Decimal) -> bool,
 ) -> (usize, Decimal) {
     let n = keyed.len();
-    let mut want = 256usize;
+    let (mut sorted, mut want) = (0usize, 256usize);
+    let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
     loop {
         let window = want.min(n);
         if window < n {
-            keyed.select_nth_unstable_by(window, order);
+            keyed[sorted..].select_nth_unstable_by(window - sorted, order);
         }
-        keyed[..window].sort_unstable_by(order);
-        let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
-        for k in 1..=window {
+        keyed[sorted..window].sort_unstable_by(order);
+        for k in sorted + 1..=window {
             let a = &assets[keyed[k - 1].2];
             sum_p += a.value;
             sum_w += a.weight;
@@ -138,6 +148,7 @@ fn common_level(
         if window == n {
             return (0, Decimal::ZERO); // no asset with a positive weight
         }
+        sorted = window;
         want = want.saturating_mul(4);
     }
 }
