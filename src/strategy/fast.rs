@@ -249,8 +249,12 @@ mod tests {
 
         #[test]
         fn floor_div_equals_estimate(x in decimal(), p in positive()) {
-            // The reference may overflow on a tiny divisor; it is only called where it does not.
-            if let Some(got) = floor_div(x, p) {
+            // The reference may overflow on a tiny divisor, and in its exact walk (`n·p` for n
+            // within a few units of the quotient) near the top of the range: it is only called
+            // where neither happens.
+            if let Some(got) = floor_div(x, p)
+                && (got.abs() + Decimal::from(9)).checked_mul(p).is_some()
+            {
                 let want = crate::strategy::shares::floor_div_estimate(x, p);
                 prop_assert!(same(got, want), "{x} / {p}: {got} vs {want}");
             }

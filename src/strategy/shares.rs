@@ -14,6 +14,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::Asset;
 
+mod exact;
 mod root;
 mod sell;
 
@@ -80,24 +81,21 @@ struct Item {
     price: Decimal,
     lo: Decimal,
     hi: Decimal,
-    /// Reference of the primary (squared) deviation: `T_i − p_i`, or `x_i` for withdrawals.
+    /// Reference of the primary (squared) and of the tertiary (absolute) deviation:
+    /// `T_i − p_i`.
     d: Decimal,
     /// Weight of the squared deviation: `max_w / w_i` (1 for zero-weight assets).
     k: Decimal,
-    /// Reference of the tertiary (absolute) deviation: `T_i − p_i`.
-    x: Decimal,
-    /// Where the search starts: the continuous optimum `x_i`.
-    cont: Decimal,
-    /// Tie-break rank for "one step up" (lower first): buying the loser first, and for sales
-    /// selling one share fewer of the winner first (so losses are sold first).
+    /// Tie-break rank for "one step up" (lower first): buying the loser first (the P&L). For
+    /// sales, selling one share fewer of the winner first (so losses are sold first) ranks by
+    /// its negation. (Kept to six Decimals: at 10^5 rows every byte per item is touched memory.)
     up_rank: Decimal,
-    down_rank: Decimal,
 }
 
 impl Item {
     fn cost(&self, n: Decimal) -> Cost {
         let s = n * self.price;
-        Cost(weighted_square(self.k, self.d - s), -s, (self.x - s).abs())
+        Cost(weighted_square(self.k, self.d - s), -s, (self.d - s).abs())
     }
     fn up(&self, n: Decimal) -> Option<Decimal> {
         let m = if n.scale() == 0 || n.fract().is_zero() {
@@ -129,12 +127,13 @@ impl Item {
             n
         }
     }
-    /// The start point `⌊x/P⌋`, clamped (feasible: spends at most `x`).
-    fn start(&self) -> Decimal {
-        if self.cont.is_zero() {
+    /// The start point `⌊x/P⌋` for the continuous optimum `x`, clamped (feasible: spends at
+    /// most `x`).
+    fn start(&self, x: Decimal) -> Decimal {
+        if x.is_zero() {
             return self.clamp(Decimal::ZERO);
         }
-        self.clamp(floor_div(self.cont, self.price))
+        self.clamp(floor_div(x, self.price))
     }
     /// `cost(to) − cost(cur)` in closed form (cheaper than two full costs: no squares).
     fn delta(&self, cur: Decimal, to: Decimal) -> Cost {
@@ -143,8 +142,14 @@ impl Item {
         // k·((r − s − δ)² − (r − s)²) = k·δ·(δ − 2(r − s))
         let r = self.d - s;
         let prim = step.saturating_mul(step - r - r).saturating_mul(self.k);
-        let x = self.x - s;
+        let x = self.d - s;
         Cost(prim, -step, (x - step).abs() - x.abs())
+    }
+    /// The value of [`Item::delta`], from exact integers where they suffice
+    /// ([`exact::delta`]). Only the value is the same (a zero may carry another scale), so
+    /// only where the result is compared, never added to: the greedy's steps, the repair.
+    fn delta_value(&self, cur: Decimal, to: Decimal) -> Cost {
+        exact::delta(self, cur, to).unwrap_or_else(|| self.delta(cur, to))
     }
     fn has_choice(&self) -> bool {
         self.lo != self.hi
@@ -183,7 +188,7 @@ fn repair(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     let mut cand: Vec<(Cost, usize)> = (0..items.len())
         .filter_map(|i| {
             let to = items[i].down(n[i])?;
-            Some((items[i].delta(n[i], to), i))
+            Some((items[i].delta_value(n[i], to), i))
         })
         .collect();
     cand.sort();
@@ -282,15 +287,12 @@ pub(crate) fn solve(
                 hi,
                 d: d[i],
                 k,
-                x: d[i],
-                cont: x[i],
                 up_rank: a.pnl,
-                down_rank: -a.pnl,
             }
         })
         .collect();
 
-    let mut n: Vec<Decimal> = items.iter().map(Item::start).collect();
+    let mut n: Vec<Decimal> = items.iter().zip(x).map(|(it, &c)| it.start(c)).collect();
     let spent: Decimal = n.iter().zip(&items).map(|(n, it)| *n * it.price).sum();
     let mut left = budget - spent;
     if left < Decimal::ZERO {
@@ -306,7 +308,7 @@ pub(crate) fn solve(
         None => greedy(&items, &mut n, &mut left),
     }
 
-    let proven = branch_and_bound(&items, &mut n, budget, cash_k);
+    let proven = branch_and_bound(&items, x, &mut n, budget, cash_k);
     Solution {
         quantities: n,
         proven_optimal: proven,
@@ -360,11 +362,11 @@ fn next_step(items: &[Item], i: usize, cur: Decimal, left: Decimal) -> Option<St
     if cash > left {
         return None;
     }
-    let delta = it.delta(cur, to);
+    let delta = it.delta_value(cur, to);
     // A step up on a sale sells one share fewer: give it to the higher P&L first.
     let fewer_sold = to <= Decimal::ZERO && cur < Decimal::ZERO;
     let (rank, sym) = if fewer_sold {
-        (it.down_rank, -(i as isize))
+        (-it.up_rank, -(i as isize))
     } else {
         (it.up_rank, i as isize)
     };
@@ -701,12 +703,12 @@ impl Bounds {
                 inv_k: nx.inv_k + recip(it.k),
                 int: nx.int.saturating_add(it.int_min(it.d, true)),
             };
-            let e = it.x.max(l).min(h);
+            let e = it.d.max(l).min(h);
             let nx = b.sec[k + 1];
             b.sec[k] = Relax {
                 e: nx.e + e,
-                f: nx.f + (it.x - e).abs(),
-                int: nx.int + it.int_min(it.x, false),
+                f: nx.f + (it.d - e).abs(),
+                int: nx.int + it.int_min(it.d, false),
             };
         }
         b
@@ -785,6 +787,8 @@ fn fill_cost<'c>(
 
 struct Search<'a> {
     items: &'a [Item],
+    /// The continuous optimum per asset (index order): where each asset's choices start.
+    cont: &'a [Decimal],
     order: Vec<usize>,
     bounds: Bounds,
     cur: Vec<Decimal>,
@@ -800,9 +804,10 @@ struct Search<'a> {
 }
 
 /// Improves `n` in place to an optimal plan if the search completes; returns whether the
-/// result is proven optimal.
+/// result is proven optimal. `cont` is the continuous optimum the search starts from.
 fn branch_and_bound(
     items: &[Item],
+    cont: &[Decimal],
     n: &mut [Decimal],
     budget: Decimal,
     cash_k: Option<Decimal>,
@@ -848,6 +853,7 @@ fn branch_and_bound(
     let order_len = order.len();
     let mut s = Search {
         items,
+        cont,
         best: cur.clone(),
         cur,
         order,
@@ -894,7 +900,7 @@ impl Search<'_> {
         // so once a bound prunes it prunes every further step in that direction.
         let hi_min = it.d / it.price;
         let lo_min = hi_min;
-        let start = it.start();
+        let start = it.start(self.cont[self.order[k]]);
         // Upward from the start (spending more), then downward (spending less).
         let mut cand = Some(start);
         while let Some(q) = cand {

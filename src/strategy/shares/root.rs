@@ -88,7 +88,7 @@ impl Incumbent<'_> {
         self.term(|_, s| -s)
     }
     fn absolute(&self) -> Decimal {
-        self.term(|it, s| (it.x - s).abs())
+        self.term(|it, s| (it.d - s).abs())
     }
 }
 
@@ -148,11 +148,11 @@ fn secondary(items: &[Item], order: &[usize]) -> Relax {
     for &i in order.iter().rev() {
         let it = &items[i];
         let (l, h) = (it.lo * it.price, it.hi * it.price);
-        let e = it.x.max(l).min(h);
+        let e = it.d.max(l).min(h);
         s = Relax {
             e: s.e + e,
-            f: s.f + (it.x - e).abs(),
-            int: s.int + it.int_min(it.x, false),
+            f: s.f + (it.d - e).abs(),
+            int: s.int + it.int_min(it.d, false),
         };
     }
     s

@@ -96,10 +96,7 @@ fn case(seed: u64) -> Case {
             hi,
             d,
             k,
-            x: d,
-            cont: Decimal::ZERO,
             up_rank: Decimal::ZERO,
-            down_rank: Decimal::ZERO,
         };
         let own = it.clamp((d / price).round());
         let q = if at_minimum || r.below(4) != 0 {
@@ -141,10 +138,7 @@ fn level_case(r: &mut Rng) -> Case {
             hi: (d / price).ceil(),
             d,
             k: Decimal::ONE,
-            x: d,
-            cont: Decimal::ZERO,
             up_rank: Decimal::ZERO,
-            down_rank: Decimal::ZERO,
         };
         let mut q = ((d - level).max(Decimal::ZERO) / price).floor();
         if r.below(30) == 0 {
