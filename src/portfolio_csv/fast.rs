@@ -77,20 +77,14 @@ fn record(body: &[u8], mut i: usize, fields: &mut Vec<(usize, usize)>) -> Option
     loop {
         let (start, end);
         if body.get(i) == Some(&b'"') {
-            let len = body[i + 1..]
-                .iter()
-                .position(|&b| matches!(b, b'"' | b'\n' | b'\r'))?;
-            (start, end) = (i + 1, i + 1 + len);
+            (start, end) = (i + 1, find(body, i + 1, [b'"', b'\n', b'\r'])?);
             if body[end] != b'"' {
                 return None; // a line break inside quotes
             }
             i = end + 1;
         } else {
-            let len = body[i..]
-                .iter()
-                .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))
-                .unwrap_or(body.len() - i);
-            (start, end) = (i, i + len);
+            let len = find(body, i, [b',', b'\n', b'\r', b'"']).unwrap_or(body.len());
+            (start, end) = (i, len);
             i = end;
         }
         fields.push((start, end));
@@ -103,6 +97,36 @@ fn record(body: &[u8], mut i: usize, fields: &mut Vec<(usize, usize)>) -> Option
             Some(_) => return None,
         }
     }
+}
+
+/// The first index at or after `i` whose byte is one of `set`, eight bytes per step.
+///
+/// Why: fields are scanned for their end on every row, and a byte-by-byte search with several
+/// comparisons per byte was a third of reading a file. Each step XORs eight bytes with each
+/// wanted byte and finds zero bytes with the borrow trick `(y − 0x01…) & !y & 0x80…`, whose
+/// lowest set bit is exactly the first zero byte (a borrow only runs upwards from a zero byte,
+/// and a non-zero byte without an incoming borrow never sets its top bit). The last bytes
+/// (fewer than eight) are compared one by one.
+fn find<const N: usize>(body: &[u8], mut i: usize, set: [u8; N]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = body.get(i..i + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(bytes);
+        let mut hit = 0;
+        for b in set {
+            let y = w ^ (LO * u64::from(b));
+            hit |= y.wrapping_sub(LO) & !y & HI;
+        }
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = body.get(i..)?;
+    rest.iter().position(|b| set.contains(b)).map(|k| i + k)
 }
 
 /// Appends one holding, exactly as `parse_rows` builds it; `None` where it would report an

@@ -137,6 +137,22 @@ proptest! {
         }
     }
 
+    /// The word-at-a-time search against a byte-by-byte one, from every start, on bytes where
+    /// wanted ones are frequent or rare (and high bytes that could fool the borrow trick).
+    #[test]
+    fn find_is_the_first_wanted_byte(
+        bytes in prop::collection::vec(prop_oneof![
+            Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(0u8), Just(0x80u8),
+            Just(0xFFu8), Just(0x01u8), 0u8..=255, 0u8..=255, 0u8..=255, 0u8..=255,
+        ], 0..40),
+    ) {
+        for i in 0..=bytes.len() {
+            let naive = |set: &[u8]| bytes[i..].iter().position(|b| set.contains(b)).map(|k| i + k);
+            prop_assert_eq!(find(&bytes, i, [b'"', b'\n', b'\r']), naive(b"\"\n\r"));
+            prop_assert_eq!(find(&bytes, i, [b',', b'\n', b'\r', b'"']), naive(b",\n\r\""));
+        }
+    }
+
     #[test]
     fn plain_numbers_take_the_fast_path(neg in any::<bool>(), int in "[0-9]{1,9}", frac in "[0-9]{0,9}") {
         let s = format!("{}{int}{}{frac}", if neg { "-" } else { "" }, if frac.is_empty() { "" } else { "." });
