@@ -80,6 +80,12 @@ if command -v cc > /dev/null; then
   cc -O2 -o "$dir/empty" "$dir/empty.c"
   read -r ccpu cwall < <(python3 "$dir/time.py" "$runs" "$dir/empty")
   echo "Floor: an empty C program (dynamically linked): CPU $ccpu ms, wall $cwall ms."
+  # Statically linked like the release front: what glibc's own start-up costs here (on a VM
+  # that traps `cpuid`, most of it is glibc reading the CPU's features and caches).
+  if cc -O2 -static-pie -o "$dir/empty-static" "$dir/empty.c" 2> /dev/null; then
+    read -r scpu swall < <(python3 "$dir/time.py" "$runs" "$dir/empty-static")
+    echo "Floor: an empty C program (static-pie, like the release front): CPU $scpu ms, wall $swall ms."
+  fi
 fi
 echo
 
