@@ -6,8 +6,6 @@
 //! the lower bound and the branch and bound share the `Item`/`Cost` invariants, and the
 //! "proven optimal" claim is only sound while they change together; splitting them across
 //! files would hide that coupling. Withdrawals (sells) already live in `shares/sell.rs`.
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -15,6 +13,7 @@ use rust_decimal::prelude::ToPrimitive;
 use super::Asset;
 
 mod exact;
+mod greedy;
 mod root;
 mod sell;
 
@@ -305,160 +304,13 @@ pub(crate) fn solve(
     let cash_k = (dir == Direction::SellOnly).then_some(Decimal::ONE);
     match cash_k {
         Some(kc) => sell::complete(&items, &mut n, &mut left, kc),
-        None => greedy(&items, &mut n, &mut left),
+        None => greedy::complete(&items, &mut n, &mut left),
     }
 
     let proven = branch_and_bound(&items, x, &mut n, budget, cash_k);
     Solution {
         quantities: n,
         proven_optimal: proven,
-    }
-}
-
-#[derive(PartialEq, Eq)]
-struct Step {
-    /// `⌊primary delta⌋` as an integer: a monotone prefix of the order below that settles
-    /// almost every comparison without comparing Decimals.
-    key: i128,
-    delta: Cost,
-    rank: Decimal,
-    /// Symbol order: ascending for buys; descending when the step sells one share fewer
-    /// (so the earlier symbol keeps selling — "then symbol" for sales too).
-    sym: isize,
-    idx: usize,
-    to: Decimal,
-    /// Cash the step costs; valid while the asset's quantity is unchanged (an asset has one
-    /// live step at a time, and it is replaced whenever the asset moves).
-    cash: Decimal,
-}
-impl Ord for Step {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key
-            .cmp(&o.key)
-            .then_with(|| self.delta.cmp(&o.delta))
-            .then_with(|| self.rank.cmp(&o.rank))
-            .then_with(|| self.sym.cmp(&o.sym))
-    }
-}
-impl PartialOrd for Step {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-/// Monotone (non-decreasing) integer prefix of a Decimal: its floor, saturated.
-fn int_key(v: Decimal) -> i128 {
-    // Every Decimal's floor fits an i128, so this never saturates.
-    super::fast::floor_i128(v)
-}
-
-/// Asset `i`'s next step up from `cur` if it is affordable with `left` and lowers the cost.
-/// Only affordable steps are considered: the cash left only shrinks, so a step that is
-/// unaffordable now never becomes affordable.
-fn next_step(items: &[Item], i: usize, cur: Decimal, left: Decimal) -> Option<Step> {
-    let it = &items[i];
-    let to = it.up(cur)?;
-    let cash = (to - cur) * it.price;
-    if cash > left {
-        return None;
-    }
-    let delta = it.delta_value(cur, to);
-    // A step up on a sale sells one share fewer: give it to the higher P&L first.
-    let fewer_sold = to <= Decimal::ZERO && cur < Decimal::ZERO;
-    let (rank, sym) = if fewer_sold {
-        (-it.up_rank, -(i as isize))
-    } else {
-        (it.up_rank, i as isize)
-    };
-    (delta < Cost::default()).then_some(Step {
-        key: int_key(delta.0),
-        delta,
-        rank,
-        sym,
-        idx: i,
-        to,
-        cash,
-    })
-}
-
-/// Repeatedly take the affordable one-share step that lowers the cost most (ties: lower P&L,
-/// then symbol). A step's gain only shrinks as an asset grows (each cost term is convex), and
-/// the cash left only shrinks, so an asset whose next step is unaffordable or not improving is
-/// never reconsidered.
-///
-/// Every asset's first step is sorted once (O(n log n)); steps that follow a purchase go to a
-/// small heap, and the two streams are merged in the same order a single heap would produce.
-/// Unaffordable first steps are then skipped in O(1) instead of being popped from a heap.
-fn greedy(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
-    let next = |i: usize, cur: Decimal, left: Decimal| next_step(items, i, cur, left);
-    // First steps live in `store`; the pool orders small (key, index) pairs, so selection
-    // and sorting move 24 bytes per element and compare integers except on ties.
-    let mut store: Vec<Step> = Vec::with_capacity(items.len());
-    store.extend((0..items.len()).filter_map(|i| next(i, n[i], *left)));
-    let mut pool: Vec<(i128, u32)> = store
-        .iter()
-        .enumerate()
-        .map(|(j, s)| (s.key, j as u32))
-        .collect();
-    let order = |a: &(i128, u32), b: &(i128, u32)| {
-        a.0.cmp(&b.0)
-            .then_with(|| store[a.1 as usize].cmp(&store[b.1 as usize]))
-    };
-    let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
-    // Pruning the pool only pays once the cash left is below some step's price.
-    let mut pool_max_cash = store.iter().map(|s| s.cash).max().unwrap_or_default();
-    // The pool is consumed in sorted chunks of growing size: select the best `k` to the end
-    // (O(pool), no shifting), sort only those, and drop what became unaffordable before the
-    // next chunk. Usually the cash runs out within the first chunk, so 10^5 candidates cost
-    // one selection instead of a full sort; doubling `k` bounds the work at O(n log n).
-    let mut k = 64;
-    loop {
-        let len = pool.len();
-        let take = k.min(len);
-        if take > 0 && take < len {
-            pool.select_nth_unstable_by(len - take, |a, b| order(b, a));
-        }
-        let mut chunk: Vec<(i128, u32)> = pool.drain(len - take..).collect();
-        chunk.sort_unstable_by(order);
-        let mut pos = 0;
-        loop {
-            // Heap steps may be merged only while a chunk step is there to compare with, or
-            // once the pool is empty: the pool holds steps worse than the whole chunk.
-            let head = chunk.get(pos).map(|c| &store[c.1 as usize]);
-            let from_chunk = match (head, heap.peek()) {
-                (Some(a), Some(Reverse(b))) => a < b,
-                (Some(_), None) => true,
-                (None, Some(_)) if pool.is_empty() => false,
-                _ => break,
-            };
-            let (i, to, price) = if from_chunk {
-                let s = &store[chunk[pos].1 as usize];
-                pos += 1;
-                (s.idx, s.to, s.cash)
-            } else {
-                let Some(Reverse(step)) = heap.pop() else {
-                    break;
-                };
-                (step.idx, step.to, step.cash)
-            };
-            if price > *left {
-                continue;
-            }
-            *left -= price;
-            n[i] = to;
-            if let Some(s) = next(i, n[i], *left) {
-                heap.push(Reverse(s));
-            }
-        }
-        let budget = *left;
-        if pool_max_cash > budget {
-            pool.retain(|&(_, j)| store[j as usize].cash <= budget);
-            pool_max_cash = budget;
-        }
-        if pool.is_empty() && heap.is_empty() {
-            break;
-        }
-        k = k.saturating_mul(2);
     }
 }
 

@@ -109,13 +109,29 @@ pub(super) fn delta(it: &Item, cur: Decimal, to: Decimal) -> Option<Cost> {
     Some(Cost(prim.dec(), step.neg().dec(), ter.dec()))
 }
 
+/// For the greedy's first steps: whether [`Item::delta`] from `cur` to `to` is below zero
+/// (exactly when its primary term is at most zero, the step's spend being positive) and the
+/// greedy's key of that primary term — without the other two terms. `None` when an operation is not
+/// exact or the spend is not positive.
+pub(super) fn primary(it: &Item, cur: Decimal, to: Decimal) -> Option<(bool, i128)> {
+    let p = Fx::of(it.price);
+    let s = Fx::of(cur).mul(p)?;
+    let step = Fx::of(to).sub(Fx::of(cur))?.mul(p)?;
+    if step.m <= 0 {
+        return None;
+    }
+    let r = Fx::of(it.d).sub(s)?;
+    let prim = step.mul(step.sub(r)?.sub(r)?)?.mul(Fx::of(it.k))?;
+    Some((prim.m <= 0, super::greedy::key_of(prim.m, prim.s)))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use rust_decimal::Decimal;
 
-    use super::super::Item;
-    use super::delta;
+    use super::super::{Cost, Item};
+    use super::{delta, primary};
 
     /// Decimals of every size the planner meets and beyond: cents, many decimals, 28 digits.
     fn value() -> impl Strategy<Value = Decimal> {
@@ -159,9 +175,15 @@ mod tests {
         ) {
             let it = Item { price, lo: Decimal::MIN, hi: Decimal::MAX, d, k, up_rank: Decimal::ZERO };
             let to = if cur.fract().is_zero() { cur + Decimal::from(step) } else { cur.ceil() };
+            // The Decimal path is only called where an exact path answers (it panics on an
+            // overflow far outside the planner's range).
             if let Some(got) = delta(&it, cur, to) {
+                prop_assert_eq!(got, it.delta(cur, to));
+            }
+            if let Some((improving, key)) = primary(&it, cur, to) {
                 let want = it.delta(cur, to);
-                prop_assert_eq!(got, want);
+                prop_assert_eq!(improving, want < Cost::default());
+                prop_assert_eq!(key, super::super::greedy::int_key(want.0));
             }
         }
     }
@@ -179,5 +201,6 @@ mod tests {
         };
         let (cur, to) = (Decimal::from(355), Decimal::from(356));
         assert_eq!(delta(&it, cur, to), Some(it.delta(cur, to)));
+        assert!(primary(&it, cur, to).is_some());
     }
 }
