@@ -46,7 +46,9 @@ pub(super) fn write_rows(
         end[c] = x;
     }
     let row_len = x + 1;
-    let per_chunk = (CHUNK / row_len).max(1);
+    // No more rows per chunk than there are: the buffer is filled before use, and on a small
+    // plan a full chunk's 256 KiB of fresh pages cost more than writing the rows.
+    let per_chunk = (CHUNK / row_len).clamp(1, lines.len().max(1));
     let mut buf = vec![b' '; LEAD + per_chunk * row_len];
     let mut at = CELLS_LEAD;
     for (lines, lens) in lines.chunks(per_chunk).zip(lens.chunks(per_chunk)) {
