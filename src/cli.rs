@@ -118,9 +118,6 @@ pub fn main(cli: Cli) -> ExitCode {
     finish(result)
 }
 
-/// Entry point of the front executable for `pbal plan`: the same command, output and exit
-/// status (0, or 2 after the error chain on stderr) as through [`main`], as a C `main` returns
-/// it. `plan` reads neither the configuration nor the log format.
 /// Parses `pbal plan …` for the front: the plain lines without clap (see `cli::fast`), the
 /// rest (help, errors, rare flags) with it.
 pub fn parse_plan() -> PlanCli {
@@ -128,6 +125,9 @@ pub fn parse_plan() -> PlanCli {
     fast::parse_plan(&args).unwrap_or_else(PlanCli::parse)
 }
 
+/// Entry point of the front executable for `pbal plan`: the same command, output and exit
+/// status (0, or 2 after the error chain on stderr) as through [`main`], as a C `main` returns
+/// it. `plan` reads neither the configuration nor the log format.
 pub fn plan_main(cli: PlanCli) -> u8 {
     let PlanOnly::Plan(args) = cli.command;
     commands::plan::run(*args).map_or_else(fail, |()| 0)
