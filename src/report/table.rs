@@ -34,24 +34,31 @@ const NUMBER_COLUMNS: [usize; 8] = [1, 2, 3, 5, 6, 7, 8, 9];
 /// The table is written to `out` in chunks of about this size.
 const CHUNK: usize = 1 << 18;
 
-/// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
-pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
-    let n = plan.lines.len();
-    let mut cells: Vec<u8> = Vec::with_capacity(n * 64 + rows::CELLS_LEAD + WINDOW);
-    cells.extend_from_slice(&[b' '; rows::CELLS_LEAD]);
-    let mut lens: Vec<[u8; 8]> = Vec::with_capacity(n);
+/// Appends every line's number cells to `cells` and returns the column widths, each row's cell
+/// lengths and whether every symbol is ASCII (the fixed-offset row writer's condition).
+fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]>, bool) {
+    let mut lens: Vec<[u8; 8]> = Vec::with_capacity(lines.len());
     let mut width = HEADER.map(str::len);
     let mut ascii = true;
-    for l in &plan.lines {
+    for l in lines {
         ascii &= l.symbol.is_ascii();
         width[0] = width[0].max(chars(&l.symbol));
         width[4] = width[4].max(SIDES[side(l)].len());
-        let row = number_cells(&mut cells, l);
+        let row = number_cells(cells, l);
         for (&col, &len) in NUMBER_COLUMNS.iter().zip(&row) {
             width[col] = width[col].max(usize::from(len));
         }
         lens.push(row);
     }
+    (width, lens, ascii)
+}
+
+/// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
+pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
+    let n = plan.lines.len();
+    let mut cells: Vec<u8> = Vec::with_capacity(n * 64 + rows::CELLS_LEAD + WINDOW);
+    cells.extend_from_slice(&[b' '; rows::CELLS_LEAD]);
+    let (width, lens, ascii) = measure(&plan.lines, &mut cells);
 
     let mut o: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
     line(&mut o, &width, &HEADER.map(str::as_bytes), HEADER[0].len());

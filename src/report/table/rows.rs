@@ -124,24 +124,14 @@ mod tests {
     use proptest::prelude::*;
     use rust_decimal::Decimal;
 
-    use super::super::{HEADER, NUMBER_COLUMNS, SIDES, chars, number_cells, piecewise_rows};
+    use super::super::{measure, piecewise_rows};
     use super::*;
     use crate::strategy::{self, Granularity, Holding, PlanRequest, plan};
 
     /// The rows of `lines` by [`write_rows`] and by the piecewise reference.
     fn both(lines: &[PlanLine]) -> (Vec<u8>, Vec<u8>) {
         let mut cells = vec![b'#'; CELLS_LEAD];
-        let mut lens = Vec::new();
-        let mut width = HEADER.map(str::len);
-        for l in lines {
-            width[0] = width[0].max(chars(&l.symbol));
-            width[4] = width[4].max(SIDES[side(l)].len());
-            let row = number_cells(&mut cells, l);
-            for (&col, &len) in NUMBER_COLUMNS.iter().zip(&row) {
-                width[col] = width[col].max(usize::from(len));
-            }
-            lens.push(row);
-        }
+        let (width, lens, _) = measure(lines, &mut cells);
         let mut fast = Vec::new();
         write_rows(&mut fast, lines, &width, &cells, &lens).unwrap();
         let (mut reference, mut o) = (Vec::new(), Vec::new());
