@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use crate::strategy::Holding;
 
 mod fast;
+mod row;
 
 /// A CSV problem, located precisely enough to fix it in an editor.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::{Format, RowSpec};
+use super::{Format, RowSpec, row};
 use crate::strategy::Holding;
 
 /// The header's column names (as the general reader trims them) and where the records start;
@@ -45,8 +45,15 @@ pub(super) fn header(bytes: &[u8]) -> Option<(Vec<String>, usize)> {
 pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option<Vec<Holding>> {
     let mut out = Vec::with_capacity(newlines(body) + 1);
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(header_len);
+    let roles = row::roles(header_len, spec);
     let mut i = 0;
     while i < body.len() {
+        // Nearly every row: one pass ([`row`]); any other is split into fields first.
+        if let Some((h, next)) = row::read(body, i, &roles, spec.format) {
+            out.push(h);
+            i = next;
+            continue;
+        }
         i = record(body, i, &mut fields)?;
         if fields
             .iter()
@@ -72,7 +79,7 @@ fn newlines(bytes: &[u8]) -> usize {
 
 /// Splits the record starting at `i` into `fields` (content ranges, quotes removed); returns
 /// where the next record starts. `None` outside the simple grammar.
-fn record(body: &[u8], mut i: usize, fields: &mut Vec<(usize, usize)>) -> Option<usize> {
+pub(super) fn record(body: &[u8], mut i: usize, fields: &mut Vec<(usize, usize)>) -> Option<usize> {
     fields.clear();
     loop {
         let (start, end);
@@ -107,7 +114,7 @@ fn record(body: &[u8], mut i: usize, fields: &mut Vec<(usize, usize)>) -> Option
 /// lowest set bit is exactly the first zero byte (a borrow only runs upwards from a zero byte,
 /// and a non-zero byte without an incoming borrow never sets its top bit). The last bytes
 /// (fewer than eight) are compared one by one.
-fn find<const N: usize>(body: &[u8], mut i: usize, set: [u8; N]) -> Option<usize> {
+pub(super) fn find<const N: usize>(body: &[u8], mut i: usize, set: [u8; N]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = body.get(i..i + 8) {
@@ -131,7 +138,7 @@ fn find<const N: usize>(body: &[u8], mut i: usize, set: [u8; N]) -> Option<usize
 
 /// Appends one holding, exactly as `parse_rows` builds it; `None` where it would report an
 /// error.
-fn push_holding(
+pub(super) fn push_holding(
     out: &mut Vec<Holding>,
     body: &[u8],
     fields: &[(usize, usize)],
@@ -194,7 +201,7 @@ pub(super) fn decimal(raw: &[u8]) -> Option<Decimal> {
 /// `-?digits[.digits]` with at most 18 digits and nothing around it: the digits as the
 /// mantissa, the decimals as the scale — what `Decimal::from_str` computes for such text (it
 /// also ends in `from_parts`, which makes `-0` zero). One pass, no allocation.
-fn plain_decimal(s: &[u8]) -> Option<Decimal> {
+pub(super) fn plain_decimal(s: &[u8]) -> Option<Decimal> {
     let (neg, rest) = match s {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, s),
