@@ -7,6 +7,8 @@ use rust_decimal::Decimal;
 
 use super::{Cost, Item, exact};
 
+mod int;
+
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Step {
     /// `⌊primary delta · 10^10⌋` as an integer ([`int_key`]): a monotone prefix of the order
@@ -241,7 +243,17 @@ fn lazy_pool(items: &[Item], n: &[Decimal], left: Decimal) -> (Vec<(i128, u32)>,
 /// Unless the greedy is likely to go wide ([`is_wide`]), the pool holds only `(key, asset)`
 /// pairs (32 bytes instead of a 128-byte step per asset: at 10^5 rows that is megabytes of
 /// fresh memory); the full step is rebuilt on key ties, for the chunk's head and when taken.
+///
+/// The walk runs on exact integers wherever they give the same answer ([`int`]: the usual
+/// inputs), else on Decimals.
 pub(super) fn complete(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
+    if !int::complete(items, n, left) {
+        complete_decimal(items, n, left);
+    }
+}
+
+/// [`complete`] on Decimals: the reference of the integer walk, and its fallback.
+fn complete_decimal(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     let next = |i: usize, cur: Decimal, left: Decimal| next_step(items, i, cur, left);
     let (mut pool, src, mut pool_max_cash) = if is_wide(items, *left) {
         eager_pool(items, n, *left)

@@ -84,7 +84,7 @@ fn reference(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     }
 }
 
-fn items(seed: u64) -> (Vec<Item>, Vec<Decimal>, Decimal) {
+pub(super) fn items(seed: u64) -> (Vec<Item>, Vec<Decimal>, Decimal) {
     let mut s = seed | 1;
     let mut below = |n: u64| {
         s ^= s << 13;

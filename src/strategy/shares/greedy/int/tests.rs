@@ -1,0 +1,178 @@
+//! The integer walk against the Decimal greedy: on the greedy's own generator (many ties,
+//! fractional holdings, both directions) and on edge values (negative and zero deviations,
+//! many decimals, huge mantissas, midpoints `r = P/2`, weight factors with 28 digits), the
+//! results are the same bit for bit wherever the integers answer.
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+use super::super::super::Item;
+use super::super::complete_decimal;
+use super::complete;
+
+/// Runs both; `Some(agree)` when the integer walk answered.
+fn compare(items: &[Item], n0: &[Decimal], left0: Decimal) -> Result<bool, TestCaseError> {
+    let (mut n, mut left) = (n0.to_vec(), left0);
+    if !complete(items, &mut n, &mut left) {
+        prop_assert_eq!(&n, n0, "a refused walk leaves `n` untouched");
+        prop_assert_eq!(left.serialize(), left0.serialize());
+        return Ok(false);
+    }
+    let (mut want_n, mut want_left) = (n0.to_vec(), left0);
+    complete_decimal(items, &mut want_n, &mut want_left);
+    prop_assert_eq!(left.serialize(), want_left.serialize());
+    let diff = (0..n.len()).find(|&i| n[i].serialize() != want_n[i].serialize());
+    prop_assert!(
+        diff.is_none(),
+        "asset {:?}",
+        diff.map(|i| (i, n[i], want_n[i]))
+    );
+    Ok(true)
+}
+
+fn value(pick: u8, m: i128, s: u32) -> Decimal {
+    match pick {
+        0 => Decimal::ZERO,
+        1 => Decimal::from_i128_with_scale(m % 100_000_000, s.min(4)),
+        2 => Decimal::from_i128_with_scale(m, s),
+        _ => Decimal::from_i128_with_scale(m % 1_000_000_000_000, s.min(12)),
+    }
+}
+
+/// Edge-value items: the deviation is often a whole number of prices plus half a price
+/// (the midpoint where a step neither helps nor hurts the primary term); prices, deviations
+/// and starts often repeat (`shared`), so that costs tie and the P&L and the symbol decide.
+fn edge_items() -> impl Strategy<Value = (Vec<Item>, Vec<Decimal>, Decimal)> {
+    let item = (
+        (1i64..5_000_000, 0u32..7),
+        (0u8..4, any::<i64>(), 0u32..=28),
+        (0i64..40, any::<bool>()),
+        (0u8..4, -50i64..50),
+        (
+            -30i64..30,
+            prop_oneof![4 => Just(0u32), 1 => 1u32..3],
+            any::<bool>(),
+        ),
+    );
+    (
+        prop::collection::vec(item, 1..60),
+        (0u8..5, 0i64..1_000_000_000, 0u32..8),
+        (0u8..3, 1i64..4, 0u8..4),
+    )
+        .prop_map(|(rows, (lp, lm, ls), (shared, cycle, wild))| {
+            // One case in four may hold values beyond the integer walk's range (it must then
+            // refuse); the others stay within it, except by overflow.
+            let wild = wild == 0;
+            let mut items: Vec<Item> = Vec::new();
+            let mut n = Vec::new();
+            for (j, row) in rows.into_iter().enumerate() {
+                let ((pm, ps), (dp, dm, ds), (steps, half), (kp, rank), (q, qs, sell)) = row;
+                let mut price = match wild {
+                    true => Decimal::new(pm, ps),
+                    false => Decimal::new(1 + pm % 100_000, ps % 4),
+                };
+                let mut start = Decimal::new(q, if wild { qs } else { 0 });
+                let mut d = if dp == 0 {
+                    let half = if half {
+                        price / Decimal::TWO
+                    } else {
+                        Decimal::ZERO
+                    };
+                    price * Decimal::from(steps) + half
+                } else {
+                    value(
+                        dp,
+                        i128::from(dm) >> if wild { 0 } else { 32 },
+                        if wild { ds } else { ds % 9 },
+                    )
+                };
+                if shared > 0 && j as i64 >= cycle {
+                    // Repeat an earlier asset's price, deviation and start.
+                    let c = j % cycle as usize;
+                    (price, d, start) = (items[c].price, items[c].d, n[c]);
+                }
+                let k = match kp {
+                    0 | 1 => Decimal::ONE,
+                    2 if wild => Decimal::from(3) / Decimal::from(7),
+                    2 => Decimal::TWO,
+                    _ => Decimal::new(15, 1),
+                };
+                let lo = if sell {
+                    start.min(Decimal::ZERO)
+                } else {
+                    Decimal::ZERO
+                };
+                let hi = if steps % 3 == 0 {
+                    Decimal::MAX
+                } else {
+                    Decimal::from(steps)
+                };
+                let it = Item {
+                    price,
+                    lo,
+                    hi,
+                    d,
+                    k,
+                    up_rank: Decimal::from(rank % 3),
+                };
+                n.push(it.clamp(start));
+                items.push(it);
+            }
+            let left = match lp {
+                0 => Decimal::ZERO,
+                1 => Decimal::new(lm, if wild { ls } else { ls % 3 }),
+                2 => Decimal::new(lm % 100_000, 2),
+                _ => Decimal::new(lm, 2),
+            };
+            (items, n, left)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn integer_walk_equals_the_decimal_greedy(seed in any::<u64>()) {
+        let (items, n, left) = super::super::tests::items(seed);
+        compare(&items, &n, left)?;
+    }
+
+    #[test]
+    fn integer_walk_equals_the_decimal_greedy_on_edge_values(case in edge_items()) {
+        let (items, n, left) = case;
+        compare(&items, &n, left)?;
+    }
+}
+
+/// The planner's usual inputs (cent prices, deviations at scale 7, weight factor 1, P&L at
+/// scale 4, whole starts) take the integer walk, so the comparisons above are not vacuous.
+#[test]
+fn usual_inputs_take_the_integer_walk() {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let mut below = |n: u64| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % n
+    };
+    for _ in 0..50 {
+        let m = 1 + below(400) as usize;
+        let (mut items, mut n) = (Vec::new(), Vec::new());
+        for _ in 0..m {
+            let price = Decimal::new(500 + below(49_500) as i64, 2);
+            let d = Decimal::new(below(2_000_000_000_000) as i64 - 500_000_000_000, 7);
+            let held = Decimal::from(below(1000));
+            let it = Item {
+                price,
+                lo: -held,
+                hi: Decimal::MAX,
+                d,
+                k: Decimal::ONE,
+                up_rank: Decimal::new(below(20_000_000) as i64 - 10_000_000, 4),
+            };
+            n.push(it.start(d));
+            items.push(it);
+        }
+        let left = Decimal::new(below(10_000_000) as i64, 2);
+        assert_eq!(compare(&items, &n, left).ok(), Some(true));
+    }
+}
