@@ -78,6 +78,8 @@ impl Num {
 
 /// The holding of the record at `i` and where the next record starts, or `None` when the
 /// row is outside the grammar or would be an error (the caller then reads it the other way).
+/// (Inlined: it is the body of the reading loop, called once per row.)
+#[inline(always)]
 pub(super) fn read(
     body: &[u8],
     mut i: usize,
@@ -186,8 +188,16 @@ const fn symbol_bytes() -> [bool; 256] {
 }
 static SYMBOL: [bool; 256] = symbol_bytes();
 
-/// The end of the run of symbol bytes at `i`.
-fn symbol_end(body: &[u8], i: usize) -> usize {
+/// The end of the run of symbol bytes at `i`: eight bytes a step ([`symbol_run`]), the last
+/// few through the table.
+fn symbol_end(body: &[u8], mut i: usize) -> usize {
+    while let Some(w) = word(body, i) {
+        let run = symbol_run(w);
+        i += run as usize;
+        if run < 8 {
+            return i;
+        }
+    }
     let rest = body.get(i..).unwrap_or_default();
     i + rest
         .iter()
@@ -195,11 +205,89 @@ fn symbol_end(body: &[u8], i: usize) -> usize {
         .unwrap_or(rest.len())
 }
 
+/// `10^k` for `k < 8` (a table: `u64::pow` loops over the exponent's bits).
+const POW10: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// Eight bytes of each lane's value (`0x0101…`, times a byte).
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// Each lane's top bit.
+const TOPS: u64 = ONES * 0x80;
+
+/// The eight bytes at `i` as a little-endian word (the first byte lowest), if there are eight.
+fn word(body: &[u8], i: usize) -> Option<u64> {
+    let bytes: [u8; 8] = body.get(i..i.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+/// How many of the word's bytes, from the first, are symbol bytes ([`SYMBOL`]); 8 = all.
+///
+/// Every lane is computed on its low seven bits plus its top bit, so no carry crosses a lane:
+/// `low + (0x80 − k)` sets the lane's top bit exactly when `low ≥ k`, and `(low ^ c) + 0x7f`
+/// exactly when `low ≠ c`.
+fn symbol_run(w: u64) -> u32 {
+    let low = w & (ONES * 0x7f);
+    let high = w & TOPS; // 0x80..=0xff: not ASCII
+    let below = ((low + ONES * (0x80 - 0x21)) & TOPS) ^ TOPS; // < 0x21: control or space
+    let del = (low + ONES) & TOPS; // 0x7f
+    let quote = (((low ^ (ONES * 0x22)) + ONES * 0x7f) & TOPS) ^ TOPS;
+    let comma = (((low ^ (ONES * 0x2c)) + ONES * 0x7f) & TOPS) ^ TOPS;
+    (high | below | del | quote | comma).trailing_zeros() / 8
+}
+
+/// How many of the word's bytes, from the first, are ASCII digits; 8 = all. (Per lane as in
+/// [`symbol_run`]: `x = byte ^ 0x30` is 0..=9 exactly for a digit, and `x + 0x76` on its low
+/// seven bits reaches the top bit exactly when `x ≥ 10`.)
+fn digit_run(w: u64) -> u32 {
+    let x = w ^ (ONES * 0x30);
+    let not_digit = (((x & (ONES * 0x7f)) + ONES * 0x76) | x) & TOPS;
+    not_digit.trailing_zeros() / 8
+}
+
+/// The number the word's first `n` bytes (ASCII digits, `1 ≤ n ≤ 8`) spell.
+///
+/// The digits are moved to the top lanes (zero lanes below are leading zeros), then adjacent
+/// lanes are combined three times — tens, hundreds, ten-thousands — each multiplication
+/// adding `10^k ·` the earlier (more significant) lane to the later one, whose lane is wide
+/// enough for the result (99, 9999, 99999999), so nothing carries into a neighbour.
+fn digits_value(w: u64, n: u32) -> u64 {
+    let v = (w & (ONES * 0x0f)) << (8 * (8 - n));
+    let v = (v.wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
+    v.wrapping_mul(10_000 << 32 | 1) >> 32
+}
+
+/// A number of at most seven integer and seven decimal digits, a word at a time: the
+/// mantissa, the count of decimals and where it ends; `None` for anything else (the byte
+/// reader then decides).
+fn number_words(body: &[u8], start: usize) -> Option<(u64, usize, usize)> {
+    let w = word(body, start)?;
+    let n = digit_run(w);
+    if n == 0 || n == 8 {
+        return None;
+    }
+    let int = digits_value(w, n);
+    let end = start + n as usize;
+    if (w >> (8 * n)) as u8 != b'.' {
+        return Some((int, 0, end));
+    }
+    let f = word(body, end + 1)?;
+    let k = digit_run(f);
+    if k == 0 || k == 8 {
+        return None;
+    }
+    let m = int * POW10[k as usize] + digits_value(f, k);
+    Some((m, k as usize, end + 1 + k as usize))
+}
+
 /// The number at `i` (`-?d+(.d+)?`, at most 18 digits) and where it ends (at the first byte
 /// that is neither digit nor its dot), or `None`.
 pub(super) fn number(body: &[u8], i: usize) -> Option<(Num, usize)> {
     let neg = body.get(i) == Some(&b'-');
     let start = i + usize::from(neg);
+    if let Some((m, scale, end)) = number_words(body, start) {
+        let scale = scale as u32;
+        return Some((Num { m, scale, neg }, end));
+    }
     let (m, end) = digits(body, start, 0);
     let int = end - start;
     let (m, end, scale) = if body.get(end) == Some(&b'.') {

@@ -57,8 +57,14 @@ fn row() -> impl Strategy<Value = (usize, String)> {
         prop::collection::vec(0u8..8, 5),
         prop::sample::select(vec!["\n", "\r\n", "", "\r", ",\n", "\"\n", "\n\n"]),
         0u8..10,
+        prop::sample::select(vec![
+            "",
+            "",
+            "Z",
+            "\"ZZ9\",\"1234567.8\",\"12.5\",\"-0.25\"\n",
+        ]),
     )
-        .prop_map(|(layout, sym, a, p, pnl, how, end, short)| {
+        .prop_map(|(layout, sym, a, p, pnl, how, end, short, next)| {
             let cells: Vec<&str> = match layout {
                 0 => vec![&sym, &a, &p, &pnl],
                 1 => vec!["x y", &p, &sym, &a],
@@ -81,6 +87,9 @@ fn row() -> impl Strategy<Value = (usize, String)> {
                 }
             }
             s.push_str(end);
+            // What follows a row (the next one, most often) lets the word-at-a-time readers
+            // run to its end.
+            s.push_str(next);
             (layout, s)
         })
 }
@@ -119,7 +128,10 @@ proptest! {
 
     /// The number reader against the splitter's `plain_decimal` on the bytes it reads.
     #[test]
-    fn numbers_read_as_plain_decimal_does(s in number_text(), tail in prop::sample::select(vec!["", "\"", ",", "\n", "x"])) {
+    fn numbers_read_as_plain_decimal_does(
+        s in number_text(),
+        tail in prop::sample::select(vec!["", "\"", ",", "\n", "x", "\",\"12.5\"\n", "\"\r\n\"A\",\"1\""]),
+    ) {
         let text = format!("{s}{tail}");
         if let Some((n, end)) = number(text.as_bytes(), 0) {
             // It stops at the first byte that cannot continue the number (a second dot, for
@@ -154,6 +166,24 @@ proptest! {
             prop_assert_eq!(q.serialize(), want.serialize(), "{:?} / {:?}", a, p);
         } else {
             prop_assert!(!exact || a.m == 0, "an exact quotient was declined: {:?} / {:?}", a, p);
+        }
+    }
+
+    /// The word-at-a-time classifiers and digit conversion against byte-by-byte ones.
+    #[test]
+    fn word_readers_match_byte_readers(bytes in prop::array::uniform8(prop_oneof![
+        b'0'..=b'9', b'0'..=b'9', Just(b'.'), Just(b'"'), Just(b','), Just(b' '), Just(b'/'),
+        Just(b':'), Just(0x7f), Just(0x80), Just(0xff), Just(0xb0), Just(0xb9), Just(0x21),
+        Just(0x7e), Just(0x20), 0u8..=255,
+    ])) {
+        let w = u64::from_le_bytes(bytes);
+        let run = |ok: &dyn Fn(u8) -> bool| bytes.iter().position(|&b| !ok(b)).unwrap_or(8) as u32;
+        prop_assert_eq!(symbol_run(w), run(&|b| SYMBOL[usize::from(b)]), "{:?}", bytes);
+        let n = run(&|b| b.is_ascii_digit());
+        prop_assert_eq!(digit_run(w), n, "{:?}", bytes);
+        for k in 1..=n {
+            let want: u64 = std::str::from_utf8(&bytes[..k as usize]).unwrap().parse().unwrap();
+            prop_assert_eq!(digits_value(w, k), want, "{:?} {}", bytes, k);
         }
     }
 }
