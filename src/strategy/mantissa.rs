@@ -58,28 +58,79 @@ pub(crate) fn add(a: Decimal, b: Decimal) -> Decimal {
 }
 
 /// `Σ values` from `Decimal::ZERO`, left to right, exactly as `Iterator::sum` computes it.
+///
+/// Terms of different scales are aligned as `Decimal`'s `+` aligns them when both operands
+/// are below 2^64 (its 32- and 64-bit paths): the one of smaller scale is multiplied by
+/// `10^d` (`d ≤ 19`) and the exact result, if below 2^96, is kept at the larger scale. A zero
+/// term leaves the sum as it is, and a sum that is zero (at the start, or after cancelling)
+/// becomes the next non-zero term itself, as `Decimal` returns the other operand of a zero.
+/// Only a zero total (whose scale and sign depend on the order of events) and operands
+/// beyond those bounds go through `Decimal` itself.
 pub(crate) fn sum(values: impl Iterator<Item = Decimal> + Clone) -> Decimal {
-    let mut scale = None;
     let mut total: i128 = 0;
-    let mut magnitude: u128 = 0;
+    let mut scale = 0;
     for v in values.clone() {
         if v.is_zero() {
             continue;
         }
-        if *scale.get_or_insert(v.scale()) != v.scale() {
-            return values.sum();
-        }
         let m = v.mantissa();
-        magnitude += m.unsigned_abs();
-        if magnitude >= LIMIT {
-            return values.sum();
+        if v.scale() == scale && total != 0 {
+            // One scale: exact while below 2^96 (both terms are, so `i128` cannot overflow).
+            total += m;
+            if total.unsigned_abs() >= LIMIT {
+                return values.sum();
+            }
+        } else if total == 0 {
+            (total, scale) = (m, v.scale());
+        } else {
+            match add_aligned(total, scale, m, v.scale()) {
+                Some((t, s)) => (total, scale) = (t, s),
+                None => return values.sum(),
+            }
         }
-        total += m;
     }
-    match scale {
-        Some(s) if total != 0 => parts(total.unsigned_abs(), total < 0, s),
-        _ => values.sum(),
+    if total == 0 {
+        return values.sum();
     }
+    parts(total.unsigned_abs(), total < 0, scale)
+}
+
+/// `(a, sa) + (b, sb)` for non-zero mantissas below 2^64, aligned to the larger scale, when
+/// the scales differ by at most 19 and the exact result is below 2^96 (`Decimal`'s 64-bit
+/// path); `None` otherwise.
+#[cold]
+fn add_aligned(a: i128, sa: u32, b: i128, sb: u32) -> Option<(i128, u32)> {
+    const WORD: u128 = 1 << 64;
+    if a.unsigned_abs() >= WORD || b.unsigned_abs() >= WORD {
+        return None;
+    }
+    let d = sa.abs_diff(sb);
+    if d > 19 {
+        return None;
+    }
+    let p = 10i128.pow(d);
+    // Below 2^64 · 10^19, which is below 2^128 but not always below i128::MAX.
+    let (a, b, s) = if sa >= sb {
+        (a, b.checked_mul(p)?, sa)
+    } else {
+        (a.checked_mul(p)?, b, sb)
+    };
+    let t = a + b;
+    (t.unsigned_abs() < LIMIT).then_some((t, s))
+}
+
+/// `a == b` as `Decimal` compares them (by value: `1.0 == 1`), answered without the call
+/// when the two are the same bits, or both non-zero integers (scale 0) of different bits,
+/// which then differ in value too.
+#[inline]
+pub(crate) fn eq(a: Decimal, b: Decimal) -> bool {
+    if a.serialize() == b.serialize() {
+        return true;
+    }
+    if a.scale() == 0 && b.scale() == 0 && !a.is_zero() && !b.is_zero() {
+        return false;
+    }
+    a == b
 }
 
 /// The decimal `±m · 10^-scale` (`0 < m < 2^96`, `scale ≤ 28`).
@@ -143,6 +194,42 @@ mod tests {
 
         #[test]
         fn sum_matches_decimal(vs in prop::collection::vec(decimal(), 0..12)) {
+            let mut want = Some(Decimal::ZERO);
+            for v in &vs {
+                want = want.and_then(|w| w.checked_add(*v));
+            }
+            if let Some(want) = want {
+                prop_assert_eq!(bits(sum(vs.iter().copied())), bits(want), "{:?}", vs);
+            }
+        }
+
+        #[test]
+        fn eq_matches_decimal(a in decimal(), b in decimal(), same in any::<bool>(), k in 0u32..3) {
+            let b = if same { a } else { b };
+            prop_assert_eq!(eq(a, b), a == b, "{:?} == {:?}", a, b);
+            // The same value at another scale (`1` and `1.00`).
+            let mut c = a;
+            c.rescale(a.scale() + k);
+            prop_assert_eq!(eq(a, c), a == c, "{:?} == {:?}", a, c);
+            prop_assert_eq!(eq(c, a), c == a, "{:?} == {:?}", c, a);
+            let a1 = Decimal::from_i128_with_scale(a.mantissa() % 1000, 0);
+            let b1 = Decimal::from_i128_with_scale(b.mantissa() % 1000, 0);
+            prop_assert_eq!(eq(a1, b1), a1 == b1, "{:?} == {:?}", a1, b1);
+        }
+
+        /// Mixed scales of both signs, with cancellations to zero on the way.
+        #[test]
+        fn sum_of_mixed_scales_matches_decimal(
+            ts in prop::collection::vec((-1_000_000i64..1_000_000, 0u32..=22, 0u8..4), 0..20),
+        ) {
+            let mut vs = Vec::new();
+            for (m, s, k) in ts {
+                let v = Decimal::new(m, s);
+                vs.push(v);
+                if k == 0 {
+                    vs.push(-v); // cancels what came before it partly or wholly
+                }
+            }
             let mut want = Some(Decimal::ZERO);
             for v in &vs {
                 want = want.and_then(|w| w.checked_add(*v));

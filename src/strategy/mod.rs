@@ -73,6 +73,7 @@ use std::cmp::Ordering;
 use rust_decimal::Decimal;
 
 mod bands;
+mod build;
 mod fast;
 mod increment;
 mod mantissa;
@@ -82,6 +83,7 @@ mod shares;
 mod types;
 mod waterfill;
 
+use build::build_plan;
 pub use margin::{MarginRequest, MarginSummary};
 pub use types::*;
 
@@ -311,15 +313,18 @@ impl Spend {
 /// `T_i = w_i · (total / W)`: one division for the whole portfolio (equal weights are all 1,
 /// so every target is exactly `total / n`), and a single asset holding all the weight gets
 /// exactly `total`.
+///
+/// Equality is tested on the bits first ([`mantissa::eq`]): with equal weights every row
+/// asks whether `1 == n` and `1 == 1`, and `Decimal`'s `==` is a call that aligns scales.
 fn target_value(weight: Decimal, weight_sum: Decimal, total: Decimal, per: Decimal) -> Decimal {
     if weight.is_zero() || weight_sum.is_zero() {
         Decimal::ZERO
-    } else if weight == weight_sum {
+    } else if mantissa::eq(weight, weight_sum) {
         total
-    } else if weight == Decimal::ONE {
+    } else if mantissa::eq(weight, Decimal::ONE) {
         per
     } else {
-        weight * per
+        mantissa::mul(weight, per)
     }
 }
 
@@ -403,7 +408,19 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), Pla
     // asset several times.
     let mut assets = Vec::with_capacity(req.holdings.len());
     for h in &req.holdings {
-        assets.push(asset(h)?);
+        // Checked first, then written once into the vector (an `Asset` returned through a
+        // `Result` was copied twice on the way).
+        let value = checked_value(h)?;
+        assets.push(Asset {
+            symbol: &h.symbol,
+            price: h.price,
+            quantity: h.quantity,
+            value,
+            pnl: h.unrealized_pnl,
+            weight: Decimal::ONE,
+            conid: h.conid,
+            currency: h.currency.as_deref(),
+        });
     }
     // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
     // Strictly increasing also rules out duplicates, so the usual case is one pass.
@@ -427,8 +444,8 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), Pla
 }
 
 /// One holding checked (symbol, positive price, non-negative quantity and value, magnitudes
-/// within 10^15) and turned into an asset of weight 1.
-fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
+/// within 10^15); returns its value (the reported market value, else quantity · price).
+fn checked_value(h: &Holding) -> Result<Decimal, PlanError> {
     // `trim` only when the first byte could be white space.
     if !h
         .symbol
@@ -472,23 +489,10 @@ fn asset(h: &Holding) -> Result<Asset<'_>, PlanError> {
             value: v,
         });
     }
-    let value = h
-        .market_value
+    h.market_value
         .or_else(|| h.quantity.checked_mul(h.price))
         .filter(|v| !fast::abs_exceeds(*v, MAX_AMOUNT))
-        .ok_or_else(|| {
-            PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol))
-        })?;
-    Ok(Asset {
-        symbol: &h.symbol,
-        price: h.price,
-        quantity: h.quantity,
-        value,
-        pnl: h.unrealized_pnl,
-        weight: Decimal::ONE,
-        conid: h.conid,
-        currency: h.currency.as_deref(),
-    })
+        .ok_or_else(|| PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol)))
 }
 
 /// Explicit target weights: each non-negative, bounded and priced; sets every asset's weight
@@ -521,90 +525,6 @@ fn apply_weights(
         a.weight = map.get(a.symbol).copied().unwrap_or(Decimal::ZERO);
     }
     Ok(sum)
-}
-
-fn build_plan(
-    req: &PlanRequest,
-    assets: &[Asset],
-    weight_sum: Decimal,
-    targets: &[Decimal],
-    total_before: Decimal,
-    spend: Vec<Spend>,
-    proven_optimal: bool,
-) -> Plan {
-    let cash_used = mantissa::sum(spend.iter().map(|s| s.value()));
-    let total_after = total_before + cash_used;
-    // Weights are informational: multiply by one reciprocal instead of dividing per row.
-    // 16 significant digits are plenty for a weight and keep the per-row products short.
-    let inv = |t: Decimal| {
-        if t.is_zero() {
-            Decimal::ZERO
-        } else {
-            let i = Decimal::ONE / t;
-            i.round_sf(16).unwrap_or(i)
-        }
-    };
-    let (inv_before, inv_after) = (inv(total_before), inv(total_after));
-    let inv_weights = inv(weight_sum);
-    let mut target_weight = fast::Memo::new();
-    let mut lines = Vec::with_capacity(assets.len());
-    let mut trades = Vec::with_capacity(assets.len());
-    for (i, a) in assets.iter().enumerate() {
-        let s = spend[i];
-        let (conid, currency) = (a.conid, a.currency.map(str::to_string));
-        let value_after = mantissa::add(a.value, s.value());
-        lines.push(PlanLine {
-            symbol: a.symbol.to_string(),
-            conid,
-            currency,
-            price: a.price,
-            unrealized_pnl: a.pnl,
-            quantity_before: a.quantity,
-            value_before: a.value,
-            target_weight: target_weight.get(a.weight, |w| {
-                if w == weight_sum {
-                    Decimal::ONE
-                } else {
-                    mantissa::mul(w, inv_weights)
-                }
-            }),
-            target_value: targets[i],
-            trade_shares: s.shares(),
-            trade_value: s.value(),
-            value_after,
-            weight_before: mantissa::mul(a.value, inv_before),
-            weight_after: mantissa::mul(value_after, inv_after),
-        });
-        if !s.shares().is_zero() {
-            trades.push(Trade {
-                symbol: a.symbol.to_string(),
-                conid,
-                side: if s.shares() > Decimal::ZERO {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                shares: s.shares().abs(),
-                value: s.value().abs(),
-                price: a.price,
-            });
-        }
-    }
-    Plan {
-        strategy: req.strategy,
-        granularity: req.granularity,
-        cash: req.cash,
-        buffer: req.buffer,
-        cash_used,
-        cash_left: req.cash - cash_used,
-        total_before,
-        total_after,
-        lines,
-        trades,
-        proven_optimal,
-        notes: Vec::new(),
-        margin: None,
-    }
 }
 
 /// Total order used for every tie-break: lower unrealized P&L first, then symbol.
