@@ -9,11 +9,16 @@
 //! decimals half away from zero (`RoundingStrategy::MidpointAwayFromZero`, what the reports
 //! have always used) is `q = ⌊|m| / 10^(s-dp)⌋`, plus one when the remainder is at least half
 //! the divisor, with the sign of `m`; that is integer arithmetic on the mantissa, done here in
-//! `u64` or in two `u64` halves of base 10^18 — never `f64`. A figure that could leave those
+//! `u64`, in two `u64` halves of base 10^18, or from an `f64` estimate of a small quotient
+//! that integer comparisons then correct ([`estimate`]) — never an `f64` result. A figure that could leave those
 //! bounds (a mantissa that would not fit 96 bits after scaling, a normal form of a mantissa
 //! above 2^64) goes through the `Decimal` path it replaced, kept in [`slow`] and compared
 //! against the fast one by property tests.
 use rust_decimal::Decimal;
+
+mod estimate;
+pub(super) mod fig;
+pub(super) mod width;
 
 /// 10^k for k = 0..=19 (all that fit `u64`).
 const POW10: [u64; 20] = {
@@ -79,6 +84,18 @@ fn split_1e18(m: u128) -> (u64, u64) {
     (h as u64, r1 * 1_000_000_000 + r0)
 }
 
+/// [`div_round`], with the estimate for 11 or more decimals inlined (a weight's 28 decimals
+/// shown as cents of a percentage: 24), where it is a handful of instructions.
+#[inline(always)]
+fn div_round_inline(m: u128, k: u32) -> u128 {
+    if k as usize >= estimate::MIN_K
+        && let Some(q) = estimate::round_pow10(m, k as usize)
+    {
+        return u128::from(q);
+    }
+    div_round(m, k)
+}
+
 /// `|m| / 10^k` rounded half away from zero (`m < 2^96`, `k ≤ 28`).
 fn div_round(m: u128, k: u32) -> u128 {
     if k == 0 {
@@ -91,6 +108,11 @@ fn div_round(m: u128, k: u32) -> u128 {
         }
         let (q, r) = div_rem_pow10(m, k);
         return u128::from(q + u64::from(r >= POW10[k] / 2));
+    }
+    if k >= estimate::MIN_K
+        && let Some(q) = estimate::round_pow10(m, k)
+    {
+        return u128::from(q);
     }
     let (h, l) = split_1e18(m);
     if k <= 18 {

@@ -132,3 +132,149 @@ fn edge_cases_print_as_decimal_does() {
         "0.0000000000000000000000000001"
     );
 }
+
+/// What a [`fig::Fig`] prints, written at the end of a buffer of `#`: the text, and whether
+/// everything before it is untouched or a space (the room a figure may clear).
+fn fig_text(f: fig::Fig) -> (String, bool) {
+    let mut buf = [b'#'; 64];
+    let start = f.write_before(&mut buf, 64);
+    assert_eq!(64 - start, f.len(), "{f:?}");
+    let clean = buf[..start].iter().all(|&b| b == b'#' || b == b' ');
+    (String::from_utf8(buf[start..].to_vec()).unwrap(), clean)
+}
+
+/// The digits of a figure's text as one integer, and its decimals.
+fn digits_of(text: &str) -> (u128, usize) {
+    let frac = text.split_once('.').map_or(0, |(_, f)| f.len());
+    let all: String = text.chars().filter(char::is_ascii_digit).collect();
+    (all.parse().unwrap(), frac)
+}
+
+/// A [`fig::Fig`] prints what the `Decimal` reference prints, and declines only figures that
+/// need more than a `u64` or more than 19 decimals (`limit`: other reasons to decline).
+fn check_fig(f: Option<fig::Fig>, want: &str, limit: bool) -> Result<(), TestCaseError> {
+    match f {
+        Some(f) => {
+            let (text, clean) = fig_text(f);
+            prop_assert_eq!(text, want);
+            prop_assert!(clean);
+        }
+        None => {
+            let (q, frac) = digits_of(want);
+            prop_assert!(limit || q > u128::from(u64::MAX) || frac > 19, "{}", want);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn figs_match_decimal(v in decimal()) {
+        check_fig(fig::cents(v), &text(|o| slow::fixed_dp(o, v, 2)), false)?;
+        let wide = v.mantissa().unsigned_abs() > u128::from(u64::MAX);
+        check_fig(fig::normalized(v), &text(|o| slow::fixed(o, v.normalize())), wide)?;
+        let abs = v.abs();
+        check_fig(fig::abs_shares(v), &text(|o| slow::fixed(o, slow::shares(abs))), wide)?;
+        if v.checked_mul(Decimal::ONE_HUNDRED).is_some() {
+            let want = text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2));
+            let limit = v.mantissa().unsigned_abs() >= (1 << 96) / 100;
+            check_fig(fig::pct(v), &want, limit)?;
+        }
+    }
+
+    /// The widest figure of a column, from thresholds, equals the longest reference text.
+    #[test]
+    fn widest_is_the_longest_text(vs in prop::collection::vec(decimal(), 0..40), pct in any::<bool>()) {
+        let (dp, limit) = if pct { (4, (1u128 << 96) / 100) } else { (2, 1 << 96) };
+        let mut w = width::Widest::new(dp, limit, if pct { pct_text } else { cents_text });
+        let mut longest = 4; // "0.00"
+        for v in vs {
+            if pct && v.checked_mul(Decimal::ONE_HUNDRED).is_none() {
+                continue; // a panic on every path: not a weight
+            }
+            w.add(v);
+            let t = if pct {
+                text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2))
+            } else {
+                text(|o| slow::fixed_dp(o, v, 2))
+            };
+            longest = longest.max(t.len());
+        }
+        prop_assert_eq!(w.len(), longest);
+    }
+}
+
+fn pct_text(o: &mut Vec<u8>, v: Decimal) {
+    pct(o, v)
+}
+
+fn cents_text(o: &mut Vec<u8>, v: Decimal) {
+    fixed_dp(o, v, 2)
+}
+
+#[test]
+fn widest_values_of_one_scale_crossing_digits() {
+    // At every scale, the two mantissas either side of each digit count's threshold (where
+    // rounding half away from zero first reaches 10^d), in increasing order, either sign.
+    for pct in [false, true] {
+        let (dp, limit) = if pct {
+            (4, (1u128 << 96) / 100)
+        } else {
+            (2, 1 << 96)
+        };
+        for s in [0u32, 1, 2, 3, 5, 11, 24, 28] {
+            for neg in [false, true] {
+                let mut w = width::Widest::new(dp, limit, if pct { pct_text } else { cents_text });
+                let mut longest = 4;
+                for d in 1..=12u32 {
+                    let big = 10u128.pow(d);
+                    let cross = if s <= dp {
+                        big.div_ceil(10u128.pow(dp - s))
+                    } else {
+                        let p = 10u128.pow(s - dp);
+                        big * p - p / 2
+                    };
+                    for m in [cross - 1, cross] {
+                        let v = dec_of(m, s, neg);
+                        if m > MAX96 || v.checked_mul(Decimal::ONE_HUNDRED).is_none() {
+                            continue;
+                        }
+                        w.add(v);
+                        let t = if pct {
+                            text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2))
+                        } else {
+                            text(|o| slow::fixed_dp(o, v, 2))
+                        };
+                        longest = longest.max(t.len());
+                        assert_eq!(w.len(), longest, "{v} pct {pct}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn figures_with_every_digit_count() {
+    let mut v: u64 = 0;
+    for n in 0..=19 {
+        for q in [v, v.saturating_add(1), v.saturating_mul(3) / 2] {
+            for s in [0u32, 2, 1, 6, 19] {
+                for neg in [false, true] {
+                    let d = dec_of(u128::from(q), s, neg);
+                    let f = fig::normalized(d);
+                    check_fig(f, &text(|o| slow::fixed(o, d.normalize())), false).unwrap();
+                    let f = fig::cents(d);
+                    check_fig(f, &text(|o| slow::fixed_dp(o, d, 2)), false).unwrap();
+                }
+            }
+        }
+        v = if n == 0 {
+            9
+        } else {
+            v.saturating_mul(10).saturating_add(9)
+        };
+    }
+}

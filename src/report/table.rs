@@ -1,11 +1,13 @@
 //! The aligned text table `pbal plan` prints, one row per position.
 //!
-//! Why it is built this way: column widths depend on every row, so the figures are formatted
-//! once into one byte buffer (their lengths alongside, one byte per cell), then the rows are
-//! laid out from them ([`rows`]: fixed-size copies at fixed offsets) in a chunk that is written
-//! out every 256 KiB. At 10^5 rows that is no
-//! allocation per row or cell, no second formatting pass, and no output buffer the size of
-//! the whole table.
+//! Why it is built this way: column widths depend on every row. Nearly every plan takes
+//! [`direct`]: the widths are measured from the figures' values without printing them, then
+//! each figure is printed once, straight into its place in a chunk of rows written out every
+//! 256 KiB. The general writer (a symbol that is not ASCII) formats the figures once into one
+//! byte buffer (their lengths alongside, one byte per cell), then lays the rows out from
+//! them ([`rows`]: fixed-size copies at fixed offsets, or piece by piece); it is also the
+//! reference [`direct`] is tested against. Either way, at 10^5 rows there is no allocation per
+//! row or cell and no output buffer the size of the whole table.
 use std::io::{self, Write};
 
 use rust_decimal::Decimal;
@@ -13,6 +15,7 @@ use rust_decimal::Decimal;
 use super::fixed;
 use crate::strategy::{Plan, PlanLine};
 
+mod direct;
 mod rows;
 
 const HEADER: [&str; 10] = [
@@ -55,30 +58,44 @@ fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]
 
 /// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
 pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
-    let n = plan.lines.len();
-    let mut cells: Vec<u8> = Vec::with_capacity(n * 64 + rows::CELLS_LEAD + WINDOW);
-    cells.extend_from_slice(&[b' '; rows::CELLS_LEAD]);
-    let (width, lens, ascii) = measure(&plan.lines, &mut cells);
-
     let mut o: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
-    line(&mut o, &width, &HEADER.map(str::as_bytes), HEADER[0].len());
-    let rule = width.map(|w| vec![b'-'; w]);
-    line(
-        &mut o,
-        &width,
-        &rule.each_ref().map(Vec::as_slice),
-        width[0],
-    );
-    if ascii {
-        out.write_all(&o)?;
-        o.clear();
-        rows::write_rows(&mut out, &plan.lines, &width, &cells, &lens)?;
-    } else {
-        piecewise_rows(&mut out, &mut o, &plan.lines, &width, &mut cells, &lens)?;
+    match direct::measure(&plan.lines) {
+        Some(width) => {
+            head(&mut o, &width);
+            out.write_all(&o)?;
+            o.clear();
+            direct::write_rows(&mut out, &plan.lines, &width)?;
+        }
+        None => general_rows(&mut out, &mut o, plan)?,
     }
     o.push(b'\n');
     out.write_all(&o)?;
     out.write_all(super::table_footer(plan).as_bytes())
+}
+
+/// The header and the rule under it.
+fn head(o: &mut Vec<u8>, width: &[usize; 10]) {
+    line(o, width, &HEADER.map(str::as_bytes), HEADER[0].len());
+    let rule = width.map(|w| vec![b'-'; w]);
+    line(o, width, &rule.each_ref().map(Vec::as_slice), width[0]);
+}
+
+/// The header and the rows through the general writer: every figure formatted into one buffer
+/// first, then laid out at fixed offsets ([`rows`], ASCII symbols) or piece by piece. Used when
+/// [`direct`] declines; the reference its property test compares against.
+fn general_rows(out: &mut impl Write, o: &mut Vec<u8>, plan: &Plan) -> io::Result<()> {
+    let n = plan.lines.len();
+    let mut cells: Vec<u8> = Vec::with_capacity(n * 64 + rows::CELLS_LEAD + WINDOW);
+    cells.extend_from_slice(&[b' '; rows::CELLS_LEAD]);
+    let (width, lens, ascii) = measure(&plan.lines, &mut cells);
+    head(o, &width);
+    if ascii {
+        out.write_all(o)?;
+        o.clear();
+        rows::write_rows(out, &plan.lines, &width, &cells, &lens)
+    } else {
+        piecewise_rows(out, o, &plan.lines, &width, &mut cells, &lens)
+    }
 }
 
 /// Every row appended piece by piece to `o` (flushed to `out` every [`CHUNK`]): the layout for
