@@ -44,35 +44,47 @@ impl Fig {
     /// (`end - self.len()`). May write spaces into up to 16 bytes before that start: the
     /// caller fills rows right to left, so whatever belongs there is written afterwards.
     ///
-    /// Why: eight digits are converted at once in one `u64` ([`eight_digits`]) and stored
-    /// with one write, where a loop over digit pairs cost ~15 instructions a pair. The two
-    /// shapes nearly every figure has (cents below 10^8: money and percentages; whole numbers
-    /// below 10^8: share counts) are inlined; the rest is [`Self::write_general`].
+    /// Why: the shapes nearly every figure has are inlined, each written through one
+    /// fixed-size window (one bounds check): cents below 10^4 (percentages, small money) as
+    /// two digit pairs; cents below 10^8 (money) and whole numbers below 10^8 (share counts)
+    /// as eight digits converted at once in one `u64` ([`eight_digits`]) and stored with one
+    /// write, where a loop over digit pairs cost ~15 instructions a pair. The rest is
+    /// [`Self::write_general`].
     #[inline(always)]
     pub(in crate::report) fn write_before(self, buf: &mut [u8], end: usize) -> usize {
-        if self.q >= POW10[8] || end < 9 || (self.s != 2 && self.s != 0) {
+        if self.q >= POW10[8] || end < 10 || (self.s != 2 && self.s != 0) {
             return self.write_general(buf, end);
         }
-        let e = eight_digits(self.q);
-        let mut start = if self.s == 2 {
+        let Ok(w) = <&mut [u8; 10]>::try_from(&mut buf[end - 10..end]) else {
+            return self.write_general(buf, end);
+        };
+        let mut at = if self.s == 2 && self.q < 10_000 {
+            let (int, frac) = ((self.q / 100) as usize, (self.q % 100) as usize);
+            w[5..7].copy_from_slice(&SPACED_PAIRS[int]);
+            w[7] = b'.';
+            w[8..10].copy_from_slice(&DIGIT_PAIRS[frac]);
+            6 - usize::from(int >= 10)
+        } else if self.s == 2 {
             // All eight digits one byte to the left, then the point over the first decimal
             // and the two decimals after it; at least one digit before the point.
+            let e = eight_digits(self.q);
             let z = leading_zeros(e).min(5);
-            let w = e | FILL[z];
-            buf[end - 9..end - 1].copy_from_slice(&w.to_le_bytes());
-            buf[end - 2..end].copy_from_slice(&((w >> 48) as u16).to_le_bytes());
-            buf[end - 3] = b'.';
-            end - 9 + z
+            let x = e | FILL[z];
+            w[1..9].copy_from_slice(&x.to_le_bytes());
+            w[8..10].copy_from_slice(&((x >> 48) as u16).to_le_bytes());
+            w[7] = b'.';
+            1 + z
         } else {
+            let e = eight_digits(self.q);
             let z = leading_zeros(e).min(7);
-            buf[end - 8..end].copy_from_slice(&(e | FILL[z]).to_le_bytes());
-            end - 8 + z
+            w[2..10].copy_from_slice(&(e | FILL[z]).to_le_bytes());
+            2 + z
         };
         if self.neg {
-            start -= 1;
-            buf[start] = b'-';
+            at -= 1;
+            w[at] = b'-';
         }
-        start
+        end - 10 + at
     }
 
     /// [`Self::write_before`] for any figure.
@@ -161,6 +173,28 @@ fn eight_digits(v: u64) -> u64 {
     let d = ((c * 103) >> 10) & 0x000F_000F_000F_000F;
     d | ((c - d * 10) << 8)
 }
+
+/// "00" to "99" (also [`PAIRS`]).
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// [`DIGIT_PAIRS`] with a space for the leading zero of 0..=9 (" 0" to " 9").
+const SPACED_PAIRS: [[u8; 2]; 100] = {
+    let mut t = DIGIT_PAIRS;
+    let mut i = 0;
+    while i < 10 {
+        t[i][0] = b' ';
+        i += 1;
+    }
+    t
+};
 
 /// How many of [`eight_digits`]' digits are leading zeros (8 for zero): their bytes are 0.
 #[inline(always)]
