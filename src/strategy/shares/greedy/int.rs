@@ -12,15 +12,17 @@
 //! Why it is exact: a Decimal operation is exact when its result's mantissa at its natural
 //! scale (sum of the scales for a product, the larger for a sum) is below 2^96 and that scale
 //! is at most 28. Each common scale here is at least the natural scale of the same quantity,
-//! so a value below 2^96 at the common scale is below 2^96 at its natural scale too: every
-//! intermediate is checked against that bound (and the largest common scale against 28). Then
-//! every Decimal operation of `Item::delta` is exact, so its value equals the integer's, and
-//! comparing integers at one scale compares the values — which is all the greedy does with
-//! them. The order (`Step`'s: integer key prefix, cost change, rank, symbol) is the order of
-//! `(cost change, rank, symbol)`, since the key is a monotone prefix of the first term.
-//! Anything else (a fractional quantity, a value or scale out of range, an operation that
-//! would not be exact) returns `false` before `n` or `left` is touched, and the Decimal
-//! greedy runs instead.
+//! so a value below 2^96 at the common scale is below 2^96 at its natural scale too. Before
+//! the walk, [`Ctx::bounded`] shows from the largest inputs that no intermediate of any step
+//! can reach 2^96 (quantities only grow by steps, each costing at least the smallest price
+//! out of a cash that only shrinks), and the largest common scale is checked against 28.
+//! Then every Decimal operation of `Item::delta` is exact, so its value equals the
+//! integer's, and comparing integers at one scale compares the values — which is all the
+//! greedy does with them. The order (`Step`'s: integer key prefix, cost change, rank,
+//! symbol) is the order of `(cost change, rank, symbol)`, since the key is a monotone prefix
+//! of the first term. Anything else (a fractional quantity, a value or scale out of range,
+//! a negative cash) returns `false` before `n` or `left` is touched, and the Decimal greedy
+//! runs instead.
 //!
 //! The walk (pool of first steps consumed in sorted chunks of doubling size, follow-up steps
 //! in a heap, merged) is the Decimal greedy's, so the same steps are taken in the same order;
@@ -46,12 +48,8 @@ const POW10: [i128; 29] = {
     t
 };
 
-/// `v` if `|v| < 2^96`.
-fn fit(v: i128) -> Option<i128> {
-    (v.unsigned_abs() < LIMIT).then_some(v)
-}
-
 /// `a · b` if both factors are below 2^64 and the product below 2^96.
+#[inline]
 fn mul(a: i128, b: i128) -> Option<i128> {
     let (x, y) = (a.unsigned_abs(), b.unsigned_abs());
     if (x | y) >> 64 != 0 {
@@ -66,6 +64,7 @@ fn mul(a: i128, b: i128) -> Option<i128> {
 }
 
 /// `v · 10^s` as an integer, if `s ≥ scale(v)` and the result is below 2^96.
+#[inline]
 fn at(v: Decimal, s: u32) -> Option<i128> {
     let vs = v.scale();
     if vs > s {
@@ -79,6 +78,7 @@ fn at(v: Decimal, s: u32) -> Option<i128> {
 }
 
 /// The value of an integral Decimal (`None` if it has a fraction).
+#[inline]
 fn whole(v: Decimal) -> Option<i128> {
     let (m, s) = (v.mantissa(), v.scale());
     if s == 0 {
@@ -94,18 +94,35 @@ fn integral(v: Decimal) -> Option<i128> {
 }
 
 /// One step up of one asset, every term an integer at its kind's scale. The derived order
-/// is the Decimal `Step`'s (fields in that order; `idx`, `to`, `cash` are never reached, the
-/// symbol being unique).
+/// is the Decimal `Step`'s (fields in that order; `to` is never reached, the symbol being
+/// unique).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Step {
     prim: i128,
     spend: i128,
     ter: i128,
     rank: i128,
+    /// The asset's index, negated when the step sells one share fewer.
     sym: i64,
-    idx: u32,
-    to: i128,
-    cash: i128,
+    /// The quantity after the step.
+    to: i64,
+}
+
+impl Step {
+    fn idx(&self) -> usize {
+        self.sym.unsigned_abs() as usize
+    }
+}
+
+/// The primary term of a step and what the rest of it needs.
+struct Prim {
+    prim: i128,
+    /// The price (the step's cash) at the money scale.
+    p: i128,
+    /// The price at the deviation scale.
+    step_d: i128,
+    /// `d − s` at the deviation scale.
+    r: i128,
 }
 
 /// The common scales and the items.
@@ -116,108 +133,159 @@ struct Ctx<'a> {
     sm: u32,
     /// Deviations (≥ `sm`).
     sd: u32,
+    /// `10^(sd − sm)`.
+    up: i128,
     /// Weight factors.
     sk: u32,
     /// P&L ranks.
     sr: u32,
 }
 
+/// `v · 10^s` for `s ≥ scale(v)`, where [`Ctx::new`] has shown that it fits.
+#[inline]
+fn conv(v: Decimal, s: u32) -> i128 {
+    v.mantissa() * POW10[(s - v.scale()) as usize]
+}
+
+/// Largest magnitudes of the converted inputs, for the bounds of [`Ctx::new`].
+#[derive(Default)]
+struct Max {
+    p: u128,
+    min_p: u128,
+    d: u128,
+    k: u128,
+    q: u128,
+}
+
 impl<'a> Ctx<'a> {
-    /// The scales, if every item's values fit them (checked once here, so that failures
-    /// later are only those of the steps' own arithmetic).
+    /// The common scales (the largest of each kind), if the primary term's fits 28 and every
+    /// value a step can meet provably stays below 2^96 (see [`Ctx::bounded`]).
     fn new(items: &'a [Item], n: &'a [Decimal], left: Decimal) -> Option<Ctx<'a>> {
-        let max = |f: fn(&Item) -> Decimal| items.iter().map(|it| f(it).scale()).max();
-        let sm = max(|it| it.price).unwrap_or(0).max(left.scale());
-        let sd = max(|it| it.d).unwrap_or(0).max(sm);
-        let (sk, sr) = (
-            max(|it| it.k).unwrap_or(0),
-            max(|it| it.up_rank).unwrap_or(0),
-        );
+        let (mut sm, mut sd, mut sk, mut sr) = (left.scale(), 0, 0, 0);
+        for it in items {
+            sm = sm.max(it.price.scale());
+            sd = sd.max(it.d.scale());
+            sk = sk.max(it.k.scale());
+            sr = sr.max(it.up_rank.scale());
+        }
+        let sd = sd.max(sm);
         if sm + sd + sk > 28 || sr > 28 {
             return None;
+        }
+        let mut m = Max {
+            min_p: u128::MAX,
+            ..Max::default()
+        };
+        for (it, &q) in items.iter().zip(n) {
+            let p = at(it.price, sm)?;
+            if p <= 0 {
+                return None;
+            }
+            m.p = m.p.max(p.unsigned_abs());
+            m.min_p = m.min_p.min(p.unsigned_abs());
+            m.d = m.d.max(at(it.d, sd)?.unsigned_abs());
+            m.k = m.k.max(at(it.k, sk)?.unsigned_abs());
+            at(it.up_rank, sr)?;
+            whole(it.hi)?;
+            m.q = m.q.max(integral(q)?.unsigned_abs());
         }
         let c = Ctx {
             items,
             n,
             sm,
             sd,
+            up: POW10[(sd - sm) as usize],
             sk,
             sr,
         };
-        for (it, &q) in items.iter().zip(n) {
-            at(it.price, sm)?;
-            at(it.d, sd)?;
-            at(it.k, sk)?;
-            at(it.up_rank, sr)?;
-            whole(it.hi)?;
-            integral(q)?;
-        }
-        at(left, sm)?;
+        c.bounded(&m, at(left, sm)?)?;
         Some(c)
     }
 
-    /// Asset `i`'s step up from the integer quantity `cur`: `Ok(None)` when there is none,
-    /// it costs more than `left` or it does not lower the cost (as `greedy::next_step`);
-    /// `Err(())` when the integers cannot answer exactly.
-    fn step(&self, i: usize, cur: i128, left: Option<i128>) -> Result<Option<Step>, ()> {
-        self.step_exact(i, cur, left).ok_or(())
+    /// Shows that no step's arithmetic reaches 2^96: every step costs at least the smallest
+    /// price and the cash only shrinks, so no quantity passes `|n| + left / min_p`; from
+    /// there each term of [`Ctx::prim`] and [`Ctx::step`] is bounded by the same expression
+    /// on the bounds of its operands. (Then the steps need no checks of their own.)
+    fn bounded(&self, m: &Max, left: i128) -> Option<()> {
+        let fit = |v: u128| (v < LIMIT).then_some(v);
+        let steps = u128::try_from(left).ok()? / m.min_p.max(1);
+        // Quantities (and the `to` of a step) stay below 2^62.
+        let cur = m.q.checked_add(steps)?.checked_add(1)?;
+        if cur >= 1 << 62 {
+            return None;
+        }
+        let up = self.up.unsigned_abs();
+        let s = fit(cur.checked_mul(m.p)?.checked_mul(up)?)?;
+        let step_d = fit(m.p.checked_mul(up)?)?;
+        let r = fit(m.d + s)?;
+        let inner = fit(step_d + 2 * r)?;
+        let partial = fit(m.p.checked_mul(inner)?)?;
+        fit(partial.checked_mul(m.k)?)?;
+        fit(r + step_d)?;
+        Some(())
     }
 
-    fn step_exact(&self, i: usize, cur: i128, left: Option<i128>) -> Option<Option<Step>> {
+    /// The primary term of asset `i`'s step up from the integer quantity `cur`: `None` when
+    /// there is none, it costs more than `left` or it does not lower the cost (as
+    /// `greedy::next_step`).
+    ///
+    /// As `Item::delta`: `s = cur·P`, `step = P`, `r = d − s`, `prim = k·step·(step − 2r)`;
+    /// deviations at `sd`, the rest at `sm`. Exact: [`Ctx::bounded`].
+    #[inline]
+    fn prim(&self, i: usize, cur: i128, left: Option<i128>) -> Option<Prim> {
         let it = &self.items[i];
-        let to = cur + 1;
-        if whole(it.hi).is_none_or(|hi| to > hi) {
-            return Some(None);
+        // `hi` is whole ([`Ctx::new`]); a division only for an unusual representation.
+        let (hm, hs) = (it.hi.mantissa(), it.hi.scale());
+        if (if hs == 0 { hm } else { hm / POW10[hs as usize] }) <= cur {
+            return None;
         }
-        let p = at(it.price, self.sm)?;
+        let p = conv(it.price, self.sm);
         if left.is_some_and(|l| p > l) {
-            return Some(None);
+            return None;
         }
-        let up = POW10[(self.sd - self.sm) as usize];
-        // As `Item::delta`: s = cur·P, step = P, r = d − s, prim = k·step·(step − 2r),
-        // ter = |r − step| − |r|; deviations at `sd`, the rest at `sm`.
-        let s = mul(mul(cur, p)?, up)?;
-        let step_d = mul(p, up)?;
-        let r = fit(at(it.d, self.sd)? - s)?;
-        let inner = fit(fit(step_d - r)? - r)?;
-        let prim = mul(mul(p, inner)?, at(it.k, self.sk)?)?;
-        let ter = fit(fit(r - step_d)?.abs() - r.abs())?;
-        // `(prim, −step, ter) < 0` with `step > 0`: exactly when `prim ≤ 0`.
-        if prim > 0 || (prim == 0 && p <= 0) {
-            return Some(None);
-        }
+        let step_d = p * self.up;
+        let r = conv(it.d, self.sd) - cur * step_d;
+        let prim = p * (step_d - r - r) * conv(it.k, self.sk);
+        // `(prim, −step, ter) < 0` with `step = P > 0`: exactly when `prim ≤ 0`.
+        (prim <= 0).then_some(Prim { prim, p, step_d, r })
+    }
+
+    /// The whole step of [`Ctx::prim`]: `ter = |r − step| − |r|` and the tie-breaks.
+    fn step(&self, i: usize, cur: i128, left: Option<i128>) -> Option<Step> {
+        let Prim { prim, p, step_d, r } = self.prim(i, cur, left)?;
+        let ter = (r - step_d).abs() - r.abs();
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
-        let rank = at(it.up_rank, self.sr)?;
+        let rank = conv(self.items[i].up_rank, self.sr);
+        let to = cur + 1;
         let fewer_sold = to <= 0 && cur < 0;
         let (rank, sym) = if fewer_sold {
             (-rank, -(i as i64))
         } else {
             (rank, i as i64)
         };
-        Some(Some(Step {
+        Some(Step {
             prim,
             spend: -p,
             ter,
             rank,
             sym,
-            idx: i as u32,
-            to,
-            cash: p,
-        }))
+            // Below 2^62: `Ctx::bounded`.
+            to: to as i64,
+        })
     }
 
     /// The step of a pooled asset (one that has not moved: its quantity is still `n`'s).
     fn pooled(&self, e: u32) -> Option<Step> {
         let i = e as usize;
-        let cur = integral(self.n[i])?;
-        self.step(i, cur, None).ok().flatten()
+        self.step(i, integral(self.n[i])?, None)
     }
 
     /// Takes the pool's best entries — at least `take`, and every entry tied on the primary
     /// term with the worst of those — in step order. What stays in the pool is worse than
     /// all of them, as the merge needs. The selection compares integers only; full steps are
-    /// built once per entry of a run of equal primary terms, to order the run.
-    fn chunk(&self, pool: &mut Vec<(i128, u32)>, take: usize) -> Vec<(i128, u32)> {
+    /// built once per entry of a run of equal primary terms, to order the run. `None` when
+    /// the integers cannot answer.
+    fn chunk(&self, pool: &mut Vec<(i128, u32)>, take: usize) -> Option<Vec<(i128, u32)>> {
         let len = pool.len();
         let mut cut = len - take;
         if take > 0 && take < len {
@@ -239,10 +307,10 @@ impl<'a> Ctx<'a> {
         while a < chunk.len() {
             let b = a + chunk[a..].iter().take_while(|e| e.0 == chunk[a].0).count();
             if b - a > 1 {
-                let mut run: Vec<(Option<Step>, u32)> = chunk[a..b]
+                let mut run: Vec<(Step, u32)> = chunk[a..b]
                     .iter()
-                    .map(|e| (self.pooled(e.1), e.1))
-                    .collect();
+                    .map(|e| Some((self.pooled(e.1)?, e.1)))
+                    .collect::<Option<_>>()?;
                 run.sort_unstable_by_key(|x| x.0);
                 for (slot, (_, e)) in chunk[a..b].iter_mut().zip(run) {
                     slot.1 = e;
@@ -250,7 +318,7 @@ impl<'a> Ctx<'a> {
             }
             a = b;
         }
-        chunk
+        Some(chunk)
     }
 }
 
@@ -271,8 +339,8 @@ fn walk(items: &[Item], n: &[Decimal], left: Decimal) -> Option<Vec<u32>> {
     let mut pool: Vec<(i128, u32)> = Vec::with_capacity(items.len());
     let mut pool_max_cash = 0;
     for (i, &q) in n.iter().enumerate() {
-        if let Some(s) = c.step(i, integral(q)?, Some(left)).ok()? {
-            pool_max_cash = pool_max_cash.max(s.cash);
+        if let Some(s) = c.prim(i, integral(q)?, Some(left)) {
+            pool_max_cash = pool_max_cash.max(s.p);
             pool.push((s.prim, i as u32));
         }
     }
@@ -281,12 +349,14 @@ fn walk(items: &[Item], n: &[Decimal], left: Decimal) -> Option<Vec<u32>> {
     let mut k = 64;
     loop {
         let take = k.min(pool.len());
-        let chunk = c.chunk(&mut pool, take);
+        let chunk = c.chunk(&mut pool, take)?;
         let mut pos = 0;
         let mut head: Option<Step> = None;
         loop {
-            if head.is_none() {
-                head = chunk.get(pos).and_then(|e| c.pooled(e.1));
+            if head.is_none()
+                && let Some(e) = chunk.get(pos)
+            {
+                head = Some(c.pooled(e.1)?);
             }
             let from_chunk = match (&head, heap.peek()) {
                 (Some(a), Some(Reverse(b))) => a < b,
@@ -303,12 +373,14 @@ fn walk(items: &[Item], n: &[Decimal], left: Decimal) -> Option<Vec<u32>> {
             let Some(s) = step else {
                 break;
             };
-            if s.cash > left {
+            // The step's cash is its price.
+            let cash = -s.spend;
+            if cash > left {
                 continue;
             }
-            left -= s.cash;
-            taken.push(s.idx);
-            if let Some(next) = c.step(s.idx as usize, s.to, Some(left)).ok()? {
+            left -= cash;
+            taken.push(s.idx() as u32);
+            if let Some(next) = c.step(s.idx(), i128::from(s.to), Some(left)) {
                 heap.push(Reverse(next));
             }
         }
