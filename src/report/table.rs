@@ -3,11 +3,11 @@
 //! Why it is built this way: column widths depend on every row. Nearly every plan takes
 //! [`direct`]: the widths are measured from the figures' values without printing them, then
 //! each figure is printed once, straight into its place in a chunk of rows written out every
-//! 256 KiB. The general writer (a symbol that is not ASCII) formats the figures once into one
-//! byte buffer (their lengths alongside, one byte per cell), then lays the rows out from
-//! them ([`rows`]: fixed-size copies at fixed offsets, or piece by piece); it is also the
-//! reference [`direct`] is tested against. Either way, at 10^5 rows there is no allocation per
-//! row or cell and no output buffer the size of the whole table.
+//! 256 KiB. The general writer (a symbol that is not ASCII: its bytes and its width differ)
+//! formats the figures once into one byte buffer (their lengths alongside, one byte per
+//! cell), then appends the rows piece by piece; it is also the reference [`direct`] is
+//! tested against. Either way, at 10^5 rows there is no allocation per row or cell and no
+//! output buffer the size of the whole table.
 use std::io::{self, Write};
 
 use rust_decimal::Decimal;
@@ -16,7 +16,6 @@ use super::fixed;
 use crate::strategy::{Plan, PlanLine};
 
 mod direct;
-mod rows;
 
 const HEADER: [&str; 10] = [
     "Symbol",
@@ -37,14 +36,12 @@ const NUMBER_COLUMNS: [usize; 8] = [1, 2, 3, 5, 6, 7, 8, 9];
 /// The table is written to `out` in chunks of about this size.
 const CHUNK: usize = 1 << 18;
 
-/// Appends every line's number cells to `cells` and returns the column widths, each row's cell
-/// lengths and whether every symbol is ASCII (the fixed-offset row writer's condition).
-fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]>, bool) {
+/// Appends every line's number cells to `cells` and returns the column widths and each row's
+/// cell lengths.
+fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]>) {
     let mut lens: Vec<[u8; 8]> = Vec::with_capacity(lines.len());
     let mut width = HEADER.map(str::len);
-    let mut ascii = true;
     for l in lines {
-        ascii &= l.symbol.is_ascii();
         width[0] = width[0].max(chars(&l.symbol));
         width[4] = width[4].max(SIDES[side(l)].len());
         let row = number_cells(cells, l);
@@ -53,7 +50,7 @@ fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]
         }
         lens.push(row);
     }
-    (width, lens, ascii)
+    (width, lens)
 }
 
 /// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
@@ -81,25 +78,16 @@ fn head(o: &mut Vec<u8>, width: &[usize; 10]) {
 }
 
 /// The header and the rows through the general writer: every figure formatted into one buffer
-/// first, then laid out at fixed offsets ([`rows`], ASCII symbols) or piece by piece. Used when
-/// [`direct`] declines; the reference its property test compares against.
+/// first, then the rows appended piece by piece. Used when [`direct`] declines.
 fn general_rows(out: &mut impl Write, o: &mut Vec<u8>, plan: &Plan) -> io::Result<()> {
-    let n = plan.lines.len();
-    let mut cells: Vec<u8> = Vec::with_capacity(n * 64 + rows::CELLS_LEAD + WINDOW);
-    cells.extend_from_slice(&[b' '; rows::CELLS_LEAD]);
-    let (width, lens, ascii) = measure(&plan.lines, &mut cells);
+    let mut cells: Vec<u8> = Vec::with_capacity(plan.lines.len() * 64 + WINDOW);
+    let (width, lens) = measure(&plan.lines, &mut cells);
     head(o, &width);
-    if ascii {
-        out.write_all(o)?;
-        o.clear();
-        rows::write_rows(out, &plan.lines, &width, &cells, &lens)
-    } else {
-        piecewise_rows(out, o, &plan.lines, &width, &mut cells, &lens)
-    }
+    piecewise_rows(out, o, &plan.lines, &width, &mut cells, &lens)
 }
 
 /// Every row appended piece by piece to `o` (flushed to `out` every [`CHUNK`]): the layout for
-/// symbols that are not ASCII, and the reference [`rows`] is tested against.
+/// symbols that are not ASCII, and the reference [`direct`] is tested against.
 fn piecewise_rows(
     out: &mut impl Write,
     o: &mut Vec<u8>,
@@ -110,7 +98,7 @@ fn piecewise_rows(
 ) -> io::Result<()> {
     // Slack after the last figure, so every figure can be copied as a fixed-size window.
     cells.extend_from_slice(&[b' '; WINDOW]);
-    let mut at = rows::CELLS_LEAD;
+    let mut at = 0;
     for (l, row) in lines.iter().zip(lens) {
         at = write_row(o, width, l, cells, at, row);
         if o.len() > CHUNK {
@@ -194,8 +182,9 @@ const WINDOW: usize = 32;
 
 /// One position's row, as [`line`] would lay it out, from its figures at `cells[at..]`
 /// (lengths `lens`); returns where the next row's figures start. Used when a symbol is not
-/// ASCII (its bytes and its width differ); otherwise [`rows`] writes the rows. Every piece but the symbol
-/// is appended as a fixed-size window and cut to length (see [`fixed`]'s `put64`).
+/// ASCII (its bytes and its width differ); otherwise [`direct`] writes the rows. Every piece
+/// but the symbol is appended as a fixed-size window and cut to length (see [`fixed`]'s
+/// `put64`).
 fn write_row(
     o: &mut Vec<u8>,
     width: &[usize; 10],
