@@ -72,6 +72,11 @@ pub(super) const MIN_K: usize = 11;
 /// once, and `q·10^k ≤ n + 10^k < 2^98` never overflows.
 #[inline(always)]
 pub(super) fn round_pow10(m: u128, k: usize) -> Option<u64> {
+    // Below half a unit the answer is 0: the weights of a plan of 10^5 positions (about
+    // 10^-5 each) nearly all print as 0.00 %.
+    if m < HALF[k] {
+        return Some(0);
+    }
     let p = POW10[k];
     let est = ((m >> 34) as i64 as f64) * SCALE[k];
     // Never NaN: a finite integer times a finite constant.
