@@ -78,7 +78,8 @@ impl Num {
 
 /// The holding of the record at `i` and where the next record starts, or `None` when the
 /// row is outside the grammar or would be an error (the caller then reads it the other way).
-/// (Inlined: it is the body of the reading loop, called once per row.)
+/// (It and its helpers are inlined: they are the body of the reading loop, and left to
+/// itself the compiler's choice changed from build to build, ±10 % of reading a file.)
 #[inline(always)]
 pub(super) fn read(
     body: &[u8],
@@ -127,6 +128,7 @@ pub(super) fn read(
 }
 
 /// The holding `push_holding` makes of these fields, or `None` where it reports an error.
+#[inline(always)]
 fn holding(symbol: &[u8], nums: [Num; 3], format: Format) -> Option<Holding> {
     let [a, p, pnl] = nums;
     if p.m == 0 || p.neg || (a.neg && a.m != 0) {
@@ -160,6 +162,7 @@ fn holding(symbol: &[u8], nums: [Num; 3], format: Format) -> Option<Holding> {
 /// mantissas at the scale difference unchanged (its remainder loop and its trailing-zero
 /// removal run only for a remainder or a negative scale difference). A zero dividend is
 /// `Decimal::ZERO` there as here.
+#[inline(always)]
 pub(super) fn div_exact(a: Num, p: Num) -> Option<Decimal> {
     if a.m == 0 {
         return Some(Decimal::ZERO);
@@ -190,6 +193,7 @@ static SYMBOL: [bool; 256] = symbol_bytes();
 
 /// The end of the run of symbol bytes at `i`: eight bytes a step ([`symbol_run`]), the last
 /// few through the table.
+#[inline(always)]
 fn symbol_end(body: &[u8], mut i: usize) -> usize {
     while let Some(w) = word(body, i) {
         let run = symbol_run(w);
@@ -214,6 +218,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const TOPS: u64 = ONES * 0x80;
 
 /// The eight bytes at `i` as a little-endian word (the first byte lowest), if there are eight.
+#[inline(always)]
 fn word(body: &[u8], i: usize) -> Option<u64> {
     let bytes: [u8; 8] = body.get(i..i.checked_add(8)?)?.try_into().ok()?;
     Some(u64::from_le_bytes(bytes))
@@ -224,6 +229,7 @@ fn word(body: &[u8], i: usize) -> Option<u64> {
 /// Every lane is computed on its low seven bits plus its top bit, so no carry crosses a lane:
 /// `low + (0x80 − k)` sets the lane's top bit exactly when `low ≥ k`, and `(low ^ c) + 0x7f`
 /// exactly when `low ≠ c`.
+#[inline(always)]
 fn symbol_run(w: u64) -> u32 {
     let low = w & (ONES * 0x7f);
     let high = w & TOPS; // 0x80..=0xff: not ASCII
@@ -237,6 +243,7 @@ fn symbol_run(w: u64) -> u32 {
 /// How many of the word's bytes, from the first, are ASCII digits; 8 = all. (Per lane as in
 /// [`symbol_run`]: `x = byte ^ 0x30` is 0..=9 exactly for a digit, and `x + 0x76` on its low
 /// seven bits reaches the top bit exactly when `x ≥ 10`.)
+#[inline(always)]
 fn digit_run(w: u64) -> u32 {
     let x = w ^ (ONES * 0x30);
     let not_digit = (((x & (ONES * 0x7f)) + ONES * 0x76) | x) & TOPS;
@@ -249,6 +256,7 @@ fn digit_run(w: u64) -> u32 {
 /// lanes are combined three times — tens, hundreds, ten-thousands — each multiplication
 /// adding `10^k ·` the earlier (more significant) lane to the later one, whose lane is wide
 /// enough for the result (99, 9999, 99999999), so nothing carries into a neighbour.
+#[inline(always)]
 fn digits_value(w: u64, n: u32) -> u64 {
     let v = (w & (ONES * 0x0f)) << (8 * (8 - n));
     let v = (v.wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
@@ -259,6 +267,7 @@ fn digits_value(w: u64, n: u32) -> u64 {
 /// A number of at most seven integer and seven decimal digits, a word at a time: the
 /// mantissa, the count of decimals and where it ends; `None` for anything else (the byte
 /// reader then decides).
+#[inline(always)]
 fn number_words(body: &[u8], start: usize) -> Option<(u64, usize, usize)> {
     let w = word(body, start)?;
     let n = digit_run(w);
@@ -281,6 +290,7 @@ fn number_words(body: &[u8], start: usize) -> Option<(u64, usize, usize)> {
 
 /// The number at `i` (`-?d+(.d+)?`, at most 18 digits) and where it ends (at the first byte
 /// that is neither digit nor its dot), or `None`.
+#[inline(always)]
 pub(super) fn number(body: &[u8], i: usize) -> Option<(Num, usize)> {
     let neg = body.get(i) == Some(&b'-');
     let start = i + usize::from(neg);
@@ -311,6 +321,7 @@ pub(super) fn number(body: &[u8], i: usize) -> Option<(Num, usize)> {
 }
 
 /// `m` extended by the decimal digits from `i` on (wrapping), and where they end.
+#[inline(always)]
 fn digits(body: &[u8], mut i: usize, mut m: u64) -> (u64, usize) {
     while let Some(&b) = body.get(i) {
         let d = b.wrapping_sub(b'0');

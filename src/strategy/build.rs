@@ -38,6 +38,17 @@ pub(super) fn build_plan(
             t
         }
     };
+    // A weight after per distinct value after in a row: a hard rebalance in exact amounts
+    // brings every equal-weight asset to the same value, a 96-bit product each time.
+    let mut last_after: Option<(Decimal, Decimal)> = None;
+    let mut weight_after = |v: Decimal| match last_after {
+        Some((k, w)) if k.serialize() == v.serialize() => w,
+        _ => {
+            let w = mantissa::mul(v, inv_after);
+            last_after = Some((v, w));
+            w
+        }
+    };
     let lines: Vec<PlanLine> = assets
         .iter()
         .zip(&spend)
@@ -58,7 +69,7 @@ pub(super) fn build_plan(
                 trade_value: s.value(),
                 value_after,
                 weight_before: mantissa::mul(a.value, inv_before),
-                weight_after: mantissa::mul(value_after, inv_after),
+                weight_after: weight_after(value_after),
             }
         })
         .collect();

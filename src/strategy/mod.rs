@@ -79,6 +79,7 @@ mod increment;
 mod mantissa;
 pub mod margin;
 mod mintrades;
+mod quotient;
 mod shares;
 mod types;
 mod waterfill;
@@ -156,7 +157,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                 let spend = continuous
                     .iter()
                     .zip(&assets)
-                    .map(|(x, a)| Spend::Value(*x, x.checked_div(a.price).unwrap_or_default()))
+                    .map(|(x, a)| {
+                        Spend::Value(*x, quotient::checked_div(*x, a.price).unwrap_or_default())
+                    })
                     .collect();
                 (spend, true)
             } else {
