@@ -13,7 +13,7 @@
 //! compare the written text with the `Decimal` reference on the same random decimals.
 use rust_decimal::Decimal;
 
-use super::{PAIRS, POW10, digits, div_rem_pow10, div_round, div_round_inline, parts, strip_zeros};
+use super::{PAIRS, POW10, digits, div_rem_pow10, div_round_inline, parts, strip_zeros};
 
 /// `± q · 10^-s` printed with exactly `s` decimals (`s ≤ 19`, no point when `s = 0`, at least
 /// one digit before the point). `neg` is never set with `q = 0` (no `-0.00`).
@@ -265,7 +265,7 @@ pub(in crate::report) fn abs_shares(v: Decimal) -> Option<Fig> {
         return Fig::new(u64::try_from(m).ok()?, 0, false);
     }
     let (q, s) = if s > 6 {
-        (div_round(m, s - 6), 6)
+        (div_round_inline(m, s - 6), 6)
     } else {
         (m, s)
     };
