@@ -65,6 +65,7 @@ pub(super) struct Num {
 impl Num {
     /// The `Decimal` `Decimal::from_str` makes of such text (`from_parts`, so `1.50` keeps
     /// scale 2 and `-0` is zero).
+    #[inline(always)]
     pub(super) fn decimal(self) -> Decimal {
         Decimal::from_parts(
             self.m as u32,
