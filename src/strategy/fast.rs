@@ -119,6 +119,17 @@ pub(crate) fn quotient_floor(x: Decimal, p: Decimal) -> Option<Decimal> {
     Some(Decimal::from_i128_with_scale(num.div_euclid(den), 0))
 }
 
+/// The integer of [`quotient_floor`], with a 64-bit division where both operands fit (the
+/// 128-bit one is a library call of ~100 instructions).
+pub(crate) fn quotient_floor_int(x: Decimal, p: Decimal) -> Option<i128> {
+    let (num, den) = integer_ratio(x, p)?;
+    if let (Ok(a), Ok(b)) = (i64::try_from(num), i64::try_from(den)) {
+        // `den > 0`, so `div_euclid` is the floor and cannot overflow.
+        return Some(i128::from(a.div_euclid(b)));
+    }
+    Some(num.div_euclid(den))
+}
+
 /// `(x / p).ceil()` for `p > 0`, bit for bit (see [`quotient_floor`]). `None` where the Decimal
 /// path yields a negative zero (a quotient in (−1, 0)), which an integer cannot carry.
 pub(crate) fn quotient_ceil(x: Decimal, p: Decimal) -> Option<Decimal> {

@@ -309,7 +309,7 @@ pub(crate) fn solve(
         None => greedy::complete(&items, &mut n, &mut left),
     }
 
-    let proven = branch_and_bound(&items, x, &mut n, budget, cash_k);
+    let proven = branch_and_bound(&items, x, &mut n, budget, cash_k, dir == Direction::BuyOnly);
     Solution {
         quantities: n,
         proven_optimal: proven,
@@ -658,13 +658,15 @@ struct Search<'a> {
 }
 
 /// Improves `n` in place to an optimal plan if the search completes; returns whether the
-/// result is proven optimal. `cont` is the continuous optimum the search starts from.
+/// result is proven optimal. `cont` is the continuous optimum the search starts from;
+/// `buy_only` (never-sell deposits) only picks the root proof's path.
 fn branch_and_bound(
     items: &[Item],
     cont: &[Decimal],
     n: &mut [Decimal],
     budget: Decimal,
     cash_k: Option<Decimal>,
+    buy_only: bool,
 ) -> bool {
     if items.len() > MAX_PROOF_INPUT {
         return false;
@@ -679,7 +681,7 @@ fn branch_and_bound(
     let free_budget = budget - fixed_spend;
     if order.len() > MAX_EXACT_ASSETS {
         // Only the root bound can prove anything here: the cheap path to the same answer.
-        return root::proves(items, order, n, budget, free_budget, cash_k);
+        return root::proves(items, order, n, budget, free_budget, cash_k, buy_only);
     }
     let mut incumbent = order
         .iter()

@@ -17,10 +17,31 @@ use rust_decimal::Decimal;
 
 use super::{Cut, Item, Quad, Reach, Relax, fill_cost, recip, sell, weighted_square};
 
+mod int;
+
 /// Whether the root bound proves the plan `n` optimal: the answer of the full bound (see the
 /// module docs). `order` lists the assets with a choice in index order; `free_budget` is the
-/// budget left after the assets without one.
+/// budget left after the assets without one. Exact integers decide where they can
+/// ([`int::proves`]), Decimals otherwise. Buy-only plans (never-sell deposits) go straight to
+/// the Decimal path: there the budget binds as a rule (a deposit that covers every shortfall
+/// is rare), which the integers leave to it (the cut term divides).
 pub(super) fn proves(
+    items: &[Item],
+    order: Vec<usize>,
+    n: &[Decimal],
+    budget: Decimal,
+    free_budget: Decimal,
+    cash_k: Option<Decimal>,
+    buy_only: bool,
+) -> bool {
+    if !buy_only && let Some(answer) = int::proves(items, &order, n, budget, free_budget, cash_k) {
+        return answer;
+    }
+    proves_decimal(items, order, n, budget, free_budget, cash_k)
+}
+
+/// [`proves`] on Decimals: the reference of the integer path, and its fallback.
+fn proves_decimal(
     items: &[Item],
     mut order: Vec<usize>,
     n: &[Decimal],

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::super::{Bounds, Cost, Item, sell};
-use super::{proves, sort_by_price_desc};
+use super::{int, proves, proves_decimal, sort_by_price_desc};
 
 /// The replaced code: the incumbent, the price order and the root of the full `Bounds`.
 fn reference(items: &[Item], n: &[Decimal], budget: Decimal, cash_k: Option<Decimal>) -> bool {
@@ -155,7 +155,8 @@ fn level_case(r: &mut Rng) -> Case {
 fn fast(c: &Case) -> bool {
     let (items, n, budget, cash_k) = c;
     let (order, free_budget) = split(items, n, *budget);
-    proves(items, order, n, *budget, free_budget, *cash_k)
+    let buy_only = order.iter().all(|&i| items[i].lo.is_zero());
+    proves(items, order, n, *budget, free_budget, *cash_k, buy_only)
 }
 
 proptest! {
@@ -166,6 +167,117 @@ proptest! {
         let c = case(seed);
         prop_assert_eq!(fast(&c), reference(&c.0, &c.1, c.2, c.3), "seed {}", seed);
     }
+}
+
+/// The case with its values in the integer path's range (the planner's usual inputs):
+/// deviations to five decimals, weight factors with at most three, whole quantities at scale 0.
+fn tame(c: Case) -> Case {
+    let (mut items, n, budget, cash_k) = c;
+    let whole = |v: Decimal| Decimal::from_i128_with_scale(v.floor().mantissa(), 0);
+    for it in &mut items {
+        it.d = it.d.round_dp(5);
+        if it.k.scale() > 3 {
+            it.k = it.k.round_dp(3).max(Decimal::new(1, 3));
+        }
+        (it.lo, it.hi) = (whole(it.lo).max(Decimal::from(-1000)), whole(it.hi));
+    }
+    let n = n
+        .iter()
+        .zip(&items)
+        .map(|(q, it)| it.clamp(whole(*q)))
+        .collect();
+    (items, n, budget.round_dp(2), cash_k)
+}
+
+fn decimal(c: &Case) -> bool {
+    let (items, n, budget, cash_k) = c;
+    let (order, free_budget) = split(items, n, *budget);
+    proves_decimal(items, order, n, *budget, free_budget, *cash_k)
+}
+
+fn integer(c: &Case) -> Option<bool> {
+    let (items, n, budget, cash_k) = c;
+    let (order, free_budget) = split(items, n, *budget);
+    int::proves(items, &order, n, *budget, free_budget, *cash_k)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Wherever the integers answer, they give the Decimal path's answer.
+    #[test]
+    fn integer_proof_equals_the_decimal_proof(seed in any::<u64>()) {
+        for c in [case(seed), tame(case(seed))] {
+            if let Some(got) = integer(&c) {
+                prop_assert_eq!(got, decimal(&c), "seed {}", seed);
+            }
+        }
+    }
+}
+
+/// A hard rebalance as the planner meets it: cent prices, deviations at scale 5 summing to the
+/// budget (which then does not bind the relaxation), whole holdings; each quantity at the
+/// nearest whole share to its deviation or, in some cases, one share off.
+fn hard_case(seed: u64) -> Case {
+    let mut r = Rng(seed | 1);
+    let m = 50 + r.below(400) as usize;
+    let off = r.below(3);
+    let (mut items, mut n) = (Vec::with_capacity(m), Vec::with_capacity(m));
+    for i in 0..m {
+        let price = Decimal::new(500 + r.below(49_500) as i64, 2);
+        let d = Decimal::new(r.signed(100_000_000_000), 5);
+        let held = Decimal::from(r.below(1000));
+        let it = Item {
+            price,
+            lo: -held,
+            hi: (d.max(Decimal::ZERO) / price).ceil(),
+            d,
+            k: Decimal::ONE,
+            up_rank: Decimal::ZERO,
+        };
+        let own = it.clamp((d / price).round());
+        let q = if off == 0 && i % 7 == 0 {
+            own - Decimal::ONE
+        } else {
+            own
+        };
+        n.push(it.clamp(q));
+        items.push(it);
+    }
+    let budget: Decimal = items
+        .iter()
+        .map(|it| it.d.max(it.lo * it.price).min(it.hi * it.price))
+        .sum();
+    (items, n, budget, None)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn integer_proof_equals_the_decimal_proof_on_hard_rebalances(seed in any::<u64>()) {
+        let c = hard_case(seed);
+        let got = integer(&c);
+        prop_assert!(got.is_some(), "the usual case takes the integers");
+        prop_assert_eq!(got, Some(decimal(&c)), "seed {}", seed);
+    }
+}
+
+/// The integers answer, both ways, on many cases (so the comparisons above are not vacuous).
+#[test]
+fn integer_proof_answers_often() {
+    let (mut yes, mut no) = (0, 0);
+    for seed in 1..300u64 {
+        let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for c in [tame(case(seed)), hard_case(seed)] {
+            match integer(&c) {
+                Some(true) => yes += 1,
+                Some(false) => no += 1,
+                None => {}
+            }
+        }
+    }
+    assert!(yes > 50 && no > 50, "proven {yes}, not proven {no}");
 }
 
 /// The generator reaches both answers often, so the equality above is not vacuous.
