@@ -194,12 +194,33 @@ fn repair(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
         .collect();
     cand.sort();
     for (_, i) in cand {
-        while *left < Decimal::ZERO {
-            let Some(to) = items[i].down(n[i]) else {
-                break;
-            };
-            *left += (n[i] - to) * items[i].price;
+        if *left >= Decimal::ZERO {
+            break;
+        }
+        let (it, q) = (&items[i], n[i]);
+        if !q.fract().is_zero() {
+            continue; // `down` takes no step from a fractional quantity
+        }
+        // The whole-share steps `down` would take one at a time (q-1, q-2, … while ≥ lo), as
+        // many as the shortfall needs at once: a step loop ran ~10^11 times on a start that
+        // overspent 10^11 shares of a $1 asset. `(q - to)·price` is the value and scale the
+        // one-share steps add up to.
+        // Counts at scale 0 (`trunc`), so `q - count` keeps `q`'s scale as `q - 1` does.
+        let whole = (q - it.lo).floor().max(Decimal::ZERO).trunc();
+        let short = -*left;
+        let mut need = floor_div(short, it.price).trunc();
+        if need * it.price < short {
+            need += Decimal::ONE;
+        }
+        let to = q - need.min(whole);
+        if to != q {
+            *left += (q - to) * it.price;
             n[i] = to;
+        }
+        // `down`'s last step: from the lowest whole share to a fractional lower limit.
+        if *left < Decimal::ZERO && to > it.lo {
+            *left += (to - it.lo) * it.price;
+            n[i] = it.lo;
         }
     }
 }
@@ -843,6 +864,26 @@ mod tests {
             floor_div(dec!(1), third),
             dec!(3).min((dec!(1) / third).floor())
         );
+    }
+
+    /// Regression: `repair` sold one share per iteration, so a start that overspends by
+    /// 10^11 shares of a $1 asset (here: the remainder 0.5 of a $123,456,789,012 holding
+    /// cannot be sold in whole shares, so the other asset's target is out of reach) ran for
+    /// hours. The plan must come back at once, trading nothing.
+    #[test]
+    fn repair_steps_many_shares_at_once() {
+        use crate::strategy::{Granularity, Holding, PlanRequest, Strategy, plan};
+        let holdings = vec![
+            Holding::new("A", dec!(0.5), dec!(123456789012)),
+            Holding::new("B", dec!(12345678), dec!(1)),
+        ];
+        let mut req = PlanRequest::new(holdings, Decimal::ZERO);
+        req.strategy = Strategy::Hard;
+        req.granularity = Granularity::Shares;
+        let p = plan(&req).expect("a plan");
+        assert!(p.trades.is_empty(), "{:?}", p.trades);
+        assert_eq!(p.lines[1].trade_shares, Decimal::ZERO);
+        assert_eq!(p.lines[0].trade_shares, Decimal::ZERO);
     }
 
     proptest! {
