@@ -12,6 +12,8 @@
 # (needs `tabulate`), then point ORIG_PBAL at its `pbal`; without it the column shows "-".
 # CPU time is the figure to compare on a shared machine: wall time waits for other processes.
 # Output is the default text table for both tools (the original prints a table too).
+# INSTRUCTIONS=1 adds a column of pbal's instructions per run (millions, callgrind: exact and
+# independent of the machine's load; needs valgrind, adds ~1 minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-21}
@@ -89,8 +91,9 @@ if command -v cc > /dev/null; then
 fi
 echo
 
-echo "| rows | pbal plan | original CPU ms | pbal CPU ms | ratio (CPU) | original wall ms | pbal wall ms |"
-echo "|---:|---|---:|---:|---:|---:|---:|"
+count=${INSTRUCTIONS:-}
+echo "| rows | pbal plan | original CPU ms | pbal CPU ms | ratio (CPU) | original wall ms | pbal wall ms |${count:+ pbal instructions (M) |}"
+echo "|---:|---|---:|---:|---:|---:|---:|${count:+---:|}"
 declare -A orig_cache
 for rows in 1000 100000; do
   f="$dir/p$rows.csv"
@@ -113,6 +116,12 @@ for rows in 1000 100000; do
       read -r ocpu owall <<< "${orig_cache[$key]}"
       ratio=$(awk -v o="$ocpu" -v p="$pcpu" 'BEGIN { printf "%.0f×", o / p }')
     fi
-    echo "| $rows | \`$pargs\` ($label) | $ocpu | $pcpu | $ratio | $owall | $pwall |"
+    ins=""
+    if [[ -n "$count" ]]; then
+      # shellcheck disable=SC2086
+      ins=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" plan "$f" $pargs 2>&1 > /dev/null |
+        awk '/Collected :/ { printf " %.1f |", $NF / 1e6 }')
+    fi
+    echo "| $rows | \`$pargs\` ($label) | $ocpu | $pcpu | $ratio | $owall | $pwall |$ins"
   done
 done
