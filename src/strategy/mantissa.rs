@@ -15,8 +15,49 @@
 //! through `rust_decimal` itself. Property tests compare both on random and edge inputs.
 use rust_decimal::Decimal;
 
-/// 2^96: the first mantissa `Decimal` cannot hold.
-const LIMIT: u128 = 1 << 96;
+/// 2^96: the first mantissa `Decimal` cannot hold. Every integer fast path checks its results
+/// against this one bound: below it, the `Decimal` operation is exact too.
+pub(crate) const LIMIT: u128 = 1 << 96;
+
+/// `10^k` for every scale a `Decimal` has (`k ≤ 28`): one table for every integer fast path
+/// (`checked_pow` loops).
+pub(crate) const POW10: [u128; 29] = {
+    let mut t = [1u128; 29];
+    let mut k = 1;
+    while k < 29 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// [`POW10`] as signed integers, for the fast paths that work on signed mantissas.
+pub(crate) const POW10_I: [i128; 29] = {
+    let mut t = [0i128; 29];
+    let mut k = 0;
+    while k < 29 {
+        t[k] = POW10[k] as i128;
+        k += 1;
+    }
+    t
+};
+
+/// `a · b` if both factors are below 2^64 and the product below 2^96, so that the product is a
+/// `Decimal` mantissa; `None` otherwise (the caller then takes the `Decimal` path). The 2^64
+/// bound keeps it to one 64×64→128-bit multiplication.
+#[inline]
+pub(crate) fn mul_bounded(a: i128, b: i128) -> Option<i128> {
+    let (x, y) = (a.unsigned_abs(), b.unsigned_abs());
+    if (x | y) >> 64 != 0 {
+        return None;
+    }
+    let p = x * y;
+    if p >= LIMIT {
+        return None;
+    }
+    let p = p as i128;
+    Some(if (a < 0) != (b < 0) { -p } else { p })
+}
 
 /// `a * b`, exactly as `Decimal`'s `*` computes it.
 #[inline]

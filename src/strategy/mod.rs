@@ -76,7 +76,7 @@ mod bands;
 mod build;
 mod fast;
 mod increment;
-mod mantissa;
+pub(crate) mod mantissa;
 pub mod margin;
 mod mintrades;
 mod quotient;

@@ -16,8 +16,7 @@
 //! itself. A property test compares the 16-byte results on random and edge operands.
 use rust_decimal::Decimal;
 
-/// 2^96: the first mantissa `Decimal` cannot hold.
-const LIMIT: u128 = 1 << 96;
+use super::mantissa::LIMIT;
 
 /// `a.checked_div(b)`, bit for bit.
 #[inline]

@@ -12,16 +12,7 @@
 //! that move `q` until both hold. The estimate only chooses where to start; its error bound
 //! ([`round_pow10`]) only says that they move it at most one step.
 
-/// 10^k as `u128`, k = 0..=28 (every scale a `Decimal` has).
-const POW10: [u128; 29] = {
-    let mut t = [1u128; 29];
-    let mut k = 1;
-    while k < 29 {
-        t[k] = t[k - 1] * 10;
-        k += 1;
-    }
-    t
-};
+use crate::strategy::mantissa::POW10;
 
 /// 2^34 · 10^-k in `f64`: 10^-k correctly rounded (the compiler rounds each literal), times a
 /// power of two (exact).

@@ -11,20 +11,7 @@
 use rust_decimal::Decimal;
 
 use super::{Cost, Item};
-
-/// `2^96`: the first magnitude a Decimal mantissa cannot hold.
-const LIMIT: u128 = 1 << 96;
-
-/// `10^k` for `k ≤ 28` (a table: `checked_pow` loops).
-const POW10: [u128; 29] = {
-    let mut t = [1u128; 29];
-    let mut k = 1;
-    while k < 29 {
-        t[k] = t[k - 1] * 10;
-        k += 1;
-    }
-    t
-};
+use crate::strategy::mantissa::{LIMIT, POW10};
 
 /// `a · b` if it is below [`LIMIT`]; `None` also when a factor is 2^64 or more (a rarity
 /// here that keeps the product to one 64×64→128-bit multiplication).

@@ -33,35 +33,7 @@ use std::collections::BinaryHeap;
 use rust_decimal::Decimal;
 
 use super::super::Item;
-
-/// `2^96`: the first magnitude a Decimal mantissa cannot hold.
-const LIMIT: u128 = 1 << 96;
-
-/// `10^k` for `k ≤ 28`.
-const POW10: [i128; 29] = {
-    let mut t = [1i128; 29];
-    let mut k = 1;
-    while k < 29 {
-        t[k] = t[k - 1] * 10;
-        k += 1;
-    }
-    t
-};
-
-/// `a · b` if both factors are below 2^64 and the product below 2^96.
-#[inline]
-fn mul(a: i128, b: i128) -> Option<i128> {
-    let (x, y) = (a.unsigned_abs(), b.unsigned_abs());
-    if (x | y) >> 64 != 0 {
-        return None;
-    }
-    let p = x * y;
-    if p >= LIMIT {
-        return None;
-    }
-    let p = p as i128;
-    Some(if (a < 0) != (b < 0) { -p } else { p })
-}
+use crate::strategy::mantissa::{LIMIT, POW10_I, mul_bounded};
 
 /// `v · 10^s` as an integer, if `s ≥ scale(v)` and the result is below 2^96.
 #[inline]
@@ -74,7 +46,7 @@ fn at(v: Decimal, s: u32) -> Option<i128> {
     if vs == s {
         return Some(m);
     }
-    mul(m, POW10[(s - vs) as usize])
+    mul_bounded(m, POW10_I[(s - vs) as usize])
 }
 
 /// The value of an integral Decimal (`None` if it has a fraction).
@@ -84,7 +56,7 @@ fn whole(v: Decimal) -> Option<i128> {
     if s == 0 {
         return Some(m);
     }
-    let p = POW10[s as usize];
+    let p = POW10_I[s as usize];
     (m % p == 0).then(|| m / p)
 }
 
@@ -144,7 +116,7 @@ struct Ctx<'a> {
 /// `v · 10^s` for `s ≥ scale(v)`, where [`Ctx::new`] has shown that it fits.
 #[inline]
 fn conv(v: Decimal, s: u32) -> i128 {
-    v.mantissa() * POW10[(s - v.scale()) as usize]
+    v.mantissa() * POW10_I[(s - v.scale()) as usize]
 }
 
 /// Largest magnitudes of the converted inputs, for the bounds of [`Ctx::new`].
@@ -194,7 +166,7 @@ impl<'a> Ctx<'a> {
             n,
             sm,
             sd,
-            up: POW10[(sd - sm) as usize],
+            up: POW10_I[(sd - sm) as usize],
             sk,
             sr,
         };
@@ -236,7 +208,12 @@ impl<'a> Ctx<'a> {
         let it = &self.items[i];
         // `hi` is whole ([`Ctx::new`]); a division only for an unusual representation.
         let (hm, hs) = (it.hi.mantissa(), it.hi.scale());
-        if (if hs == 0 { hm } else { hm / POW10[hs as usize] }) <= cur {
+        if (if hs == 0 {
+            hm
+        } else {
+            hm / POW10_I[hs as usize]
+        }) <= cur
+        {
             return None;
         }
         let p = conv(it.price, self.sm);

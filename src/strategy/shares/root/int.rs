@@ -23,37 +23,10 @@ use rust_decimal::Decimal;
 
 use super::super::Item;
 use crate::strategy::fast::quotient_floor_int;
-
-/// `2^96`: the first magnitude a Decimal mantissa cannot hold.
-const LIMIT: u128 = 1 << 96;
-
-/// `10^k` for `k ≤ 28`.
-const POW10: [i128; 29] = {
-    let mut t = [1i128; 29];
-    let mut k = 1;
-    while k < 29 {
-        t[k] = t[k - 1] * 10;
-        k += 1;
-    }
-    t
-};
+use crate::strategy::mantissa::{LIMIT, POW10_I, mul_bounded};
 
 fn fit(v: i128) -> Option<i128> {
     (v.unsigned_abs() < LIMIT).then_some(v)
-}
-
-/// `a · b` if both factors are below 2^64 and the product below 2^96.
-fn mul(a: i128, b: i128) -> Option<i128> {
-    let (x, y) = (a.unsigned_abs(), b.unsigned_abs());
-    if (x | y) >> 64 != 0 {
-        return None;
-    }
-    let p = x * y;
-    if p >= LIMIT {
-        return None;
-    }
-    let p = p as i128;
-    Some(if (a < 0) != (b < 0) { -p } else { p })
 }
 
 fn add(a: i128, b: i128) -> Option<i128> {
@@ -66,7 +39,7 @@ fn at(v: Decimal, s: u32) -> Option<i128> {
     if vs > s {
         return None;
     }
-    mul(v.mantissa(), POW10[(s - vs) as usize])
+    mul_bounded(v.mantissa(), POW10_I[(s - vs) as usize])
 }
 
 /// The common scales.
@@ -93,7 +66,7 @@ impl Scales {
     /// `k · v²` for `v` at `sd`, at the square scale (`k·v` first: both factors of each
     /// product then stay below 2^64 in the usual range).
     fn square(&self, k: i128, v: i128) -> Option<i128> {
-        mul(mul(k, v)?, v)
+        mul_bounded(mul_bounded(k, v)?, v)
     }
 }
 
@@ -126,7 +99,7 @@ impl Row {
     }
     /// `d − n·P` at `sd`.
     fn dev(&self, n: i128) -> Option<i128> {
-        fit(self.d - mul(n, self.p)?)
+        fit(self.d - mul_bounded(n, self.p)?)
     }
     /// `Item::int_min(d, true)` and `Item::int_min(d, false)`: the least weighted square and
     /// the least absolute deviation over `⌊d/P⌋`, `⌊d/P⌋ + 1` (clamped) and `lo`.
@@ -176,8 +149,8 @@ pub(super) fn proves(
         let r = Row::of(it, &s)?;
         let q = whole(n[i])?;
         let v = r.dev(q)?;
-        inc.add(s.square(r.k, v)?, mul(q, r.p)?, v.abs())?;
-        let (l, h) = (mul(r.lo, r.p)?, mul(r.hi, r.p)?);
+        inc.add(s.square(r.k, v)?, mul_bounded(q, r.p)?, v.abs())?;
+        let (l, h) = (mul_bounded(r.lo, r.p)?, mul_bounded(r.hi, r.p)?);
         min_spend = add(min_spend, l)?;
         max_spend = add(max_spend, h)?;
         let e = r.d.max(l).min(h);
@@ -193,7 +166,7 @@ pub(super) fn proves(
         // The excess cash `budget − Σ n·P` over every asset.
         let mut spent = 0;
         for (q, it) in n.iter().zip(items) {
-            spent = add(spent, mul(whole(*q)?, at(it.price, s.sd)?)?)?;
+            spent = add(spent, mul_bounded(whole(*q)?, at(it.price, s.sd)?)?)?;
         }
         let excess = fit(at(budget, s.sd)? - spent)?;
         inc0 = add(inc0, s.square(at(kc, s.sk)?, excess)?)?;
