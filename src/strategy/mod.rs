@@ -153,7 +153,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                 Strategy::NeverSell => waterfill::never_sell(&assets, budget),
             };
             if req.granularity == Granularity::Exact {
-                let continuous = waterfill::fix_dust(continuous, budget, &assets);
+                let continuous = waterfill::fix_dust(continuous, budget, &assets)?;
                 let spend = continuous
                     .iter()
                     .zip(&assets)

@@ -153,38 +153,9 @@ fn common_level(
     }
 }
 
-/// Division leaves dust in the 28th digit, so `Σ x_i` can differ from the budget by ~1e-20.
-/// Put the difference on the largest trade (clamped so no sale exceeds its holding) so cash is
-/// conserved exactly.
-pub(crate) fn fix_dust(mut x: Vec<Decimal>, budget: Decimal, assets: &[Asset]) -> Vec<Decimal> {
-    let sum: Decimal = x.iter().sum();
-    let diff = budget - sum;
-    if diff.is_zero() || diff.abs() > Decimal::new(1, 12) {
-        return x;
-    }
-    // The largest trade absorbs the dust. When its 28 significant digits cannot hold the
-    // correction (`x + diff` rounds back), the sum still misses the budget, which for a
-    // withdrawal means freeing a hair less than asked (found by the bands property test:
-    // three 1/3 weights, cash −501): then the next largest trades are tried, a few at most.
-    let mut order: Vec<usize> = (0..x.len()).filter(|&i| !x[i].is_zero()).collect();
-    order.sort_by(|&a, &b| x[b].abs().cmp(&x[a].abs()).then(a.cmp(&b)));
-    let Some(&first) = order.first() else {
-        return x;
-    };
-    for &i in order.iter().take(DUST_TRIES) {
-        let before = x[i];
-        x[i] = (before + diff).max(-assets[i].value);
-        if x.iter().sum::<Decimal>() == budget {
-            return x;
-        }
-        x[i] = before;
-    }
-    x[first] = (x[first] + diff).max(-assets[first].value);
-    x
-}
+mod dust;
 
-/// How many of the largest trades [`fix_dust`] tries (each try re-adds every trade).
-const DUST_TRIES: usize = 8;
+pub(crate) use dust::fix_dust;
 
 #[cfg(test)]
 mod tests {
