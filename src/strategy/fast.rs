@@ -8,9 +8,17 @@
 //! JSON: the property tests below compare the 16-byte representations, not just the values.
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// `10^k` for `k ≤ 38`.
+use super::mantissa::POW10_I;
+
+/// `10^k` for `k ≤ 38`: a table lookup for the scales a Decimal has (`k ≤ 28`, every call
+/// here), since `checked_pow` on `i128` is a loop of overflow-checked multiplications
+/// (~200 instructions, once or twice per row at 10^5 rows).
+#[inline]
 fn pow10(k: u32) -> Option<i128> {
-    10i128.checked_pow(k)
+    match POW10_I.get(k as usize) {
+        Some(&p) => Some(p),
+        None => 10i128.checked_pow(k),
+    }
 }
 
 /// Whether `|v| > limit` for a non-negative `limit`, comparing the mantissa first: a value whose
@@ -84,16 +92,28 @@ pub(crate) fn floor_dp(x: Decimal, dp: u32) -> Option<Decimal> {
 /// float estimate of `shares::floor_div_estimate` (the reference) gives up and floors a
 /// rounded Decimal quotient, which this must match.
 pub(crate) fn floor_div(x: Decimal, p: Decimal) -> Option<Decimal> {
+    floor_div_int(x, p).map(|q| Decimal::from_i128_with_scale(q, 0))
+}
+
+/// The integer of [`floor_div`] (`|q| < 999,999,999,999,999`), with a 64-bit division where
+/// both operands fit (the 128-bit one is a library call of ~100 instructions): the
+/// whole-share start takes it per asset and clamps it on integers.
+#[inline]
+pub(crate) fn floor_div_int(x: Decimal, p: Decimal) -> Option<i128> {
     if p.is_sign_negative() || p.is_zero() {
         return None;
     }
     let num = x.mantissa().checked_mul(pow10(p.scale())?)?;
     let den = p.mantissa().checked_mul(pow10(x.scale())?)?;
-    let q = num.div_euclid(den);
+    let q = match (i64::try_from(num), i64::try_from(den)) {
+        // `den > 0`, so `div_euclid` is the floor and cannot overflow.
+        (Ok(a), Ok(b)) => i128::from(a.div_euclid(b)),
+        _ => num.div_euclid(den),
+    };
     if q.unsigned_abs() >= 999_999_999_999_999 {
         return None;
     }
-    Some(Decimal::from_i128_with_scale(q, 0))
+    Some(q)
 }
 
 /// `num′ / den′` on integers for `x / p` with `p > 0`, when the Decimal quotient of `x / p`

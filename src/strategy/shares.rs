@@ -12,12 +12,14 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::Asset;
+use super::{Asset, mantissa};
 
 mod exact;
 mod greedy;
 mod root;
 mod sell;
+#[cfg(test)]
+mod start_tests;
 
 /// Branch and bound runs only when at most this many assets have more than one choice.
 pub const MAX_EXACT_ASSETS: usize = 48;
@@ -134,7 +136,30 @@ impl Item {
         if x.is_zero() {
             return self.clamp(Decimal::ZERO);
         }
+        if let Some(q) = super::fast::floor_div_int(x, self.price)
+            && let Some(n) = self.clamp_int(q)
+        {
+            return n;
+        }
         self.clamp(floor_div(x, self.price))
+    }
+    /// [`Item::clamp`] of the integer `q` (as `floor_div` returns it: scale 0), compared on
+    /// integers: `None` unless both limits are at scale 0 (then their mantissas are their
+    /// values, and a negative zero compares as zero in both). Returns the limit itself or
+    /// `q` at scale 0, the same Decimal the comparison of Decimals picks; it saves the two
+    /// Decimal comparisons per asset (~120 instructions at 10^5 rows).
+    #[inline]
+    fn clamp_int(&self, q: i128) -> Option<Decimal> {
+        if self.lo.scale() != 0 || self.hi.scale() != 0 {
+            return None;
+        }
+        Some(if q < self.lo.mantissa() {
+            self.lo
+        } else if q > self.hi.mantissa() {
+            self.hi
+        } else {
+            Decimal::from_i128_with_scale(q, 0)
+        })
     }
     /// `cost(to) − cost(cur)` in closed form (cheaper than two full costs: no squares).
     fn delta(&self, cur: Decimal, to: Decimal) -> Cost {
@@ -173,6 +198,13 @@ impl Item {
             .min()
             .unwrap_or_default()
     }
+}
+
+/// Whether `a` and `b` have the same mantissa and scale (so the same value): a cheap test
+/// before a Decimal comparison (~60 instructions) that equal weights would all take.
+#[inline]
+fn same_repr(a: Decimal, b: Decimal) -> bool {
+    a.scale() == b.scale() && a.mantissa() == b.mantissa()
 }
 
 /// How much of a holding `q` can be sold: all of it, or only its whole shares.
@@ -270,10 +302,12 @@ pub(crate) fn solve(
     dir: Direction,
     whole: bool,
 ) -> Solution {
+    // As `Iterator::max` (the last of equal maxima), skipping the Decimal comparison for a
+    // weight with the same representation as the maximum so far (equal weights: every one).
     let max_w = assets
         .iter()
         .map(|a| a.weight)
-        .max()
+        .reduce(|m, w| if !same_repr(m, w) && w >= m { w } else { m })
         .unwrap_or(Decimal::ONE);
     let items: Vec<Item> = assets
         .iter()
@@ -298,7 +332,7 @@ pub(crate) fn solve(
                 Direction::SellOnly => Decimal::ZERO,
                 Direction::BuyOnly | Direction::Both => buy_cap,
             };
-            let k = if a.weight.is_zero() || a.weight == max_w {
+            let k = if a.weight.is_zero() || same_repr(a.weight, max_w) || a.weight == max_w {
                 Decimal::ONE
             } else {
                 max_w.checked_div(a.weight).unwrap_or(Decimal::MAX)
@@ -315,7 +349,12 @@ pub(crate) fn solve(
         .collect();
 
     let mut n: Vec<Decimal> = items.iter().zip(x).map(|(it, &c)| it.start(c)).collect();
-    let spent: Decimal = n.iter().zip(&items).map(|(n, it)| *n * it.price).sum();
+    // `mantissa::mul`/`sum` return what `*` and `Iterator::sum` return, bit for bit.
+    let spent = mantissa::sum(
+        n.iter()
+            .zip(&items)
+            .map(|(n, it)| mantissa::mul(*n, it.price)),
+    );
     let mut left = budget - spent;
     if left < Decimal::ZERO {
         // Whole shares: a sale the continuous optimum puts in a fractional remainder is not
