@@ -20,7 +20,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::{Format, RowSpec, row};
-use crate::strategy::Holding;
+use crate::strategy::{Holding, symbol};
 
 /// The header's column names (as the general reader trims them) and where the records start;
 /// `None` for an empty first line or a header outside the simple grammar.
@@ -240,7 +240,10 @@ pub(super) fn plain_decimal(s: &[u8]) -> Option<Decimal> {
 /// No symbol twice. A file in symbol order (IBKR sorts its exports) shows it by comparing
 /// neighbours; otherwise a set.
 fn unique(hs: &[Holding]) -> bool {
-    if hs.windows(2).all(|w| w[0].symbol < w[1].symbol) {
+    if hs
+        .windows(2)
+        .all(|w| symbol::less(&w[0].symbol, &w[1].symbol))
+    {
         return true;
     }
     let mut seen = std::collections::HashSet::with_capacity(hs.len());

@@ -81,6 +81,7 @@ pub mod margin;
 mod mintrades;
 mod quotient;
 mod shares;
+pub(crate) mod symbol;
 mod types;
 mod waterfill;
 
@@ -427,7 +428,7 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), Pla
     }
     // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
     // Strictly increasing also rules out duplicates, so the usual case is one pass.
-    if !assets.is_sorted_by(|a, b| a.symbol < b.symbol) {
+    if !assets.is_sorted_by(|a, b| symbol::less(a.symbol, b.symbol)) {
         assets.sort_unstable_by(|a, b| a.symbol.cmp(b.symbol));
         if let Some(w) = assets.windows(2).find(|w| w[0].symbol == w[1].symbol) {
             return Err(PlanError::DuplicateSymbol(w[0].symbol.to_string()));

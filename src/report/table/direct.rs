@@ -101,7 +101,10 @@ pub(super) fn write_rows(
     // No more rows per chunk than there are: on a small plan a full chunk's 256 KiB of fresh
     // pages cost more than writing the rows.
     let per_chunk = (CHUNK / row_len).clamp(1, lines.len().max(1));
-    let mut buf = vec![b' '; per_chunk * row_len];
+    // Zeros, not spaces: every row is blanked before it is written ([`blank`]), and zeroed
+    // memory comes from the allocator without a fill (fresh pages are zero), where filling
+    // it with spaces first cost ~1 instruction a byte (10^3 rows: ~110,000 instructions).
+    let mut buf = vec![0u8; per_chunk * row_len];
     let mut spill = Vec::new();
     for chunk in lines.chunks(per_chunk) {
         let used = chunk.len() * row_len;
