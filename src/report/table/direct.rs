@@ -161,9 +161,25 @@ fn write_row(
     put_cents(row, col(2), l.value_before, spill)?;
     let price = fig::normalized(l.price);
     put(row, col(1), price, spill, |o| fixed::normalized(o, l.price))?;
-    let sym = l.symbol.as_bytes();
-    row[..sym.len()].copy_from_slice(sym);
+    put_symbol(&mut row[..l.symbol.len()], l.symbol.as_bytes());
     Ok(())
+}
+
+/// Copies a symbol into `dst` (as long as it): 4 to 16 bytes as two fixed-size copies that
+/// overlap in the middle (the same bytes, written twice), anything else by `copy_from_slice`.
+/// (A `memcpy` call per row cost ~15 instructions for the few bytes of a symbol.)
+#[inline(always)]
+fn put_symbol(dst: &mut [u8], sym: &[u8]) {
+    fn two<const K: usize>(dst: &mut [u8], sym: &[u8]) {
+        let n = sym.len();
+        dst[..K].copy_from_slice(&sym[..K]);
+        dst[n - K..].copy_from_slice(&sym[n - K..]);
+    }
+    match sym.len() {
+        8..=16 => two::<8>(dst, sym),
+        4..=7 => two::<4>(dst, sym),
+        _ => dst.copy_from_slice(sym),
+    }
 }
 
 #[inline(always)]
@@ -246,7 +262,7 @@ mod tests {
 
     fn holding() -> impl Strategy<Value = (String, i64, i64, u32)> {
         (
-            "[A-Z]{1,3}|[A-Z]{30,45}",
+            "[A-Z]{1,3}|[A-Z]{4,17}|[A-Z]{30,45}",
             prop_oneof![0i64..5, 0i64..100_000, 0i64..1_000_000_000_000_000],
             prop_oneof![1i64..100_000, 1i64..1_000_000_000_000_000],
             0u32..6,
