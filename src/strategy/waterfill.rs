@@ -16,7 +16,9 @@ pub(crate) fn never_sell(assets: &[Asset], b: Decimal) -> Vec<Decimal> {
 
 /// Level of an asset: value per unit of weight. Only called for positive weights.
 fn level(a: &Asset) -> Decimal {
-    if a.weight == Decimal::ONE {
+    // `1` written as `1` (the usual equal weights) is recognised without a Decimal comparison.
+    let w = a.weight;
+    if (w.scale() == 0 && w.mantissa() == 1) || w == Decimal::ONE {
         a.value
     } else {
         a.value / a.weight
@@ -37,9 +39,12 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
             .then_with(|| x.1.cmp(&y.1))
             .then_with(|| x.2.cmp(&y.2))
     };
+    let per = per_weight(assets, &keyed, budget);
+    let sorted = reach::presort(&mut keyed, per, true, ascending);
     let (k, lvl) = common_level(
         assets,
         &mut keyed,
+        sorted,
         ascending,
         |sum_p, sum_w| (budget + sum_p) / sum_w,
         // Stop when the next asset is already at or above the level reached.
@@ -79,9 +84,12 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
             .then_with(|| y.1.cmp(&x.1))
             .then_with(|| x.2.cmp(&y.2))
     };
+    let per = per_weight(assets, &keyed, left);
+    let sorted = reach::presort(&mut keyed, per, false, descending);
     let (k, lvl) = common_level(
         assets,
         &mut keyed,
+        sorted,
         descending,
         |sum_p, sum_w| ((sum_p - left) / sum_w).max(Decimal::ZERO),
         // Stop when the next asset is already at or below the level reached.
@@ -103,12 +111,28 @@ fn keyed_levels(assets: &[Asset]) -> Vec<Key> {
     assets
         .iter()
         .enumerate()
-        .filter(|(_, a)| a.weight > Decimal::ZERO)
+        // `> 0` without a Decimal comparison: neither zero (of either sign) nor negative.
+        .filter(|(_, a)| !a.weight.is_zero() && !a.weight.is_sign_negative())
         .map(|(i, a)| {
             let l = level(a);
             (fast::floor_i128(l), l, i)
         })
         .collect()
+}
+
+/// `⌈amount / w⌉` (an integer bound) for the first keyed asset's weight `w`: the amount per
+/// unit of weight when the weights are equal, a guess for [`reach::presort`] otherwise.
+fn per_weight(assets: &[Asset], keyed: &[Key], amount: Decimal) -> i128 {
+    let Some(&(_, _, i)) = keyed.first() else {
+        return 0;
+    };
+    let w = assets[i].weight;
+    let a = if w == Decimal::ONE {
+        amount
+    } else {
+        amount.checked_div(w).unwrap_or(Decimal::MAX)
+    };
+    fast::floor_i128(a) + 1
 }
 
 /// The common level of a water-fill and how many assets reach it: walks the levels in `order`,
@@ -119,24 +143,30 @@ fn keyed_levels(assets: &[Asset]) -> Vec<Key> {
 /// those, and widen the window only if the level passes them — the same `k` and `L` as sorting
 /// everything, since the order is total and `select_nth` leaves the next element in its sorted
 /// place. A wider window selects and sorts only past the sorted prefix and continues its sums
-/// (the same additions in the same order as a restart).
+/// (the same additions in the same order as a restart). `presorted` keys are already sorted at
+/// the front with the next one in place ([`reach::presort`]): the first window.
 fn common_level(
     assets: &[Asset],
     keyed: &mut [Key],
+    presorted: usize,
     order: impl Fn(&Key, &Key) -> std::cmp::Ordering + Copy,
     level: impl Fn(Decimal, Decimal) -> Decimal,
     reached: impl Fn(Decimal, Decimal) -> bool,
 ) -> (usize, Decimal) {
     let n = keyed.len();
-    let (mut sorted, mut want) = (0usize, 256usize);
+    let (mut sorted, mut summed) = (presorted, 0usize);
+    let mut want = if presorted > 0 { presorted } else { 256 };
     let (mut sum_p, mut sum_w) = (Decimal::ZERO, Decimal::ZERO);
     loop {
         let window = want.min(n);
-        if window < n {
-            keyed[sorted..].select_nth_unstable_by(window - sorted, order);
+        if window > sorted {
+            if window < n {
+                keyed[sorted..].select_nth_unstable_by(window - sorted, order);
+            }
+            keyed[sorted..window].sort_unstable_by(order);
+            sorted = window;
         }
-        keyed[sorted..window].sort_unstable_by(order);
-        for k in sorted + 1..=window {
+        for k in summed + 1..=window {
             let a = &assets[keyed[k - 1].2];
             sum_p += a.value;
             sum_w += a.weight;
@@ -148,12 +178,13 @@ fn common_level(
         if window == n {
             return (0, Decimal::ZERO); // no asset with a positive weight
         }
-        sorted = window;
-        want = want.saturating_mul(4);
+        summed = window;
+        want = want.max(64).saturating_mul(4);
     }
 }
 
 mod dust;
+mod reach;
 
 pub(crate) use dust::fix_dust;
 
@@ -225,14 +256,17 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
         /// Windows of 256, 1024, 4096 levels (widened as the level falls past them) give the
         /// full sort's result, representation included; repeated levels test the ties.
         #[test]
         fn windowed_fill_and_drain_equal_full_sort(
             rows in prop::collection::vec((0i64..2000, 1i64..50_000, 1i64..4), 1..3000),
             frac in 0u32..1000,
+            equal in any::<bool>(),
         ) {
+            // Equal weights (the reach guess is then a bound) or not (only a guess).
+            let w0 = rows[0].2;
             let names: Vec<String> = (0..rows.len()).map(|i| format!("S{i:05}")).collect();
             let assets: Vec<Asset> = rows
                 .iter()
@@ -245,7 +279,7 @@ mod tests {
                         quantity: Decimal::from(*q),
                         value: Decimal::from(*q) * price,
                         pnl: Decimal::ZERO,
-                        weight: Decimal::from(*w),
+                        weight: Decimal::from(if equal { w0 } else { *w }),
                         conid: None,
                         currency: None,
                     }
