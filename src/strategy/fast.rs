@@ -8,7 +8,7 @@
 //! JSON: the property tests below compare the 16-byte representations, not just the values.
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::mantissa::POW10_I;
+use super::mantissa::{POW10, POW10_I};
 
 /// `10^k` for `k ≤ 38`: a table lookup for the scales a Decimal has (`k ≤ 28`, every call
 /// here), since `checked_pow` on `i128` is a loop of overflow-checked multiplications
@@ -103,17 +103,31 @@ pub(crate) fn floor_div_int(x: Decimal, p: Decimal) -> Option<i128> {
     if p.is_sign_negative() || p.is_zero() {
         return None;
     }
-    let num = x.mantissa().checked_mul(pow10(p.scale())?)?;
-    let den = p.mantissa().checked_mul(pow10(x.scale())?)?;
-    let q = match (i64::try_from(num), i64::try_from(den)) {
+    let (mx, mp) = (x.mantissa(), p.mantissa());
+    let q = match (scaled_i64(mx, p.scale()), scaled_i64(mp, x.scale())) {
         // `den > 0`, so `div_euclid` is the floor and cannot overflow.
-        (Ok(a), Ok(b)) => i128::from(a.div_euclid(b)),
-        _ => num.div_euclid(den),
+        (Some(a), Some(b)) => i128::from(a.div_euclid(b)),
+        _ => {
+            let num = mx.checked_mul(pow10(p.scale())?)?;
+            let den = mp.checked_mul(pow10(x.scale())?)?;
+            num.div_euclid(den)
+        }
     };
     if q.unsigned_abs() >= 999_999_999_999_999 {
         return None;
     }
     Some(q)
+}
+
+/// `m · 10^s` if it is below 2^63 in magnitude, from one 64×64-bit product (which cannot
+/// overflow 128 bits): the usual operands of [`floor_div_int`], without the overflow-checked
+/// 128-bit multiplications of its general path.
+#[inline]
+fn scaled_i64(m: i128, s: u32) -> Option<i64> {
+    let a = u64::try_from(m.unsigned_abs()).ok()?;
+    let p = u64::try_from(*POW10.get(s as usize)?).ok()?;
+    let v = i64::try_from(u128::from(a) * u128::from(p)).ok()?;
+    Some(if m < 0 { -v } else { v })
 }
 
 /// `num′ / den′` on integers for `x / p` with `p > 0`, when the Decimal quotient of `x / p`
@@ -141,6 +155,9 @@ pub(crate) fn quotient_floor(x: Decimal, p: Decimal) -> Option<Decimal> {
 
 /// The integer of [`quotient_floor`], with a 64-bit division where both operands fit (the
 /// 128-bit one is a library call of ~100 instructions).
+/// Inlined: the root proofs take it once per asset (it became a call when the integer minimum
+/// of `shares/intmin.rs` took it too).
+#[inline(always)]
 pub(crate) fn quotient_floor_int(x: Decimal, p: Decimal) -> Option<i128> {
     let (num, den) = integer_ratio(x, p)?;
     if let (Ok(a), Ok(b)) = (i64::try_from(num), i64::try_from(den)) {

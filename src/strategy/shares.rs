@@ -16,6 +16,9 @@ use super::{Asset, mantissa};
 
 mod exact;
 mod greedy;
+mod intmin;
+#[cfg(test)]
+mod intmin_tests;
 mod root;
 mod sell;
 #[cfg(test)]
@@ -182,7 +185,14 @@ impl Item {
     }
     /// Minimum of `k·|target − nP|^e` (e = 2 if `square`, else 1) over the integer choices,
     /// ignoring the budget (the cost is convex, so the neighbours of `target/P` suffice).
+    ///
+    /// On exact integers where they give the same Decimal ([`Item::int_min_fast`]).
     fn int_min(&self, target: Decimal, square: bool) -> Decimal {
+        self.int_min_fast(target, square)
+            .unwrap_or_else(|| self.int_min_ref(target, square))
+    }
+    /// [`Item::int_min`] on Decimals: the reference of the integer path, and its fallback.
+    fn int_min_ref(&self, target: Decimal, square: bool) -> Decimal {
         let f = super::fast::quotient_floor(target, self.price)
             .unwrap_or_else(|| (target / self.price).floor());
         [self.clamp(f), self.clamp(f + Decimal::ONE), self.lo]
