@@ -15,6 +15,8 @@ use rust_decimal::prelude::ToPrimitive;
 use super::{Asset, mantissa};
 
 mod exact;
+#[cfg(test)]
+mod gen_tests;
 mod greedy;
 mod intmin;
 #[cfg(test)]
