@@ -190,10 +190,15 @@ fn never_sell_fixed_point(
             .zip(count)
             .map(|(a, k)| {
                 // As the decimal path computes it: (value + k·step) − value. With no step that
-                // is `value − value`, a positive zero at the value's scale (built directly:
-                // most assets take no step).
+                // is `value − value`: a positive zero at the value's scale, built directly (most
+                // assets take no step), except that a zero value comes back as itself, sign
+                // included (`ZERO − (−0.00)` is `−0.00`).
                 let x = if k == 0 {
-                    Decimal::new(0, a.value.scale())
+                    if a.value.is_zero() {
+                        a.value
+                    } else {
+                        Decimal::new(0, a.value.scale())
+                    }
                 } else {
                     (a.value + Decimal::from(k) * signed_step) - a.value
                 };
@@ -260,6 +265,49 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// Found by review: a holding whose value is a negative zero (possible through the library
+    /// API) that takes no step. The decimal path returns `value` itself for a zero value
+    /// (`0·step` is `ZERO`, and `ZERO − (−0.00)` keeps the sign), so the fast path must too.
+    #[test]
+    fn a_negative_zero_value_without_a_step_keeps_its_sign() {
+        let names = ["A", "B"];
+        let asset = |i: usize, quantity: i64, value: Decimal| Asset {
+            symbol: names[i],
+            price: Decimal::TEN,
+            quantity: Decimal::from(quantity),
+            value,
+            pnl: Decimal::ZERO,
+            weight: Decimal::ONE,
+            conid: None,
+            currency: None,
+        };
+        let assets = [
+            asset(0, 0, -Decimal::new(0, 2)),
+            asset(1, 100, Decimal::from(1000)),
+        ];
+        let bits = |v: &[Spend]| -> Vec<[u8; 16]> {
+            v.iter()
+                .map(|s| match s {
+                    Spend::Shares(a, _) | Spend::Value(a, _) => a.serialize(),
+                })
+                .collect()
+        };
+        // A withdrawal of one step (sold from B) and a deposit below one step (no step at all).
+        for (budget, step) in [(-100i64, 100i64), (5, 10)] {
+            let (budget, step) = (Decimal::from(budget), Decimal::from(step));
+            let sign = if budget < Decimal::ZERO {
+                Decimal::NEGATIVE_ONE
+            } else {
+                Decimal::ONE
+            };
+            let steps = (budget.abs() / step).trunc();
+            let fast =
+                never_sell_fixed_point(&assets, budget < Decimal::ZERO, steps, step).unwrap();
+            let slow = never_sell_decimal(&assets, sign, budget.abs(), step);
+            assert_eq!(bits(&fast), bits(&slow), "budget {budget}, step {step}");
+        }
+    }
 
     proptest! {
         /// The integer heap gives exactly the decimal heap's answer (ties included: values,
