@@ -11,22 +11,7 @@
 use rust_decimal::Decimal;
 
 use super::{Cost, Item};
-use crate::strategy::mantissa::{LIMIT, POW10};
-
-/// `a · b` if it is below [`LIMIT`]; `None` also when a factor is 2^64 or more (a rarity
-/// here that keeps the product to one 64×64→128-bit multiplication).
-fn mul_fit(a: i128, b: u128, negative: bool) -> Option<i128> {
-    let x = a.unsigned_abs();
-    if (x | b) >> 64 != 0 {
-        return None;
-    }
-    let p = x * b;
-    if p >= LIMIT {
-        return None;
-    }
-    let p = p as i128;
-    Some(if (a < 0) != negative { -p } else { p })
-}
+use crate::strategy::mantissa::{LIMIT, POW10_I, mul_bounded};
 
 /// A Decimal value as (mantissa, scale), exact by construction (see the module docs).
 #[derive(Clone, Copy)]
@@ -47,14 +32,14 @@ impl Fx {
         if s > 28 {
             return None;
         }
-        let m = mul_fit(self.m, o.m.unsigned_abs(), o.m < 0)?;
+        let m = mul_bounded(self.m, o.m)?;
         Some(Fx { m, s })
     }
     fn aligned(self, s: u32) -> Option<i128> {
         if s == self.s {
             return Some(self.m);
         }
-        mul_fit(self.m, POW10[(s - self.s) as usize], false)
+        mul_bounded(self.m, POW10_I[(s - self.s) as usize])
     }
     fn add(self, o: Fx) -> Option<Fx> {
         let s = self.s.max(o.s);
