@@ -180,6 +180,7 @@ proptest! {
         if v.checked_mul(Decimal::ONE_HUNDRED).is_some() {
             let want = text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2));
             let limit = v.mantissa().unsigned_abs() >= (1 << 96) / 100;
+            prop_assert_eq!(fig::pct_is_zero(v), want == "0.00", "{:?}", v);
             check_fig(fig::pct(v), &want, limit)?;
         }
     }
@@ -276,5 +277,94 @@ fn figures_with_every_digit_count() {
         } else {
             v.saturating_mul(10).saturating_add(9)
         };
+    }
+}
+
+/// A normal-form column's reference text: prices (`dp` 28) and share counts (`dp` 6).
+fn normal_text(v: Decimal, dp: u32) -> String {
+    if dp == 6 {
+        text(|o| slow::fixed(o, slow::shares(v)))
+    } else {
+        text(|o| slow::fixed(o, v.normalize()))
+    }
+}
+
+/// Mantissas with trailing zeros (which the normal form drops) as well as the others.
+fn normal_decimal() -> impl Strategy<Value = Decimal> {
+    prop_oneof![
+        decimal(),
+        (magnitude(), 0u32..=12, 0u32..=28, any::<bool>())
+            .prop_map(|(m, z, s, neg)| { dec_of((m % 10u128.pow(16)) * 10u128.pow(z), s, neg) }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// The widest normal-form figure, from thresholds, equals the longest reference text (or
+    /// the starting width).
+    #[test]
+    fn normal_widest_is_the_longest_text(
+        vs in prop::collection::vec(normal_decimal(), 0..40),
+        shares in any::<bool>(),
+        start in 1usize..8,
+    ) {
+        let dp = if shares { 6 } else { 28 };
+        let mut w = normal_width::NormalWidest::new(dp, start);
+        let mut longest = start;
+        for v in vs {
+            let t = normal_text(v, dp);
+            w.add(v, || t.len());
+            longest = longest.max(t.len());
+            prop_assert_eq!(w.len(), longest, "{:?}", v);
+        }
+    }
+}
+
+#[test]
+fn normal_widest_values_crossing_digits() {
+    // At every scale, each digit count's first mantissa and the one before it, in increasing
+    // order, either sign; with and without trailing zeros.
+    for dp in [6u32, 28] {
+        for s in [0u32, 1, 2, 5, 6, 7, 9, 18, 28] {
+            for neg in [false, true] {
+                let mut w = normal_width::NormalWidest::new(dp, 1);
+                let mut longest = 1;
+                for d in 0..=30u32 {
+                    let big = 10u128.pow(d);
+                    let cross = if s <= dp {
+                        big
+                    } else {
+                        let p = 10u128.pow(s - dp);
+                        big.saturating_mul(p).saturating_sub(p / 2)
+                    };
+                    for m in [cross.saturating_sub(1), cross, cross + 1, big] {
+                        if m > MAX96 {
+                            continue;
+                        }
+                        let v = dec_of(m, s, neg);
+                        let t = normal_text(v, dp);
+                        w.add(v, || t.len());
+                        longest = longest.max(t.len());
+                        assert_eq!(w.len(), longest, "{v} dp {dp}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pct_zero_at_the_rounding_midpoint() {
+    // Either side of half a unit of 10^-4 at every scale (and zero, one, either sign).
+    for s in 0u32..=28 {
+        let half = if s > 4 { 10u128.pow(s - 4) / 2 } else { 1 };
+        for m in [0, 1, half - 1, half, half + 1] {
+            for neg in [false, true] {
+                let v = dec_of(m, s, neg);
+                let want = text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2));
+                assert_eq!(fig::pct_is_zero(v), want == "0.00", "{v}");
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@
 use rust_decimal::Decimal;
 
 use super::{PAIRS, POW10, digits, div_rem_pow10, div_round_inline, parts, strip_zeros};
+use crate::strategy::mantissa::POW10 as POW10_128;
 
 /// `± q · 10^-s` printed with exactly `s` decimals (`s ≤ 19`, no point when `s = 0`, at least
 /// one digit before the point). `neg` is never set with `q = 0` (no `-0.00`).
@@ -53,10 +54,10 @@ impl Fig {
     #[inline(always)]
     pub(in crate::report) fn write_before(self, buf: &mut [u8], end: usize) -> usize {
         if self.q >= POW10[8] || end < 10 || self.s > 7 {
-            return self.write_general(buf, end);
+            return general(self.q, self.s, self.neg, buf, end);
         }
         let Ok(w) = <&mut [u8; 10]>::try_from(&mut buf[end - 10..end]) else {
-            return self.write_general(buf, end);
+            return general(self.q, self.s, self.neg, buf, end);
         };
         let mut at = if self.s == 2 && self.q < 10_000 {
             let (int, frac) = ((self.q / 100) as usize, (self.q % 100) as usize);
@@ -89,8 +90,8 @@ impl Fig {
         end - 10 + at
     }
 
-    /// [`Self::write_before`] for any figure.
-    #[inline(never)]
+    /// [`Self::write_before`] for any figure (called through [`general`]).
+    #[inline(always)]
     fn write_general(self, buf: &mut [u8], end: usize) -> usize {
         let s = self.s as usize;
         let tail = s + usize::from(s > 0);
@@ -157,6 +158,14 @@ impl Fig {
         }
         start
     }
+}
+
+/// [`Fig::write_general`], out of line, its figure passed as scalars: a `Fig` passed whole
+/// went through the stack, which cost three stores on every inlined figure, rare shape or
+/// not.
+#[inline(never)]
+fn general(q: u64, s: u32, neg: bool, buf: &mut [u8], end: usize) -> usize {
+    Fig { q, s, neg }.write_general(buf, end)
 }
 
 /// `q < 10^8` with `s` decimals (`1 ≤ s ≤ 7`) written to end at `w[10]`; returns where it
@@ -251,6 +260,15 @@ pub(in crate::report) fn cents(v: Decimal) -> Option<Fig> {
         u64::try_from(m)
             .ok()?
             .checked_mul(POW10[(2 - s) as usize])?
+    } else if let Ok(m) = u64::try_from(m)
+        && s <= 21
+    {
+        // Money of an exact plan (shares with six decimals times a price: scale 8) is
+        // rounded here, inline, by a constant per scale; `div_round` cost a call and ~40
+        // instructions. The same rounding as its `u64` branch.
+        let k = (s - 2) as usize;
+        let (q, r) = div_rem_pow10(m, k);
+        q + u64::from(r >= POW10[k] / 2)
     } else {
         u64::try_from(div_round_inline(m, s - 2)).ok()?
     };
@@ -270,6 +288,31 @@ pub(in crate::report) fn pct(v: Decimal) -> Option<Fig> {
         div_round_inline(m, s - 4)
     };
     Fig::new(u64::try_from(q).ok()?, 2, neg)
+}
+
+/// Per scale, the weight mantissas below this print as `0.00` in [`pct`]: a weight under
+/// half a unit of 10^-4 (0.005 %), or (four decimals or fewer) zero.
+const PCT_ZERO: [u128; 29] = {
+    let mut t = [1u128; 29];
+    let mut s = 5;
+    while s < 29 {
+        t[s] = POW10_128[s - 4] / 2;
+        s += 1;
+    }
+    t
+};
+
+/// Whether [`pct`] prints `v` as `0.00` (nearly every weight of a plan of 10^5 positions,
+/// about 10^-5 each): one comparison, where rounding it costs ~20 instructions and writing
+/// its digits ~15 more.
+///
+/// Exact: [`pct`] rounds `m·10^(4−s)` half away from zero; at `s ≤ 4` that is zero only for
+/// `m = 0`, above it zero exactly when `m / 10^(s−4) < 1/2`, i.e. `m < 10^(s−4)/2` (an even
+/// number). A zero never gets a minus sign ([`Fig::new`]).
+#[inline(always)]
+pub(in crate::report) fn pct_is_zero(v: Decimal) -> bool {
+    let (m, s, _) = parts(v);
+    m < PCT_ZERO[s as usize]
 }
 
 /// `v` in its normal form, as [`super::normalized`] prints it.

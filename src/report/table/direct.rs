@@ -22,6 +22,7 @@ use std::io::{self, Write};
 use rust_decimal::Decimal;
 
 use super::fixed::fig::{self, Fig};
+use super::fixed::normal_width::NormalWidest;
 use super::fixed::width::Widest;
 use super::{CHUNK, HEADER, fixed, side};
 use crate::strategy::PlanLine;
@@ -40,16 +41,22 @@ pub(super) fn measure(lines: &[PlanLine]) -> Option<[usize; 10]> {
     let money = || Widest::new(2, 1 << 96, |o, v| fixed::fixed_dp(o, v, 2));
     let pct = || Widest::new(4, PCT_LIMIT, fixed::pct);
     let mut cols = [money(), pct(), money(), money(), pct(), pct()];
+    let mut price = NormalWidest::new(28, width[1]);
+    let mut shares = NormalWidest::new(6, width[5]);
     for l in lines {
         if !l.symbol.is_ascii() {
             return None;
         }
         width[0] = width[0].max(l.symbol.len());
-        let price = fig::normalized(l.price);
-        width[1] = width[1].max(len(price, || text_len(fixed::normalized, l.price)));
-        let shares = fig::abs_shares(l.trade_shares);
+        price.add(l.price, || {
+            len(fig::normalized(l.price), || {
+                text_len(fixed::normalized, l.price)
+            })
+        });
         let abs = l.trade_shares.abs();
-        width[5] = width[5].max(len(shares, || text_len(fixed::shares, abs)));
+        shares.add(abs, || {
+            len(fig::abs_shares(abs), || text_len(fixed::shares, abs))
+        });
         cols[0].add(l.value_before);
         cols[1].add(l.target_weight);
         cols[2].add(l.trade_value.abs());
@@ -63,6 +70,8 @@ pub(super) fn measure(lines: &[PlanLine]) -> Option<[usize; 10]> {
     {
         width[c] = width[c].max(col.len() + pct);
     }
+    width[1] = price.len();
+    width[5] = shares.len();
     // The side words ("BUY", "SELL", "-") are narrower than the header "Trade".
     debug_assert!(width[4] >= 4);
     Some(width)
@@ -189,6 +198,13 @@ fn put_cents(row: &mut [u8], col: Span, v: Decimal, spill: &mut Vec<u8>) -> io::
 
 #[inline(always)]
 fn put_pct(row: &mut [u8], (lo, e): Span, v: Decimal, spill: &mut Vec<u8>) -> io::Result<()> {
+    if fig::pct_is_zero(v) {
+        // One store: the three bytes before "0.00%" are this column's padding or the gap
+        // before it (a weight column is at least six wide), written over by the columns to
+        // the left afterwards, as `Fig::write_before` may do.
+        row[e - 8..e].copy_from_slice(b"   0.00%");
+        return Ok(());
+    }
     row[e - 1] = b'%';
     put(row, (lo, e - 1), fig::pct(v), spill, |o| fixed::pct(o, v))
 }
