@@ -20,7 +20,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::{Format, RowSpec, row};
-use crate::strategy::{Holding, symbol};
+use crate::strategy::{Holding, quotient, symbol};
 
 /// The header's column names (as the general reader trims them) and where the records start;
 /// `None` for an empty first line or a header outside the simple grammar.
@@ -173,7 +173,10 @@ pub(super) fn push_holding(
         None => Decimal::ZERO,
     };
     let (quantity, market_value) = match spec.format {
-        Format::Flex => (a / p, Some(a)),
+        Format::Flex => (
+            quotient::checked_div(a, p).unwrap_or_else(|| a / p),
+            Some(a),
+        ),
         Format::Plain => (a, None),
     };
     out.push(Holding {

@@ -126,6 +126,37 @@ proptest! {
         }
     }
 
+    /// A Flex row's quantity is `Decimal`'s own `PositionValue / MarkPrice`, bit for bit,
+    /// whichever division made it: values rounded to cents over prices of up to six decimals
+    /// (rarely exact, as IBKR reports them), quotients that end after a few digits, whole-share
+    /// values, and prices wider than 32 bits.
+    #[test]
+    fn flex_quantities_are_decimal_quotients(
+        cents in 0u64..100_000_000_000,
+        price in prop_oneof![
+            4 => 1u64..10_000_000,
+            1 => 1u64..1_000_000_000_000_000,
+            // Quotients that end after a few digits (`Decimal` keeps some trailing zeros).
+            2 => prop::sample::select(vec![2u64, 4, 8, 16, 32, 64, 128, 5, 25, 125, 625, 80, 3125]),
+        ],
+        sp in 0u32..=6,
+        shares in 0u64..1_000_000,
+        whole in any::<bool>(),
+    ) {
+        let (n, spec) = spec(0);
+        let p = Decimal::new(price as i64, sp);
+        let v = if whole {
+            p * Decimal::from(shares)
+        } else {
+            Decimal::new(cents as i64, 2)
+        };
+        let row = format!("\"S\",\"{v}\",\"{p}\",\"0\"\n");
+        if let Some((h, _)) = read(row.as_bytes(), 0, &roles(n, &spec), spec.format) {
+            prop_assert_eq!(h.market_value, Some(v));
+            prop_assert_eq!(h.quantity.serialize(), (v / p).serialize(), "{:?}", row);
+        }
+    }
+
     /// The number reader against the splitter's `plain_decimal` on the bytes it reads.
     #[test]
     fn numbers_read_as_plain_decimal_does(

@@ -79,7 +79,7 @@ mod increment;
 pub(crate) mod mantissa;
 pub mod margin;
 mod mintrades;
-mod quotient;
+pub(crate) mod quotient;
 mod shares;
 pub(crate) mod symbol;
 mod types;
