@@ -56,9 +56,22 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 8081828384858687888990919293949596979899";
 
 /// `|v|`'s mantissa, its scale and its sign.
+///
+/// The scale (at most 28, a `Decimal` invariant) is taken as its low five bits, which leaves
+/// it unchanged and costs nothing (the byte is masked either way), but tells the compiler it
+/// is below [`SCALES`]: tables indexed by a scale have that many entries and need no bounds
+/// check per figure.
+#[inline(always)]
 fn parts(v: Decimal) -> (u128, u32, bool) {
-    (v.mantissa().unsigned_abs(), v.scale(), v.is_sign_negative())
+    (
+        v.mantissa().unsigned_abs(),
+        v.scale() & (SCALES as u32 - 1),
+        v.is_sign_negative(),
+    )
 }
+
+/// Entries of a table indexed by a scale ([`parts`]).
+const SCALES: usize = 32;
 
 /// `(⌊m / 10^9⌋, m mod 10^9)` by long division over 32-bit limbs: three `u64` divisions by a
 /// constant (multiplications), where `u128 / u128` is a library call.

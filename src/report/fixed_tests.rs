@@ -195,13 +195,25 @@ proptest! {
             if pct && v.checked_mul(Decimal::ONE_HUNDRED).is_none() {
                 continue; // a panic on every path: not a weight
             }
-            w.add(v);
+            w.add(&v);
             let t = if pct {
                 text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2))
             } else {
                 text(|o| slow::fixed_dp(o, v, 2))
             };
             longest = longest.max(t.len());
+        }
+        prop_assert_eq!(w.len(), longest);
+    }
+
+    /// The same for a column of absolute values (the trade value), counted by `add_abs`.
+    #[test]
+    fn widest_abs_is_the_longest_text(vs in prop::collection::vec(decimal(), 0..40)) {
+        let mut w = width::Widest::new(2, 1 << 96, cents_text);
+        let mut longest = 4;
+        for v in vs {
+            w.add_abs(&v);
+            longest = longest.max(text(|o| slow::fixed_dp(o, v.abs(), 2)).len());
         }
         prop_assert_eq!(w.len(), longest);
     }
@@ -242,7 +254,7 @@ fn widest_values_of_one_scale_crossing_digits() {
                         if m > MAX96 || v.checked_mul(Decimal::ONE_HUNDRED).is_none() {
                             continue;
                         }
-                        w.add(v);
+                        w.add(&v);
                         let t = if pct {
                             text(|o| slow::fixed_dp(o, slow::round(v * Decimal::ONE_HUNDRED, 2), 2))
                         } else {

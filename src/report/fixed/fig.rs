@@ -13,7 +13,7 @@
 //! compare the written text with the `Decimal` reference on the same random decimals.
 use rust_decimal::Decimal;
 
-use super::{PAIRS, POW10, digits, div_rem_pow10, div_round_inline, parts, strip_zeros};
+use super::{PAIRS, POW10, SCALES, digits, div_rem_pow10, div_round_inline, parts, strip_zeros};
 use crate::strategy::mantissa::POW10 as POW10_128;
 
 /// `± q · 10^-s` printed with exactly `s` decimals (`s ≤ 19`, no point when `s = 0`, at least
@@ -292,8 +292,8 @@ pub(in crate::report) fn pct(v: Decimal) -> Option<Fig> {
 
 /// Per scale, the weight mantissas below this print as `0.00` in [`pct`]: a weight under
 /// half a unit of 10^-4 (0.005 %), or (four decimals or fewer) zero.
-const PCT_ZERO: [u128; 29] = {
-    let mut t = [1u128; 29];
+const PCT_ZERO: [u128; SCALES] = {
+    let mut t = [1u128; SCALES];
     let mut s = 5;
     while s < 29 {
         t[s] = POW10_128[s - 4] / 2;

@@ -16,7 +16,7 @@
 //! to the exact measure; one is never too high, because the width only grows.
 use rust_decimal::Decimal;
 
-use super::parts;
+use super::{SCALES, parts};
 
 /// The longest figure of a normal-form column (see the module documentation).
 pub(in crate::report) struct NormalWidest {
@@ -25,7 +25,7 @@ pub(in crate::report) struct NormalWidest {
     /// The longest text so far (at least the header's width).
     width: usize,
     /// Per sign and scale: a mantissa below this cannot print longer than `width`.
-    threshold: [[u128; 29]; 2],
+    threshold: [[u128; SCALES]; 2],
 }
 
 impl NormalWidest {
@@ -34,7 +34,7 @@ impl NormalWidest {
         NormalWidest {
             dp,
             width,
-            threshold: [[0; 29]; 2],
+            threshold: [[0; SCALES]; 2],
         }
     }
 

@@ -15,7 +15,7 @@
 //! it is recomputed from the longest figure seen whenever a value reaches it.
 use rust_decimal::Decimal;
 
-use super::{div_round, parts};
+use super::{SCALES, div_round, parts};
 
 /// A text function of [`super`]: what the general table writer prints for a value.
 pub(in crate::report) type Text = fn(&mut Vec<u8>, Decimal);
@@ -34,7 +34,7 @@ pub(in crate::report) struct Widest {
     /// negative values printed with a minus sign (0: none yet).
     digits: [u32; 2],
     /// Per sign and scale: a mantissa below this has at most `digits` digits.
-    threshold: [[u128; 29]; 2],
+    threshold: [[u128; SCALES]; 2],
 }
 
 impl Widest {
@@ -47,25 +47,37 @@ impl Widest {
             text,
             printed: 0,
             digits: [3, 0],
-            threshold: [[0; 29]; 2],
+            threshold: [[0; SCALES]; 2],
         }
     }
 
-    #[inline]
-    pub(in crate::report) fn add(&mut self, v: Decimal) {
-        let (m, s, neg) = parts(v);
+    /// Counts `v`. By reference: a `Decimal` passed by value to the cold [`Self::grow`] was
+    /// copied to the stack for every figure, needed or not.
+    #[inline(always)]
+    pub(in crate::report) fn add(&mut self, v: &Decimal) {
+        let (m, s, neg) = parts(*v);
         let sign = usize::from(neg);
         if m >= self.threshold[sign][s as usize] {
-            self.grow(v, m, s, sign);
+            self.grow(v, false, m, s, sign);
         }
     }
 
-    /// Rounds the value exactly, and raises this scale's threshold above it.
+    /// Counts `|v|`.
+    #[inline(always)]
+    pub(in crate::report) fn add_abs(&mut self, v: &Decimal) {
+        let (m, s, _) = parts(*v);
+        if m >= self.threshold[0][s as usize] {
+            self.grow(v, true, m, s, 0);
+        }
+    }
+
+    /// Rounds the value (`|v|` if `abs`) exactly, and raises this scale's threshold above it.
     #[cold]
-    fn grow(&mut self, v: Decimal, m: u128, s: u32, sign: usize) {
+    #[inline(never)]
+    fn grow(&mut self, v: &Decimal, abs: bool, m: u128, s: u32, sign: usize) {
         if m >= self.limit {
             let mut t = Vec::new();
-            (self.text)(&mut t, v);
+            (self.text)(&mut t, if abs { v.abs() } else { *v });
             self.printed = self.printed.max(t.len());
             return;
         }

@@ -57,12 +57,12 @@ pub(super) fn measure(lines: &[PlanLine]) -> Option<[usize; 10]> {
         shares.add(abs, || {
             len(fig::abs_shares(abs), || text_len(fixed::shares, abs))
         });
-        cols[0].add(l.value_before);
-        cols[1].add(l.target_weight);
-        cols[2].add(l.trade_value.abs());
-        cols[3].add(l.value_after);
-        cols[4].add(l.weight_before);
-        cols[5].add(l.weight_after);
+        cols[0].add(&l.value_before);
+        cols[1].add(&l.target_weight);
+        cols[2].add_abs(&l.trade_value);
+        cols[3].add(&l.value_after);
+        cols[4].add(&l.weight_before);
+        cols[5].add(&l.weight_after);
     }
     for (col, (c, pct)) in cols
         .iter()
