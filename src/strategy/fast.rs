@@ -78,6 +78,8 @@ fn ilog10(m: i128) -> u32 {
 /// `x.round_dp_with_strategy(dp, ToNegativeInfinity)` on the mantissa: a floor division by
 /// `10^(scale − dp)`. `None` for zero (the Decimal path keeps the sign of a zero) and when
 /// the scale is already at most `dp` (nothing to do there either).
+/// Inlined: called once per row, and a call costs as much as the division itself.
+#[inline]
 pub(crate) fn floor_dp(x: Decimal, dp: u32) -> Option<Decimal> {
     let s = x.scale();
     if s <= dp || x.is_zero() {

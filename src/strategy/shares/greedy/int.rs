@@ -27,6 +27,11 @@
 //! The walk (pool of first steps consumed in sorted chunks of doubling size, follow-up steps
 //! in a heap, merged) is the Decimal greedy's, so the same steps are taken in the same order;
 //! the results are written back as the Decimal greedy writes them (see [`commit`]).
+//!
+//! Cost: each asset's inputs are converted once into integer columns ([`Col`]) and the pool
+//! holds one packed integer per asset ([`Entry`]), so the selections and sorts compare plain
+//! integers. The first chunk is sized from the cash ([`first_chunk`]): a hard rebalance takes
+//! about half the pool, which one sort orders for less than a chain of doubling selections.
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -86,31 +91,33 @@ impl Step {
     }
 }
 
-/// The primary term of a step and what the rest of it needs.
-struct Prim {
-    prim: i128,
-    /// The price (the step's cash) at the money scale.
+/// One asset's inputs at the common scales, converted once by [`Ctx::new`] (a step then reads
+/// integers instead of decoding three Decimals: ~180 instructions a step at 10^5 rows).
+#[derive(Clone, Copy)]
+struct Col {
+    /// The price at the money scale: the cash of one step.
     p: i128,
-    /// The price at the deviation scale.
-    step_d: i128,
-    /// `d − s` at the deviation scale.
-    r: i128,
+    /// The deviation reference `d` at the deviation scale.
+    d: i128,
+    /// The weight factor at its scale.
+    k: i128,
+    /// The quantity at the start of the walk (quantities stay below 2^62: [`Ctx::bounded`]).
+    cur: i64,
+    /// The upper limit, saturated to `i64` (it is only compared with quantities below 2^62,
+    /// so the saturation changes no comparison).
+    hi: i64,
 }
 
-/// The common scales and the items.
+/// The common scales and the items' columns.
 struct Ctx<'a> {
     items: &'a [Item],
-    n: &'a [Decimal],
-    /// Prices, spends, cash.
-    sm: u32,
-    /// Deviations (≥ `sm`).
-    sd: u32,
-    /// `10^(sd − sm)`.
+    cols: Vec<Col>,
+    /// `10^(sd − sm)`: from the money scale to the deviation scale.
     up: i128,
-    /// Weight factors.
-    sk: u32,
     /// P&L ranks.
     sr: u32,
+    /// Prices, spends, cash.
+    sm: u32,
 }
 
 /// `v · 10^s` for `s ≥ scale(v)`, where [`Ctx::new`] has shown that it fits.
@@ -130,9 +137,10 @@ struct Max {
 }
 
 impl<'a> Ctx<'a> {
-    /// The common scales (the largest of each kind), if the primary term's fits 28 and every
-    /// value a step can meet provably stays below 2^96 (see [`Ctx::bounded`]).
-    fn new(items: &'a [Item], n: &'a [Decimal], left: Decimal) -> Option<Ctx<'a>> {
+    /// The common scales (the largest of each kind) and the columns, if the primary term's
+    /// scale fits 28 and every value a step can meet provably stays below 2^96 (see
+    /// [`Ctx::bounded`]).
+    fn new(items: &'a [Item], n: &[Decimal], left: Decimal) -> Option<Ctx<'a>> {
         let (mut sm, mut sd, mut sk, mut sr) = (left.scale(), 0, 0, 0);
         for it in items {
             sm = sm.max(it.price.scale());
@@ -141,34 +149,43 @@ impl<'a> Ctx<'a> {
             sr = sr.max(it.up_rank.scale());
         }
         let sd = sd.max(sm);
-        if sm + sd + sk > 28 || sr > 28 {
+        if sm + sd + sk > 28 || sr > 28 || items.len() >= 1 << IDX_BITS {
             return None;
         }
         let mut m = Max {
             min_p: u128::MAX,
             ..Max::default()
         };
+        let mut cols = Vec::with_capacity(items.len());
         for (it, &q) in items.iter().zip(n) {
             let p = at(it.price, sm)?;
             if p <= 0 {
                 return None;
             }
+            let (d, k) = (at(it.d, sd)?, at(it.k, sk)?);
             m.p = m.p.max(p.unsigned_abs());
             m.min_p = m.min_p.min(p.unsigned_abs());
-            m.d = m.d.max(at(it.d, sd)?.unsigned_abs());
-            m.k = m.k.max(at(it.k, sk)?.unsigned_abs());
+            m.d = m.d.max(d.unsigned_abs());
+            m.k = m.k.max(k.unsigned_abs());
             at(it.up_rank, sr)?;
-            whole(it.hi)?;
-            m.q = m.q.max(integral(q)?.unsigned_abs());
+            let hi = whole(it.hi)?;
+            let q = integral(q)?;
+            m.q = m.q.max(q.unsigned_abs());
+            cols.push(Col {
+                p,
+                d,
+                k,
+                // Below 2^63: `integral`.
+                cur: q as i64,
+                hi: i64::try_from(hi).unwrap_or(if hi < 0 { i64::MIN } else { i64::MAX }),
+            });
         }
         let c = Ctx {
             items,
-            n,
-            sm,
-            sd,
+            cols,
             up: POW10_I[(sd - sm) as usize],
-            sk,
             sr,
+            sm,
         };
         c.bounded(&m, at(left, sm)?)?;
         Some(c)
@@ -176,7 +193,7 @@ impl<'a> Ctx<'a> {
 
     /// Shows that no step's arithmetic reaches 2^96: every step costs at least the smallest
     /// price and the cash only shrinks, so no quantity passes `|n| + left / min_p`; from
-    /// there each term of [`Ctx::prim`] and [`Ctx::step`] is bounded by the same expression
+    /// there each term of [`Ctx::prim`] and [`Ctx::key`] is bounded by the same expression
     /// on the bounds of its operands. (Then the steps need no checks of their own.)
     fn bounded(&self, m: &Max, left: i128) -> Option<()> {
         let fit = |v: u128| (v < LIMIT).then_some(v);
@@ -197,80 +214,77 @@ impl<'a> Ctx<'a> {
         Some(())
     }
 
-    /// The primary term of asset `i`'s step up from the integer quantity `cur`: `None` when
-    /// there is none, it costs more than `left` or it does not lower the cost (as
-    /// `greedy::next_step`).
+    /// The primary term of asset `i`'s step up from the quantity `cur`, if there is a step
+    /// (`cur < hi`) that costs at most `left` and does not raise the primary term (as
+    /// `greedy::next_step`: with `step = P > 0`, the cost change `(prim, −step, ter)` is
+    /// below zero exactly when `prim ≤ 0`).
     ///
     /// As `Item::delta`: `s = cur·P`, `step = P`, `r = d − s`, `prim = k·step·(step − 2r)`;
     /// deviations at `sd`, the rest at `sm`. Exact: [`Ctx::bounded`].
     #[inline]
-    fn prim(&self, i: usize, cur: i128, left: Option<i128>) -> Option<Prim> {
-        let it = &self.items[i];
-        // `hi` is whole ([`Ctx::new`]); a division only for an unusual representation.
-        let (hm, hs) = (it.hi.mantissa(), it.hi.scale());
-        if (if hs == 0 {
-            hm
-        } else {
-            hm / POW10_I[hs as usize]
-        }) <= cur
-        {
+    fn prim(&self, i: usize, cur: i64, left: Option<i128>) -> Option<i128> {
+        let c = &self.cols[i];
+        if c.hi <= cur || left.is_some_and(|l| c.p > l) {
             return None;
         }
-        let p = conv(it.price, self.sm);
-        if left.is_some_and(|l| p > l) {
-            return None;
-        }
-        let step_d = p * self.up;
-        let r = conv(it.d, self.sd) - cur * step_d;
-        let prim = p * (step_d - r - r) * conv(it.k, self.sk);
-        // `(prim, −step, ter) < 0` with `step = P > 0`: exactly when `prim ≤ 0`.
-        (prim <= 0).then_some(Prim { prim, p, step_d, r })
+        let step_d = c.p * self.up;
+        let r = c.d - i128::from(cur) * step_d;
+        let prim = c.p * (step_d - r - r) * c.k;
+        (prim <= 0).then_some(prim)
     }
 
-    /// The whole step of [`Ctx::prim`]: `ter = |r − step| − |r|` and the tie-breaks.
-    fn step(&self, i: usize, cur: i128, left: Option<i128>) -> Option<Step> {
-        let Prim { prim, p, step_d, r } = self.prim(i, cur, left)?;
+    /// The whole step of asset `i` up from `cur` (`cur < hi`), improving or not: the primary
+    /// term, `ter = |r − step| − |r|` and the tie-breaks.
+    fn key(&self, i: usize, cur: i64) -> Step {
+        let c = &self.cols[i];
+        let step_d = c.p * self.up;
+        let r = c.d - i128::from(cur) * step_d;
+        let prim = c.p * (step_d - r - r) * c.k;
         let ter = (r - step_d).abs() - r.abs();
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
         let rank = conv(self.items[i].up_rank, self.sr);
+        // Below 2^62: `Ctx::bounded`.
         let to = cur + 1;
-        let fewer_sold = to <= 0 && cur < 0;
-        let (rank, sym) = if fewer_sold {
+        let (rank, sym) = if cur < 0 {
             (-rank, -(i as i64))
         } else {
             (rank, i as i64)
         };
-        Some(Step {
+        Step {
             prim,
-            spend: -p,
+            spend: -c.p,
             ter,
             rank,
             sym,
-            // Below 2^62: `Ctx::bounded`.
-            to: to as i64,
-        })
+            to,
+        }
     }
 
-    /// The step of a pooled asset (one that has not moved: its quantity is still `n`'s).
-    fn pooled(&self, e: u32) -> Option<Step> {
-        let i = e as usize;
-        self.step(i, integral(self.n[i])?, None)
+    /// The step of [`Ctx::prim`] in full.
+    fn step(&self, i: usize, cur: i64, left: i128) -> Option<Step> {
+        self.prim(i, cur, Some(left))?;
+        Some(self.key(i, cur))
+    }
+
+    /// The step of a pooled asset (one that has not moved: it is still at its start).
+    fn pooled(&self, e: Entry) -> Step {
+        let i = idx_of(e);
+        self.key(i, self.cols[i].cur)
     }
 
     /// Takes the pool's best entries — at least `take`, and every entry tied on the primary
     /// term with the worst of those — in step order. What stays in the pool is worse than
-    /// all of them, as the merge needs. The selection compares integers only; full steps are
-    /// built once per entry of a run of equal primary terms, to order the run. `None` when
-    /// the integers cannot answer.
-    fn chunk(&self, pool: &mut Vec<(i128, u32)>, take: usize) -> Option<Vec<(i128, u32)>> {
+    /// all of them, as the merge needs. The selection and the sort compare plain integers
+    /// ([`Entry`]); full steps are built only to order runs of equal primary terms.
+    fn chunk(&self, pool: &mut Vec<Entry>, take: usize) -> Vec<Entry> {
         let len = pool.len();
         let mut cut = len - take;
         if take > 0 && take < len {
-            pool.select_nth_unstable_by(cut, |a, b| b.0.cmp(&a.0));
-            let v = pool[cut].0;
+            pool.select_nth_unstable_by(cut, |a, b| b.cmp(a));
+            let v = prim_of(pool[cut]);
             let mut j = 0;
             while j < cut {
-                if pool[j].0 == v {
+                if prim_of(pool[j]) == v {
                     cut -= 1;
                     pool.swap(j, cut);
                 } else {
@@ -278,31 +292,57 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        let mut chunk: Vec<(i128, u32)> = pool.drain(cut..).collect();
-        chunk.sort_unstable_by_key(|e| e.0);
+        let mut chunk: Vec<Entry> = pool.drain(cut..).collect();
+        chunk.sort_unstable();
         let mut a = 0;
         while a < chunk.len() {
-            let b = a + chunk[a..].iter().take_while(|e| e.0 == chunk[a].0).count();
-            if b - a > 1 {
-                let mut run: Vec<(Step, u32)> = chunk[a..b]
-                    .iter()
-                    .map(|e| Some((self.pooled(e.1)?, e.1)))
-                    .collect::<Option<_>>()?;
+            let v = prim_of(chunk[a]);
+            let b = a + chunk[a..].iter().take_while(|&&e| prim_of(e) == v).count();
+            if b - a == 2 {
+                // The usual run (two assets of one price): one comparison, no allocation.
+                if self.pooled(chunk[a + 1]) < self.pooled(chunk[a]) {
+                    chunk.swap(a, a + 1);
+                }
+            } else if b - a > 2 {
+                let mut run: Vec<(Step, Entry)> =
+                    chunk[a..b].iter().map(|&e| (self.pooled(e), e)).collect();
                 run.sort_unstable_by_key(|x| x.0);
                 for (slot, (_, e)) in chunk[a..b].iter_mut().zip(run) {
-                    slot.1 = e;
+                    *slot = e;
                 }
             }
             a = b;
         }
-        Some(chunk)
+        chunk
     }
+}
+
+/// A pool entry: an asset's first primary term and its index in one integer,
+/// `prim·2^31 + i` (`|prim| < 2^96` by [`Ctx::bounded`] and `i < 2^31` by [`Ctx::new`], so it
+/// fits an `i128`). Ordered as the pair `(prim, i)`, so selecting and sorting entries are
+/// primitive integer comparisons on 16 bytes (the pairs took 32 bytes and a closure call per
+/// comparison: ~850 instructions per entry to sort 5·10^4 of them).
+type Entry = i128;
+
+const IDX_BITS: u32 = 31;
+
+fn entry(prim: i128, i: usize) -> Entry {
+    (prim << IDX_BITS) | i as i128
+}
+
+/// The primary term of an entry (the shift floors, and `0 ≤ i < 2^31`).
+fn prim_of(e: Entry) -> i128 {
+    e >> IDX_BITS
+}
+
+fn idx_of(e: Entry) -> usize {
+    (e & ((1 << IDX_BITS) - 1)) as usize
 }
 
 /// Runs the greedy of [`super::complete`] on integers. Returns `false`, with `n` and `left`
 /// untouched, when the integers cannot answer exactly (see the module docs).
 pub(super) fn complete(items: &[Item], n: &mut [Decimal], left: &mut Decimal) -> bool {
-    let Some((taken, end)) = walk(items, n, *left) else {
+    let Some((taken, end)) = walk(items, n, *left, None) else {
         return false;
     };
     commit(items, n, left, &taken, end);
@@ -315,61 +355,80 @@ struct End {
     sm: u32,
 }
 
-/// The walk; returns the assets of the steps taken, in order, and the cash left.
-fn walk(items: &[Item], n: &[Decimal], left: Decimal) -> Option<(Vec<u32>, End)> {
+/// How many of the pool's best entries the first chunk takes: about twice the number of
+/// first steps the cash buys if the steps taken cost what the pool's do on average, and the
+/// whole pool once that passes a quarter of it (then one sort beats a chain of selections
+/// over the pool, each O(pool)). Only the work depends on it: any chunk size gives the same
+/// steps in the same order ([`walk`]).
+fn first_chunk(len: usize, left: i128, cash: i128) -> usize {
+    let len_i = len as i128;
+    if cash <= 0 || left.saturating_mul(4) >= cash {
+        return len;
+    }
+    // `4·left < cash` here, so this is below `len / 2`.
+    let est = (left.saturating_mul(2).saturating_mul(len_i) / cash) as usize;
+    est.max(64)
+}
+
+/// The walk; returns the assets of the steps taken, in order, and the cash left. `first`
+/// overrides the size of the first chunk ([`first_chunk`]; the tests vary it).
+fn walk(
+    items: &[Item],
+    n: &[Decimal],
+    left: Decimal,
+    first: Option<usize>,
+) -> Option<(Vec<u32>, End)> {
     let c = Ctx::new(items, n, left)?;
     let mut left = at(left, c.sm)?;
-    let mut pool: Vec<(i128, u32)> = Vec::with_capacity(items.len());
-    let mut pool_max_cash = 0;
-    for (i, &q) in n.iter().enumerate() {
-        if let Some(s) = c.prim(i, integral(q)?, Some(left)) {
-            pool_max_cash = pool_max_cash.max(s.p);
-            pool.push((s.prim, i as u32));
+    let mut pool: Vec<Entry> = Vec::with_capacity(items.len());
+    let (mut pool_max_cash, mut pool_cash) = (0, 0i128);
+    for (i, col) in c.cols.iter().enumerate() {
+        if let Some(prim) = c.prim(i, col.cur, Some(left)) {
+            pool_max_cash = pool_max_cash.max(col.p);
+            pool_cash = pool_cash.saturating_add(col.p);
+            pool.push(entry(prim, i));
         }
     }
     let mut taken = Vec::new();
     let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
-    let mut k = 64;
+    let mut k = first.unwrap_or_else(|| first_chunk(pool.len(), left, pool_cash));
     loop {
         let take = k.min(pool.len());
-        let chunk = c.chunk(&mut pool, take)?;
+        let chunk = c.chunk(&mut pool, take);
         let mut pos = 0;
+        // The full step of `chunk[pos]`, built only to compare with a heap step.
         let mut head: Option<Step> = None;
         loop {
-            if head.is_none()
-                && let Some(e) = chunk.get(pos)
-            {
-                head = Some(c.pooled(e.1)?);
-            }
-            let from_chunk = match (&head, heap.peek()) {
-                (Some(a), Some(Reverse(b))) => a < b,
+            let from_chunk = match (chunk.get(pos), heap.peek()) {
+                (Some(&e), Some(Reverse(b))) => *head.get_or_insert_with(|| c.pooled(e)) < *b,
                 (Some(_), None) => true,
                 (None, Some(_)) if pool.is_empty() => false,
                 _ => break,
             };
-            let step = if from_chunk {
+            let (i, to, cash) = if from_chunk {
+                let i = idx_of(chunk[pos]);
                 pos += 1;
-                head.take()
+                head = None;
+                (i, c.cols[i].cur + 1, c.cols[i].p)
             } else {
-                heap.pop().map(|Reverse(s)| s)
+                let Some(Reverse(s)) = heap.pop() else {
+                    break;
+                };
+                // The step's cash is its price.
+                (s.idx(), s.to, -s.spend)
             };
-            let Some(s) = step else {
-                break;
-            };
-            // The step's cash is its price.
-            let cash = -s.spend;
             if cash > left {
                 continue;
             }
             left -= cash;
-            taken.push(s.idx() as u32);
-            if let Some(next) = c.step(s.idx(), i128::from(s.to), Some(left)) {
+            taken.push(i as u32);
+            if let Some(next) = c.step(i, to, left) {
                 heap.push(Reverse(next));
             }
         }
         if pool_max_cash > left {
             let budget = left;
-            pool.retain(|&(_, e)| at(items[e as usize].price, c.sm).is_some_and(|p| p <= budget));
+            pool.retain(|&e| c.cols[idx_of(e)].p <= budget);
             pool_max_cash = budget;
         }
         if pool.is_empty() && heap.is_empty() {

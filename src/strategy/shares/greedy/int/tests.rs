@@ -7,12 +7,29 @@ use rust_decimal::Decimal;
 
 use super::super::super::Item;
 use super::super::complete_decimal;
-use super::complete;
+use super::{commit, walk};
 
 /// Runs both; `Some(agree)` when the integer walk answered.
 fn compare(items: &[Item], n0: &[Decimal], left0: Decimal) -> Result<bool, TestCaseError> {
+    compare_with(items, n0, left0, None)
+}
+
+/// [`compare`] with the integer walk's first chunk of size `first` (`None`: its own choice).
+fn compare_with(
+    items: &[Item],
+    n0: &[Decimal],
+    left0: Decimal,
+    first: Option<usize>,
+) -> Result<bool, TestCaseError> {
     let (mut n, mut left) = (n0.to_vec(), left0);
-    if !complete(items, &mut n, &mut left) {
+    let answered = match walk(items, &n, left, first) {
+        Some((taken, end)) => {
+            commit(items, &mut n, &mut left, &taken, end);
+            true
+        }
+        None => false,
+    };
+    if !answered {
         prop_assert_eq!(&n, n0, "a refused walk leaves `n` untouched");
         prop_assert_eq!(left.serialize(), left0.serialize());
         return Ok(false);
@@ -140,6 +157,15 @@ proptest! {
     fn integer_walk_equals_the_decimal_greedy_on_edge_values(case in edge_items()) {
         let (items, n, left) = case;
         compare(&items, &n, left)?;
+    }
+
+    /// The first chunk's size changes only the work: from one entry (a selection per
+    /// doubling) to the whole pool (one sort), the steps and so the result are the same.
+    #[test]
+    fn any_first_chunk_gives_the_same_walk(seed in any::<u64>(), first in 1usize..400) {
+        let (items, n, left) = super::super::tests::items(seed);
+        compare_with(&items, &n, left, Some(first))?;
+        compare_with(&items, &n, left, Some(1))?;
     }
 }
 
