@@ -23,8 +23,10 @@
 use rust_decimal::Decimal;
 
 use super::shares::{floor_div, sellable};
-use super::{Asset, Plan, PlanError, PlanRequest, Spend, build_plan, investable, target_value};
-use crate::strategy::types::Minimise;
+use super::{Asset, Plan, PlanError, PlanRequest, Spend, build_plan, investable, target_values};
+use crate::strategy::types::{Bands, Minimise};
+
+mod fast;
 
 /// The covering search gives up (best found, unproven) after this many nodes.
 pub const NODE_LIMIT: u64 = 200_000;
@@ -46,11 +48,26 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         });
     }
     let per = total.checked_div(weight_sum).unwrap_or_default();
-    let targets: Vec<Decimal> = assets
-        .iter()
-        .map(|a| target_value(a.weight, weight_sum, total, per))
-        .collect();
-    let boxes = boxes(req, &assets, weight_sum, &targets, total)?;
+    let targets = target_values(&assets, weight_sum, total, per);
+    let band = Band {
+        bands: &req.bands,
+        weight_sum,
+        total,
+    };
+    // Nearly every run: the start fits the cash, decided on integers ([`fast`]).
+    if let Some(spend) = fast::start(&band, &assets, &targets, budget) {
+        let p = build_plan(
+            req,
+            &assets,
+            weight_sum,
+            &targets,
+            total_before,
+            spend,
+            true,
+        );
+        return Ok(p);
+    }
+    let boxes = boxes(&band, &assets, &targets)?;
     let mut n: Vec<Decimal> = boxes.iter().map(|&(lo, hi)| nearest_zero(lo, hi)).collect();
     let spend: Decimal = n.iter().zip(&assets).map(|(n, a)| *n * a.price).sum();
     let need = spend - budget;
@@ -95,46 +112,63 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     Ok(p)
 }
 
+/// What an asset's band depends on besides the asset: its half-width is a fraction of the
+/// total after the run.
+pub(super) struct Band<'a> {
+    pub bands: &'a Bands,
+    pub weight_sum: Decimal,
+    pub total: Decimal,
+}
+
+impl Band<'_> {
+    /// The band's half-width in money for an asset of weight `w`.
+    pub(super) fn width(&self, w: Decimal) -> Decimal {
+        super::bands::half_width(self.bands, w / self.weight_sum).saturating_mul(self.total)
+    }
+}
+
 /// Each asset's band as a box of whole share counts, or the tightest asset's refusal.
 fn boxes(
-    req: &PlanRequest,
+    band: &Band,
     assets: &[Asset],
-    weight_sum: Decimal,
     targets: &[Decimal],
-    total: Decimal,
 ) -> Result<Vec<(Decimal, Decimal)>, PlanError> {
     let mut out = Vec::with_capacity(assets.len());
     // The half-width depends on the weight alone: one division for all equal weights.
     let mut width = super::fast::Memo::new();
     for (a, t) in assets.iter().zip(targets) {
-        let h = width.get(a.weight, |w| {
-            super::bands::half_width(&req.bands, w / weight_sum).saturating_mul(total)
-        });
-        let held = sellable(a.quantity, true);
-        // Fewest shares reaching the band's lower edge, most staying under its upper edge.
-        let lo = -floor_div(a.value - (*t - h), a.price);
-        let hi = floor_div(*t + h - a.value, a.price);
-        let lo = lo.max(-held);
-        if lo > hi {
-            let reason = if -held > floor_div(*t + h - a.value, a.price) {
-                format!("selling all {held} whole shares still leaves it above its band")
-            } else {
-                format!(
-                    "no whole number of shares at {} lands inside its band",
-                    a.price
-                )
-            };
-            return Err(PlanError::BandsUnreachable {
-                symbol: a.symbol.to_string(),
-                reason,
-            });
-        }
-        out.push((lo, hi));
+        let h = width.get(a.weight, |w| band.width(w));
+        out.push(row_box(a, *t, h)?);
     }
     Ok(out)
 }
 
-fn nearest_zero(lo: Decimal, hi: Decimal) -> Decimal {
+/// One asset's box `[lo, hi]` of share counts for target value `t` and half-width `h`, or its
+/// refusal. The reference of [`fast::start`]'s integer rows.
+pub(super) fn row_box(a: &Asset, t: Decimal, h: Decimal) -> Result<(Decimal, Decimal), PlanError> {
+    let held = sellable(a.quantity, true);
+    // Fewest shares reaching the band's lower edge, most staying under its upper edge.
+    let lo = -floor_div(a.value - (t - h), a.price);
+    let hi = floor_div(t + h - a.value, a.price);
+    let lo = lo.max(-held);
+    if lo > hi {
+        let reason = if -held > floor_div(t + h - a.value, a.price) {
+            format!("selling all {held} whole shares still leaves it above its band")
+        } else {
+            format!(
+                "no whole number of shares at {} lands inside its band",
+                a.price
+            )
+        };
+        return Err(PlanError::BandsUnreachable {
+            symbol: a.symbol.to_string(),
+            reason,
+        });
+    }
+    Ok((lo, hi))
+}
+
+pub(super) fn nearest_zero(lo: Decimal, hi: Decimal) -> Decimal {
     Decimal::ZERO.max(lo).min(hi)
 }
 
