@@ -256,7 +256,10 @@ const FILL: [u64; 9] = {
 #[inline(always)]
 pub(in crate::report) fn cents(v: Decimal) -> Option<Fig> {
     let (m, s, neg) = parts(v);
-    let q = if s <= 2 {
+    // Cents as they are (nearly all money): no multiplication, no overflow check.
+    let q = if s == 2 {
+        u64::try_from(m).ok()?
+    } else if s < 2 {
         u64::try_from(m)
             .ok()?
             .checked_mul(POW10[(2 - s) as usize])?

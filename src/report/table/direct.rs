@@ -146,7 +146,7 @@ fn blank(row: &mut [u8]) {
 /// One row into `row` (all spaces, `end[9] + 1` bytes), columns right to left: a figure may
 /// write spaces before itself ([`Fig::write_before`]), onto what is written after it.
 /// Everything is inlined into this one function, but the rare shapes of figure.
-#[inline(never)]
+#[inline(always)]
 fn write_row(
     row: &mut [u8],
     end: &[usize; 10],
@@ -156,18 +156,23 @@ fn write_row(
     row[end[9]] = b'\n';
     // Column c spans end[c - 1] + 2 .. end[c].
     let col = |c: usize| (end[c - 1] + 2, end[c]);
-    put_pct(row, col(9), l.weight_after, spill)?;
-    put_pct(row, col(8), l.weight_before, spill)?;
-    put_cents(row, col(7), l.value_after, spill)?;
-    put_cents(row, col(6), l.trade_value.abs(), spill)?;
+    // Figures by reference: a `Decimal` copied into a local for the closures of the rare
+    // paths to borrow went through the stack, two extra instructions a figure.
+    put_pct(row, col(9), &l.weight_after, spill)?;
+    put_pct(row, col(8), &l.weight_before, spill)?;
+    put_cents(row, col(7), &l.value_after, spill)?;
+    let trade = fig::cents(l.trade_value.abs());
+    put(row, col(6), trade, spill, |o| {
+        fixed::fixed_dp(o, l.trade_value.abs(), 2)
+    })?;
     let shares = fig::abs_shares(l.trade_shares);
     put(row, col(5), shares, spill, |o| {
         fixed::shares(o, l.trade_shares.abs())
     })?;
     let st = end[3] + 2;
     row[st..st + 4].copy_from_slice(&SIDE4[side(l)]);
-    put_pct(row, col(3), l.target_weight, spill)?;
-    put_cents(row, col(2), l.value_before, spill)?;
+    put_pct(row, col(3), &l.target_weight, spill)?;
+    put_cents(row, col(2), &l.value_before, spill)?;
     let price = fig::normalized(l.price);
     put(row, col(1), price, spill, |o| fixed::normalized(o, l.price))?;
     put_symbol(&mut row[..l.symbol.len()], l.symbol.as_bytes());
@@ -176,13 +181,22 @@ fn write_row(
 
 /// Copies a symbol into `dst` (as long as it): 4 to 16 bytes as two fixed-size copies that
 /// overlap in the middle (the same bytes, written twice), anything else by `copy_from_slice`.
-/// (A `memcpy` call per row cost ~15 instructions for the few bytes of a symbol.)
+/// (A `memcpy` call per row cost ~15 instructions for the few bytes of a symbol.) Both
+/// words are loaded before either is stored: stores between them let the compiler call
+/// `memcpy` for the second copy again.
 #[inline(always)]
 fn put_symbol(dst: &mut [u8], sym: &[u8]) {
+    #[inline(always)]
     fn two<const K: usize>(dst: &mut [u8], sym: &[u8]) {
         let n = sym.len();
-        dst[..K].copy_from_slice(&sym[..K]);
-        dst[n - K..].copy_from_slice(&sym[n - K..]);
+        let (Ok(a), Ok(b)) = (
+            <[u8; K]>::try_from(&sym[..K]),
+            <[u8; K]>::try_from(&sym[n - K..]),
+        ) else {
+            return dst.copy_from_slice(sym);
+        };
+        dst[..K].copy_from_slice(&a);
+        dst[n - K..].copy_from_slice(&b);
     }
     match sym.len() {
         8..=16 => two::<8>(dst, sym),
@@ -192,13 +206,15 @@ fn put_symbol(dst: &mut [u8], sym: &[u8]) {
 }
 
 #[inline(always)]
-fn put_cents(row: &mut [u8], col: Span, v: Decimal, spill: &mut Vec<u8>) -> io::Result<()> {
-    put(row, col, fig::cents(v), spill, |o| fixed::fixed_dp(o, v, 2))
+fn put_cents(row: &mut [u8], col: Span, v: &Decimal, spill: &mut Vec<u8>) -> io::Result<()> {
+    put(row, col, fig::cents(*v), spill, |o| {
+        fixed::fixed_dp(o, *v, 2)
+    })
 }
 
 #[inline(always)]
-fn put_pct(row: &mut [u8], (lo, e): Span, v: Decimal, spill: &mut Vec<u8>) -> io::Result<()> {
-    if fig::pct_is_zero(v) {
+fn put_pct(row: &mut [u8], (lo, e): Span, v: &Decimal, spill: &mut Vec<u8>) -> io::Result<()> {
+    if fig::pct_is_zero(*v) {
         // One store: the three bytes before "0.00%" are this column's padding or the gap
         // before it (a weight column is at least six wide), written over by the columns to
         // the left afterwards, as `Fig::write_before` may do.
@@ -206,7 +222,7 @@ fn put_pct(row: &mut [u8], (lo, e): Span, v: Decimal, spill: &mut Vec<u8>) -> io
         return Ok(());
     }
     row[e - 1] = b'%';
-    put(row, (lo, e - 1), fig::pct(v), spill, |o| fixed::pct(o, v))
+    put(row, (lo, e - 1), fig::pct(*v), spill, |o| fixed::pct(o, *v))
 }
 
 /// Where a column starts and ends in a row.
