@@ -43,13 +43,34 @@ pub(super) fn header(bytes: &[u8]) -> Option<(Vec<String>, usize)> {
 /// Holdings from the records of `body` (the bytes after the header), or `None` when the
 /// general path must decide.
 pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option<Vec<Holding>> {
+    let roles = row::roles(header_len, spec);
+    // The Flex Query layout gets its own copy of the reading loop, with its row reader
+    // written out column by column (`row::read_flex`).
+    let out = if spec.format == Format::Flex && roles == row::FLEX {
+        rows(body, header_len, spec, |i| row::read_flex(body, i))
+    } else {
+        rows(body, header_len, spec, |i| {
+            row::read(body, i, &roles, spec.format)
+        })
+    }?;
+    unique(&out).then_some(out)
+}
+
+/// The records of `body`, each read by `read` (a row reader for `spec`'s columns) or, where
+/// it declines, split into fields; `None` when the general path must decide.
+#[inline(always)]
+fn rows(
+    body: &[u8],
+    header_len: usize,
+    spec: &RowSpec,
+    read: impl Fn(usize) -> Option<(Holding, usize)>,
+) -> Option<Vec<Holding>> {
     let mut out = Vec::with_capacity(newlines(body) + 1);
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(header_len);
-    let roles = row::roles(header_len, spec);
     let mut i = 0;
     while i < body.len() {
         // Nearly every row: one pass ([`row`]); any other is split into fields first.
-        if let Some((h, next)) = row::read(body, i, &roles, spec.format) {
+        if let Some((h, next)) = read(i) {
             out.push(h);
             i = next;
             continue;
@@ -66,7 +87,7 @@ pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option
         }
         push_holding(&mut out, body, &fields, spec)?;
     }
-    unique(&out).then_some(out)
+    Some(out)
 }
 
 /// How many `\n` in `bytes`, counted in byte-wide lanes (vectorised) 255 bytes at a time.

@@ -157,6 +157,16 @@ proptest! {
         }
     }
 
+    /// The Flex layout's unrolled reader answers exactly as the general one with the Flex
+    /// roles (the same holding and end, or both decline), on rows of every shape.
+    #[test]
+    fn the_flex_reader_reads_as_the_general_one((_, s) in row()) {
+        let body = s.as_bytes();
+        let got = read_flex(body, 0).map(|(h, next)| (key(&h), next));
+        let want = read(body, 0, &FLEX, Format::Flex).map(|(h, next)| (key(&h), next));
+        prop_assert_eq!(got, want, "{:?}", s);
+    }
+
     /// The number reader against the splitter's `plain_decimal` on the bytes it reads.
     #[test]
     fn numbers_read_as_plain_decimal_does(
@@ -223,6 +233,8 @@ proptest! {
 fn ordinary_rows_take_the_one_pass_reader() {
     let (n, spec) = spec(0);
     let roles = roles(n, &spec);
+    // A Flex Query header: `fast::holdings` reads its rows with `read_flex`.
+    assert_eq!((roles.as_slice(), spec.format), (FLEX.as_slice(), Format::Flex));
     for s in [
         "\"S0000000\",\"7093.24\",\"21.56\",\"381.2714\"\n",
         "AAA,0,1.50,-0.0001\r\n",
