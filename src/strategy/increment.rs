@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 
 use super::{Asset, PlanError, Spend};
 
+mod hard;
 mod int;
 
 /// Upper bound on loop iterations (steps); beyond it the user should pick a larger step.
@@ -247,17 +248,26 @@ fn heap_counts(
 /// Hard rebalance in steps: `round_half_even((T_i − p_i) / step) · step`, never selling more
 /// than the holding.
 pub(crate) fn hard(assets: &[Asset], targets: &[Decimal], step: Decimal) -> Vec<Spend> {
+    // Nearly every row on integers ([`hard`]); the others as the reference plans them.
+    let mut rows = hard::Rows::new(step);
     assets
         .iter()
         .zip(targets)
-        .map(|(a, t)| {
-            let d = *t - a.value;
-            let n = int::round_div(d, step);
-            let x = n * step;
-            let x = x.max(-a.value);
-            Spend::Value(x, shares_of(x, a))
+        .map(|(a, &t)| {
+            let (x, n) = rows.row(a, t).unwrap_or_else(|| hard_row(a, t, step));
+            Spend::Value(x, n)
         })
         .collect()
+}
+
+/// One row of [`hard`] on `Decimal`s (value traded, shares traded): the target's distance
+/// rounded to whole steps, a sale never beyond the holding.
+fn hard_row(a: &Asset, t: Decimal, step: Decimal) -> (Decimal, Decimal) {
+    let d = t - a.value;
+    let n = int::round_div(d, step);
+    let x = n * step;
+    let x = x.max(-a.value);
+    (x, shares_of(x, a))
 }
 
 #[cfg(test)]
