@@ -340,11 +340,23 @@ fn number_words(body: &[u8], start: usize) -> Option<(u64, usize, usize)> {
     if n == 0 || n == 8 {
         return None;
     }
-    let int = digits_value(w, n);
     let end = start + n as usize;
     if (w >> (8 * n)) as u8 != b'.' {
-        return Some((int, 0, end));
+        return Some((digits_value(w, n), 0, end));
     }
+    // Most numbers with a dot have at most seven digits: the word one byte on, its first
+    // `n` bytes replaced by the integer digits, holds every digit with the dot taken out
+    // (byte `j ≥ n` of it is byte `j + 1` of the number), and the byte after them, so one
+    // digit run and one conversion read the whole mantissa. Eight digits or more: the
+    // two-word way below.
+    let low = (1u64 << (8 * n)) - 1;
+    let joined = (w & low) | (word(body, start + 1)? & !low);
+    let t = digit_run(joined);
+    if t < 8 {
+        let k = (t - n) as usize;
+        return (k > 0).then(|| (digits_value(joined, t), k, end + 1 + k));
+    }
+    let int = digits_value(w, n);
     let f = word(body, end + 1)?;
     let k = digit_run(f);
     if k == 0 || k == 8 {

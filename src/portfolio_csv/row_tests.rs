@@ -234,7 +234,10 @@ fn ordinary_rows_take_the_one_pass_reader() {
     let (n, spec) = spec(0);
     let roles = roles(n, &spec);
     // A Flex Query header: `fast::holdings` reads its rows with `read_flex`.
-    assert_eq!((roles.as_slice(), spec.format), (FLEX.as_slice(), Format::Flex));
+    assert_eq!(
+        (roles.as_slice(), spec.format),
+        (FLEX.as_slice(), Format::Flex)
+    );
     for s in [
         "\"S0000000\",\"7093.24\",\"21.56\",\"381.2714\"\n",
         "AAA,0,1.50,-0.0001\r\n",
