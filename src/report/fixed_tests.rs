@@ -323,12 +323,17 @@ proptest! {
     ) {
         let dp = if shares { 6 } else { 28 };
         let mut w = normal_width::NormalWidest::new(dp, start);
-        let mut longest = start;
+        let mut abs = normal_width::NormalWidest::new(dp, start);
+        let (mut longest, mut longest_abs) = (start, start);
         for v in vs {
             let t = normal_text(v, dp);
-            w.add(v, || t.len());
+            w.add(&v, || t.len());
             longest = longest.max(t.len());
             prop_assert_eq!(w.len(), longest, "{:?}", v);
+            let t = normal_text(v.abs(), dp);
+            abs.add_abs(&v, || t.len());
+            longest_abs = longest_abs.max(t.len());
+            prop_assert_eq!(abs.len(), longest_abs, "|{:?}|", v);
         }
     }
 }
@@ -356,7 +361,7 @@ fn normal_widest_values_crossing_digits() {
                         }
                         let v = dec_of(m, s, neg);
                         let t = normal_text(v, dp);
-                        w.add(v, || t.len());
+                        w.add(&v, || t.len());
                         longest = longest.max(t.len());
                         assert_eq!(w.len(), longest, "{v} dp {dp}");
                     }

@@ -40,11 +40,21 @@ impl NormalWidest {
 
     /// Counts `v`, whose exact printed length `len` returns when it is needed.
     #[inline(always)]
-    pub(in crate::report) fn add(&mut self, v: Decimal, len: impl FnOnce() -> usize) {
-        let (m, s, neg) = parts(v);
+    pub(in crate::report) fn add(&mut self, v: &Decimal, len: impl FnOnce() -> usize) {
+        let (m, s, neg) = parts(*v);
         let sign = usize::from(neg);
         if m >= self.threshold[sign][s as usize] {
             self.grow(len, s, sign);
+        }
+    }
+
+    /// Counts `|v|` (by reference, as [`Self::add`]: a local `v.abs()` for `len` to borrow
+    /// went through the stack on every row).
+    #[inline(always)]
+    pub(in crate::report) fn add_abs(&mut self, v: &Decimal, len: impl FnOnce() -> usize) {
+        let (m, s, _) = parts(*v);
+        if m >= self.threshold[0][s as usize] {
+            self.grow(len, s, 0);
         }
     }
 

@@ -48,13 +48,13 @@ pub(super) fn measure(lines: &[PlanLine]) -> Option<[usize; 10]> {
             return None;
         }
         width[0] = width[0].max(l.symbol.len());
-        price.add(l.price, || {
+        price.add(&l.price, || {
             len(fig::normalized(l.price), || {
                 text_len(fixed::normalized, l.price)
             })
         });
-        let abs = l.trade_shares.abs();
-        shares.add(abs, || {
+        shares.add_abs(&l.trade_shares, || {
+            let abs = l.trade_shares.abs();
             len(fig::abs_shares(abs), || text_len(fixed::shares, abs))
         });
         cols[0].add(&l.value_before);
