@@ -137,27 +137,44 @@ struct Max {
 }
 
 impl<'a> Ctx<'a> {
-    /// The common scales (the largest of each kind) and the columns, if the primary term's
-    /// scale fits 28 and every value a step can meet provably stays below 2^96 (see
-    /// [`Ctx::bounded`]).
-    fn new(items: &'a [Item], n: &[Decimal], left: Decimal) -> Option<Ctx<'a>> {
+    /// The common scales (the largest of each kind), the columns and the pool of first steps
+    /// ([`Pool`]), if the primary term's scale fits 28 and every value a step can meet
+    /// provably stays below 2^96 (see [`Ctx::bounded`]).
+    ///
+    /// One pass converts each asset and takes its first step's primary term
+    /// ([`primary`]) before the bounds are known, in wrapping arithmetic: where the bounds
+    /// hold (the only case that returns) that arithmetic was exact; a second pass over the
+    /// columns cost ~90 instructions per asset at 10^5 rows.
+    fn new(items: &'a [Item], n: &[Decimal], left: Decimal) -> Option<(Ctx<'a>, Pool)> {
         let (mut sm, mut sd, mut sk, mut sr) = (left.scale(), 0, 0, 0);
+        let mut sr_min = u32::MAX;
         for it in items {
             sm = sm.max(it.price.scale());
             sd = sd.max(it.d.scale());
             sk = sk.max(it.k.scale());
             sr = sr.max(it.up_rank.scale());
+            sr_min = sr_min.min(it.up_rank.scale());
         }
         let sd = sd.max(sm);
         if sm + sd + sk > 28 || sr > 28 || items.len() >= 1 << IDX_BITS {
             return None;
         }
+        let left_m = at(left, sm)?;
+        if left_m < 0 {
+            return None;
+        }
+        let up = POW10_I[(sd - sm) as usize];
         let mut m = Max {
             min_p: u128::MAX,
             ..Max::default()
         };
         let mut cols = Vec::with_capacity(items.len());
-        for (it, &q) in items.iter().zip(n) {
+        let mut pool = Pool {
+            entries: Vec::with_capacity(items.len()),
+            max_cash: 0,
+            cash: 0,
+        };
+        for (i, (it, &q)) in items.iter().zip(n).enumerate() {
             let p = at(it.price, sm)?;
             if p <= 0 {
                 return None;
@@ -167,28 +184,40 @@ impl<'a> Ctx<'a> {
             m.min_p = m.min_p.min(p.unsigned_abs());
             m.d = m.d.max(d.unsigned_abs());
             m.k = m.k.max(k.unsigned_abs());
-            at(it.up_rank, sr)?;
+            // Ranks all at one scale convert as they are (`conv` multiplies by one).
+            if sr_min != sr {
+                at(it.up_rank, sr)?;
+            }
             let hi = whole(it.hi)?;
             let q = integral(q)?;
             m.q = m.q.max(q.unsigned_abs());
-            cols.push(Col {
+            let col = Col {
                 p,
                 d,
                 k,
                 // Below 2^63: `integral`.
                 cur: q as i64,
                 hi: i64::try_from(hi).unwrap_or(if hi < 0 { i64::MIN } else { i64::MAX }),
-            });
+            };
+            if col.hi > col.cur && p <= left_m {
+                let prim = primary(&col, col.cur, up);
+                if prim <= 0 {
+                    pool.max_cash = pool.max_cash.max(p);
+                    pool.cash = pool.cash.saturating_add(p);
+                    pool.entries.push(entry(prim, i));
+                }
+            }
+            cols.push(col);
         }
         let c = Ctx {
             items,
             cols,
-            up: POW10_I[(sd - sm) as usize],
+            up,
             sr,
             sm,
         };
-        c.bounded(&m, at(left, sm)?)?;
-        Some(c)
+        c.bounded(&m, left_m)?;
+        Some((c, pool))
     }
 
     /// Shows that no step's arithmetic reaches 2^96: every step costs at least the smallest
@@ -222,14 +251,12 @@ impl<'a> Ctx<'a> {
     /// As `Item::delta`: `s = cur·P`, `step = P`, `r = d − s`, `prim = k·step·(step − 2r)`;
     /// deviations at `sd`, the rest at `sm`. Exact: [`Ctx::bounded`].
     #[inline]
-    fn prim(&self, i: usize, cur: i64, left: Option<i128>) -> Option<i128> {
+    fn prim(&self, i: usize, cur: i64, left: i128) -> Option<i128> {
         let c = &self.cols[i];
-        if c.hi <= cur || left.is_some_and(|l| c.p > l) {
+        if c.hi <= cur || c.p > left {
             return None;
         }
-        let step_d = c.p * self.up;
-        let r = c.d - i128::from(cur) * step_d;
-        let prim = c.p * (step_d - r - r) * c.k;
+        let prim = primary(c, cur, self.up);
         (prim <= 0).then_some(prim)
     }
 
@@ -260,9 +287,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The order of two pooled entries' full steps ([`Ctx::pooled`]), each part computed
+    /// only when the ones before it tie: runs of equal primary terms at 10^5 rows (assets of
+    /// one price) mostly differ in the P&L, so neither step is built in full.
+    fn tie(&self, a: Entry, b: Entry) -> std::cmp::Ordering {
+        let (ia, ib) = (idx_of(a), idx_of(b));
+        let (ca, cb) = (&self.cols[ia], &self.cols[ib]);
+        let ter = |c: &Col| {
+            let step_d = c.p * self.up;
+            let r = c.d - i128::from(c.cur) * step_d;
+            (r - step_d).abs() - r.abs()
+        };
+        // The step's fields in order: prim, spend = −P, ter, rank, sym (`to` is never
+        // reached: the symbols of two assets differ).
+        let signed = |c: &Col, i: usize| {
+            let rank = conv(self.items[i].up_rank, self.sr);
+            if c.cur < 0 {
+                (-rank, -(i as i64))
+            } else {
+                (rank, i as i64)
+            }
+        };
+        prim_of(a)
+            .cmp(&prim_of(b))
+            .then_with(|| cb.p.cmp(&ca.p))
+            .then_with(|| ter(ca).cmp(&ter(cb)))
+            .then_with(|| signed(ca, ia).cmp(&signed(cb, ib)))
+    }
+
     /// The step of [`Ctx::prim`] in full.
     fn step(&self, i: usize, cur: i64, left: i128) -> Option<Step> {
-        self.prim(i, cur, Some(left))?;
+        self.prim(i, cur, left)?;
         Some(self.key(i, cur))
     }
 
@@ -298,23 +353,33 @@ impl<'a> Ctx<'a> {
         while a < chunk.len() {
             let v = prim_of(chunk[a]);
             let b = a + chunk[a..].iter().take_while(|&&e| prim_of(e) == v).count();
-            if b - a == 2 {
-                // The usual run (two assets of one price): one comparison, no allocation.
-                if self.pooled(chunk[a + 1]) < self.pooled(chunk[a]) {
-                    chunk.swap(a, a + 1);
-                }
-            } else if b - a > 2 {
-                let mut run: Vec<(Step, Entry)> =
-                    chunk[a..b].iter().map(|&e| (self.pooled(e), e)).collect();
-                run.sort_unstable_by_key(|x| x.0);
-                for (slot, (_, e)) in chunk[a..b].iter_mut().zip(run) {
-                    *slot = e;
-                }
+            if b - a > 1 {
+                chunk[a..b].sort_unstable_by(|&x, &y| self.tie(x, y));
             }
             a = b;
         }
         chunk
     }
+}
+
+/// The first steps of the walk: the improving, affordable first step of each asset that has
+/// one ([`Entry`]), the largest and the total of their cash.
+struct Pool {
+    entries: Vec<Entry>,
+    max_cash: i128,
+    cash: i128,
+}
+
+/// The primary term of a step up from `cur`, as `Item::delta` computes it: `s = cur·P`,
+/// `step = P`, `r = d − s`, `prim = k·step·(step − 2r)`, deviations at the deviation scale
+/// (`up` lifts the price there). Wrapping, so that [`Ctx::new`] may compute it before its
+/// bounds are shown; once they are ([`Ctx::bounded`]), no operation wraps and it is exact.
+#[inline]
+fn primary(c: &Col, cur: i64, up: i128) -> i128 {
+    let step_d = c.p.wrapping_mul(up);
+    let r = c.d.wrapping_sub(i128::from(cur).wrapping_mul(step_d));
+    c.p.wrapping_mul(step_d.wrapping_sub(r).wrapping_sub(r))
+        .wrapping_mul(c.k)
 }
 
 /// A pool entry: an asset's first primary term and its index in one integer,
@@ -378,17 +443,13 @@ fn walk(
     left: Decimal,
     first: Option<usize>,
 ) -> Option<(Vec<u32>, End)> {
-    let c = Ctx::new(items, n, left)?;
+    let (c, pool) = Ctx::new(items, n, left)?;
     let mut left = at(left, c.sm)?;
-    let mut pool: Vec<Entry> = Vec::with_capacity(items.len());
-    let (mut pool_max_cash, mut pool_cash) = (0, 0i128);
-    for (i, col) in c.cols.iter().enumerate() {
-        if let Some(prim) = c.prim(i, col.cur, Some(left)) {
-            pool_max_cash = pool_max_cash.max(col.p);
-            pool_cash = pool_cash.saturating_add(col.p);
-            pool.push(entry(prim, i));
-        }
-    }
+    let Pool {
+        entries: mut pool,
+        max_cash: mut pool_max_cash,
+        cash: pool_cash,
+    } = pool;
     let mut taken = Vec::new();
     let mut heap: BinaryHeap<Reverse<Step>> = BinaryHeap::new();
     let mut k = first.unwrap_or_else(|| first_chunk(pool.len(), left, pool_cash));
