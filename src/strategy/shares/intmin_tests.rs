@@ -35,9 +35,10 @@ proptest! {
         for t in [t, on, half, on.checked_sub(tiny).unwrap_or(t), on.checked_add(tiny).unwrap_or(t)] {
             // Where the reference itself overflows (a quotient beyond 96 bits) there is
             // nothing to match.
-            // Nor where its products `n·P` overflow (|n| up to |lo| or |t / P| + 1).
+            // Nor where its differences `t − n·P` overflow (|n| up to |lo| or |t / P| + 1, so
+            // |t − n·P| up to (|t / P| + |lo| + 1)·P: the sum, not the larger of the two).
             let Some(q) = t.checked_div(p) else { continue };
-            let reach = q.abs().max(lo.abs()) + Decimal::from(2);
+            let reach = q.abs() + lo.abs() + Decimal::from(2);
             if reach.checked_mul(p).is_none() {
                 continue;
             }
