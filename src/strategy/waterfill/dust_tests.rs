@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::super::super::Asset;
-use super::fix_dust;
+use super::{Largest, fix_dust};
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -194,4 +194,27 @@ fn dust_is_judged_relative_to_the_amounts() {
     let budget = d("72309");
     let out = fix_dust(x.clone(), budget, &assets).expect("1.2e-15 of a 72,309 plan is dust");
     assert!(total(&out) <= budget);
+}
+
+proptest! {
+    /// Reading the lazily ordered trades gives the full sort's sequence (largest `|x|` first,
+    /// ties by index, zeros left out), however far it is read.
+    #[test]
+    fn largest_first_reads_as_the_full_sort(
+        x in prop::collection::vec(
+            prop_oneof![
+                Just(Decimal::ZERO),
+                (-20i64..20).prop_map(Decimal::from),
+                (-2_000_000i64..2_000_000, 0u32..4).prop_map(|(m, s)| Decimal::new(m, s)),
+            ],
+            0..200,
+        ),
+        read in 0usize..220,
+    ) {
+        let mut want: Vec<usize> = (0..x.len()).filter(|&i| !x[i].is_zero()).collect();
+        want.sort_by(|&a, &b| x[b].abs().cmp(&x[a].abs()).then(a.cmp(&b)));
+        let mut order = Largest::new(&x);
+        let got: Vec<usize> = (0..read).map_while(|k| order.get(k, &x)).collect();
+        prop_assert_eq!(&got[..], &want[..read.min(want.len())]);
+    }
 }
