@@ -295,10 +295,19 @@ fn parse_rows(rd: &mut Reader<'_>, spec: &RowSpec) -> Result<(Vec<Holding>, Vec<
             None => Decimal::ZERO,
         };
         let mut h = match format {
-            Format::Flex => Holding {
-                market_value: Some(a),
-                ..Holding::new(symbol, a / p, p)
-            },
+            Format::Flex => {
+                let q = a.checked_div(p).ok_or_else(|| {
+                    let message = format!(
+                        "{a} / {} {p} is more shares than pbal can count; check the {}",
+                        names[2], names[2]
+                    );
+                    rd.field_error(names[1], message)
+                })?;
+                Holding {
+                    market_value: Some(a),
+                    ..Holding::new(symbol, q, p)
+                }
+            }
             Format::Plain => Holding::new(symbol, a, p),
         };
         h.unrealized_pnl = pnl;

@@ -20,7 +20,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::{Format, RowSpec, row};
-use crate::strategy::{Holding, quotient, symbol};
+use crate::strategy::{Holding, symbol};
 
 /// The header's column names (as the general reader trims them) and where the records start;
 /// `None` for an empty first line or a header outside the simple grammar.
@@ -44,6 +44,7 @@ pub(super) fn header(bytes: &[u8]) -> Option<(Vec<String>, usize)> {
 /// general path must decide.
 pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option<Vec<Holding>> {
     let roles = row::roles(header_len, spec);
+    row::take_overflow(); // a flag left by an earlier file that stopped short
     // The Flex Query layout gets its own copy of the reading loop, with its row reader
     // written out column by column (`row::read_flex`).
     let out = if spec.format == Format::Flex && roles == row::FLEX {
@@ -53,6 +54,10 @@ pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option
             row::read(body, i, &roles, spec.format)
         })
     }?;
+    // A quantity beyond `Decimal`: the general reader reports the row.
+    if row::take_overflow() {
+        return None;
+    }
     unique(&out).then_some(out)
 }
 
@@ -194,10 +199,7 @@ pub(super) fn push_holding(
         None => Decimal::ZERO,
     };
     let (quantity, market_value) = match spec.format {
-        Format::Flex => (
-            quotient::checked_div(a, p).unwrap_or_else(|| a / p),
-            Some(a),
-        ),
+        Format::Flex => (row::div_inexact(a, p), Some(a)),
         Format::Plain => (a, None),
     };
     out.push(Holding {

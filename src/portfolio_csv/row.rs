@@ -235,13 +235,32 @@ pub(super) fn div_exact(a: Num, p: Num) -> Option<Decimal> {
 }
 
 /// `amount / price` where [`div_exact`] declines: `quotient::checked_div` (`Decimal`'s own
-/// digits and rounding), and `/` itself only where that declines, so an overflow fails as
-/// before. Out of line: inlined into the reading loop, it cost every row ~12 instructions of
+/// digits and rounding), and `Decimal::checked_div` only where that declines. A quotient
+/// beyond `Decimal` (a price of 1e-18 against 1e17) sets a flag that [`take_overflow`]
+/// reports after the reading loop, and the general reader then names the row; a `?` here
+/// cost the loop ~18 instructions a row, a panic was what happened before.
+/// Out of line: inlined into the reading loop, it cost every row ~12 instructions of
 /// register shuffling although whole-share files never get here.
 #[cold]
 #[inline(never)]
-fn div_inexact(amount: Decimal, price: Decimal) -> Decimal {
-    quotient::checked_div(amount, price).unwrap_or_else(|| amount / price)
+pub(super) fn div_inexact(amount: Decimal, price: Decimal) -> Decimal {
+    quotient::checked_div(amount, price)
+        .or_else(|| amount.checked_div(price))
+        .unwrap_or_else(|| {
+            OVERFLOW.with(|f| f.set(true));
+            Decimal::ZERO
+        })
+}
+
+thread_local! {
+    /// Set by [`div_inexact`] when a quotient overflowed since the last [`take_overflow`].
+    static OVERFLOW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a Flex quotient overflowed since the last call (and clears the flag): the rows
+/// read since then are not to be used.
+pub(super) fn take_overflow() -> bool {
+    OVERFLOW.with(|f| f.replace(false))
 }
 
 /// Whether a byte may be in a symbol the row reader takes: graphic ASCII but the CSV's quote

@@ -151,3 +151,28 @@ fn blank_lines_before_the_header_keep_line_numbers_true() {
     let e = parse(&bad).unwrap_err().to_string();
     assert!(e.starts_with("p.csv:7: column quantity"), "{e}");
 }
+
+/// Found by review: a Flex row whose value over its price is beyond `Decimal` (a price of
+/// 1e-18 against 1e17) panicked ("Division overflowed") in both readers. It is bad input, so
+/// it is an error naming the file, line and column, in the fast reader's layout and in one
+/// only the general reader takes.
+#[test]
+fn a_share_count_beyond_decimal_is_an_error_not_a_panic() {
+    for s in [
+        "\"Symbol\",\"PositionValue\",\"MarkPrice\",\"FifoPnlUnrealized\"\n\
+         \"AAA\",\"10\",\"2\",\"0\"\n\
+         \"BBB\",\"100000000000000000\",\"0.000000000000000001\",\"0\"\n",
+        "Symbol, PositionValue ,MarkPrice\n AAA ,10,2\n BBB ,100000000000000000,1e-18\n",
+    ] {
+        let e = std::panic::catch_unwind(|| parse(s))
+            .expect("no panic")
+            .unwrap_err();
+        assert_eq!(e.line(), Some(3), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("p.csv:3: column PositionValue: "),
+            "{text}"
+        );
+        assert!(text.contains("MarkPrice"), "{text}");
+    }
+}
