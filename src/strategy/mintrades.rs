@@ -147,12 +147,25 @@ fn boxes(
 /// refusal. The reference of [`fast::start`]'s integer rows.
 pub(super) fn row_box(a: &Asset, t: Decimal, h: Decimal) -> Result<(Decimal, Decimal), PlanError> {
     let held = sellable(a.quantity, true);
+    // A band so wide its edges leave `Decimal` (found by review: it panicked) is refused.
+    let edges = t.checked_sub(h).and_then(|tl| {
+        Some((
+            a.value.checked_sub(tl)?,
+            (t.checked_add(h)?).checked_sub(a.value)?,
+        ))
+    });
+    let Some((below, above)) = edges else {
+        return Err(PlanError::Overflow(format!(
+            "min-trades: a band of ±{h} around the target {t} of {}; use a narrower band",
+            a.symbol
+        )));
+    };
     // Fewest shares reaching the band's lower edge, most staying under its upper edge.
-    let lo = -floor_div(a.value - (t - h), a.price);
-    let hi = floor_div(t + h - a.value, a.price);
+    let lo = -floor_div(below, a.price);
+    let hi = floor_div(above, a.price);
     let lo = lo.max(-held);
     if lo > hi {
-        let reason = if -held > floor_div(t + h - a.value, a.price) {
+        let reason = if -held > hi {
             format!("selling all {held} whole shares still leaves it above its band")
         } else {
             format!(

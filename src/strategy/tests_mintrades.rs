@@ -185,3 +185,21 @@ proptest! {
         }
     }
 }
+
+/// Found by review: a band so wide that its edges leave `Decimal` (`--band-abs-pct
+/// 7922816251426433759354395033`) panicked ("Subtraction overflowed") and aborted the
+/// process. It is refused with the numbers instead.
+#[test]
+fn a_band_beyond_decimal_is_refused_not_a_panic() {
+    let r = req(
+        [3500, 2000, 2250, 2250],
+        dec!(0),
+        dec!(7922816251426433759354395033),
+        Minimise::Shares,
+    );
+    let e = std::panic::catch_unwind(|| plan(&r))
+        .expect("no panic")
+        .unwrap_err();
+    assert!(matches!(e, PlanError::Overflow(_)), "{e}");
+    assert!(e.to_string().contains("AAA"), "{e}");
+}
