@@ -269,11 +269,45 @@ impl Cover<'_> {
         loop {
             self.cur[k] = q;
             self.dfs(k + 1, need - q * price, count + q);
-            if q.is_zero() {
+            // Past the limit every child returns at once: stop counting down here too (up to
+            // a whole holding of share counts, ~10^15 for a cheap asset; found by review).
+            if q.is_zero() || (self.nodes > NODE_LIMIT && self.best.is_some()) {
                 break;
             }
             q -= Decimal::ONE;
         }
         self.cur[k] = Decimal::ZERO;
+    }
+}
+
+#[cfg(test)]
+mod cover_tests {
+    use rust_decimal::Decimal;
+
+    use super::{Cover, NODE_LIMIT};
+
+    /// Found by review: the node limit only stopped new nodes, so a node already counting
+    /// down a large share count kept calling children that returned at once (a plan with
+    /// holdings near 10^15 shares ran for minutes). Here 333,334 counts of a $3 asset: the
+    /// limit is passed after ~50,000 of them, and the search must stop there.
+    #[test]
+    fn the_node_limit_stops_a_search_counting_down_a_large_holding() {
+        let items = [
+            (0, Decimal::from(3), Decimal::from(10_000_000)),
+            (1, Decimal::from(2), Decimal::from(10_000_000)),
+        ];
+        let mut s = Cover {
+            items: &items,
+            cur: vec![Decimal::ZERO; items.len()],
+            best: None,
+            nodes: 0,
+        };
+        s.dfs(0, Decimal::from(1_000_000), Decimal::ZERO);
+        assert!(s.best.is_some());
+        assert!(
+            s.nodes <= NODE_LIMIT + items.len() as u64 + 1,
+            "{} nodes",
+            s.nodes
+        );
     }
 }
