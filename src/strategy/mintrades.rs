@@ -55,25 +55,44 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         total,
     };
     // Nearly every run: the start fits the cash, decided on integers ([`fast`]).
-    if let Some(spend) = fast::start(&band, &assets, &targets, budget) {
-        let p = build_plan(
-            req,
-            &assets,
-            weight_sum,
-            &targets,
-            total_before,
-            spend,
-            true,
-        );
-        return Ok(p);
+    let (spend, proven) = match fast::start(&band, &assets, &targets, budget) {
+        Some(spend) => (spend, true),
+        None => searched(req, &band, &assets, &targets, budget)?,
+    };
+    let mut p = build_plan(
+        req,
+        &assets,
+        weight_sum,
+        &targets,
+        total_before,
+        spend,
+        proven,
+    );
+    if !proven {
+        p.notes.push(format!(
+            "min-trades: best plan found within {NODE_LIMIT} search nodes; fewest trades not proven"
+        ));
     }
-    let boxes = boxes(&band, &assets, &targets)?;
+    Ok(p)
+}
+
+/// Each asset's start at the point of its box nearest zero and, when that start spends more
+/// than `budget`, the covering search's extra sales: the spends and whether they are proven
+/// fewest. [`fast::start`] gives the same answer on integers when the start fits.
+fn searched(
+    req: &PlanRequest,
+    band: &Band,
+    assets: &[Asset],
+    targets: &[Decimal],
+    budget: Decimal,
+) -> Result<(Vec<Spend>, bool), PlanError> {
+    let boxes = boxes(band, assets, targets)?;
     let mut n: Vec<Decimal> = boxes.iter().map(|&(lo, hi)| nearest_zero(lo, hi)).collect();
-    let spend: Decimal = n.iter().zip(&assets).map(|(n, a)| *n * a.price).sum();
+    let spend: Decimal = n.iter().zip(assets).map(|(n, a)| *n * a.price).sum();
     let need = spend - budget;
     let mut proven = true;
     if need > Decimal::ZERO {
-        let (extra, done) = cover(req.minimise, &assets, &boxes, &n, need).ok_or_else(|| {
+        let (extra, done) = cover(req.minimise, assets, &boxes, &n, need).ok_or_else(|| {
             // The asset forcing the most spend is the tightest.
             let i = (0..n.len())
                 .max_by_key(|&i| n[i] * assets[i].price)
@@ -92,24 +111,10 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     }
     let spend = n
         .iter()
-        .zip(&assets)
+        .zip(assets)
         .map(|(n, a)| Spend::Shares(*n, *n * a.price))
         .collect();
-    let mut p = build_plan(
-        req,
-        &assets,
-        weight_sum,
-        &targets,
-        total_before,
-        spend,
-        proven,
-    );
-    if !proven {
-        p.notes.push(format!(
-            "min-trades: best plan found within {NODE_LIMIT} search nodes; fewest trades not proven"
-        ));
-    }
-    Ok(p)
+    Ok((spend, proven))
 }
 
 /// What an asset's band depends on besides the asset: its half-width is a fraction of the

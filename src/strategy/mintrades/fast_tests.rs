@@ -49,10 +49,15 @@ fn reference_start(
     (spend - budget <= Decimal::ZERO).then_some(rows)
 }
 
+/// A row's (shares, value) as their 16 bytes each.
+fn row_bits(r: (Decimal, Decimal)) -> ([u8; 16], [u8; 16]) {
+    (r.0.serialize(), r.1.serialize())
+}
+
 fn bits(s: &[Spend]) -> Vec<([u8; 16], [u8; 16])> {
     s.iter()
         .map(|s| match *s {
-            Spend::Shares(n, v) | Spend::Value(v, n) => (n.serialize(), v.serialize()),
+            Spend::Shares(n, v) | Spend::Value(v, n) => row_bits((n, v)),
         })
         .collect()
 }
@@ -132,8 +137,8 @@ proptest! {
         {
             let want = reference(&band, &a, target);
             prop_assert_eq!(
-                Some((got.0.serialize(), got.1.serialize())),
-                want.map(|w| (w.0.serialize(), w.1.serialize())),
+                Some(row_bits(got)),
+                want.map(row_bits),
                 "value {} price {} quantity {} target {}", value, price, quantity, target
             );
         }
@@ -164,8 +169,8 @@ proptest! {
         if let Some(got) = e.int.as_ref().and_then(|i| i.row(&a)) {
             let want = reference(&band, &a, target);
             prop_assert_eq!(
-                Some((got.0.serialize(), got.1.serialize())),
-                want.map(|w| (w.0.serialize(), w.1.serialize())),
+                Some(row_bits(got)),
+                want.map(row_bits),
                 "value {} price {} quantity {} target {}", value, price, quantity, target
             );
         }
@@ -195,7 +200,7 @@ proptest! {
         prop_assume!(ok.is_ok());
         if let Some(got) = start(&band, &assets, &targets, budget) {
             let want = reference_start(&band, &assets, &targets, budget);
-            let want: Option<Vec<_>> = want.map(|w| w.iter().map(|r| (r.0.serialize(), r.1.serialize())).collect());
+            let want: Option<Vec<_>> = want.map(|w| w.iter().map(|&r| row_bits(r)).collect());
             prop_assert_eq!(Some(bits(&got)), want);
         }
     }
