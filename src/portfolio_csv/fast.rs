@@ -48,10 +48,12 @@ pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option
     // The Flex Query layout gets its own copy of the reading loop, with its row reader
     // written out column by column (`row::read_flex`).
     let out = if spec.format == Format::Flex && roles == row::FLEX {
-        rows(body, header_len, spec, |i| row::read_flex(body, i))
+        rows(body, header_len, spec, |i, out| {
+            row::read_flex(body, i, out)
+        })
     } else {
-        rows(body, header_len, spec, |i| {
-            row::read(body, i, &roles, spec.format)
+        rows(body, header_len, spec, |i, out| {
+            row::read(body, i, &roles, spec.format, out)
         })
     }?;
     // A quantity beyond `Decimal`: the general reader reports the row.
@@ -61,22 +63,22 @@ pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option
     unique(&out).then_some(out)
 }
 
-/// The records of `body`, each read by `read` (a row reader for `spec`'s columns) or, where
-/// it declines, split into fields; `None` when the general path must decide.
+/// The records of `body`, each read by `read` (a row reader for `spec`'s columns, which
+/// appends the row's holding and returns where the next record starts) or, where it
+/// declines, split into fields; `None` when the general path must decide.
 #[inline(always)]
 fn rows(
     body: &[u8],
     header_len: usize,
     spec: &RowSpec,
-    read: impl Fn(usize) -> Option<(Holding, usize)>,
+    read: impl Fn(usize, &mut Vec<Holding>) -> Option<usize>,
 ) -> Option<Vec<Holding>> {
     let mut out = Vec::with_capacity(newlines(body) + 1);
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(header_len);
     let mut i = 0;
     while i < body.len() {
         // Nearly every row: one pass ([`row`]); any other is split into fields first.
-        if let Some((h, next)) = read(i) {
-            out.push(h);
+        if let Some(next) = read(i, &mut out) {
             i = next;
             continue;
         }

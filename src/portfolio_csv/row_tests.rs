@@ -22,6 +22,28 @@ fn key(h: &Holding) -> Key {
     )
 }
 
+/// [`read`] on the record at the start of `body`: the holding it appends and where the next
+/// record starts. A declined row must append nothing.
+fn read_one(body: &[u8], roles: &[Role], format: Format) -> Option<(Holding, usize)> {
+    one(|out| read(body, 0, roles, format, out))
+}
+
+/// [`read_flex`] as [`read_one`] reads.
+fn flex_one(body: &[u8]) -> Option<(Holding, usize)> {
+    one(|out| read_flex(body, 0, out))
+}
+
+fn one(read: impl FnOnce(&mut Vec<Holding>) -> Option<usize>) -> Option<(Holding, usize)> {
+    let mut out = Vec::new();
+    let next = read(&mut out);
+    assert_eq!(
+        out.len(),
+        usize::from(next.is_some()),
+        "one holding per row read"
+    );
+    Some((out.pop()?, next?))
+}
+
 fn number_text() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => (0u64..10_000_000, 0u32..=4, any::<bool>()).prop_map(|(m, s, neg)| {
@@ -115,7 +137,7 @@ proptest! {
     fn rows_read_as_the_field_splitter_and_push_holding_do((layout, s) in row()) {
         let (n, spec) = spec(layout);
         let body = s.as_bytes();
-        if let Some((h, next)) = read(body, 0, &roles(n, &spec), spec.format) {
+        if let Some((h, next)) = read_one(body, &roles(n, &spec), spec.format) {
             let mut fields = Vec::new();
             let end = record(body, 0, &mut fields);
             prop_assert_eq!(end, Some(next), "{:?}", s);
@@ -151,7 +173,7 @@ proptest! {
             Decimal::new(cents as i64, 2)
         };
         let row = format!("\"S\",\"{v}\",\"{p}\",\"0\"\n");
-        if let Some((h, _)) = read(row.as_bytes(), 0, &roles(n, &spec), spec.format) {
+        if let Some((h, _)) = read_one(row.as_bytes(), &roles(n, &spec), spec.format) {
             prop_assert_eq!(h.market_value, Some(v));
             prop_assert_eq!(h.quantity.serialize(), (v / p).serialize(), "{:?}", row);
         }
@@ -162,8 +184,8 @@ proptest! {
     #[test]
     fn the_flex_reader_reads_as_the_general_one((_, s) in row()) {
         let body = s.as_bytes();
-        let got = read_flex(body, 0).map(|(h, next)| (key(&h), next));
-        let want = read(body, 0, &FLEX, Format::Flex).map(|(h, next)| (key(&h), next));
+        let got = flex_one(body).map(|(h, next)| (key(&h), next));
+        let want = read_one(body, &FLEX, Format::Flex).map(|(h, next)| (key(&h), next));
         prop_assert_eq!(got, want, "{:?}", s);
     }
 
@@ -243,12 +265,12 @@ fn ordinary_rows_take_the_one_pass_reader() {
         "AAA,0,1.50,-0.0001\r\n",
         "BRK.B,100,2,0",
     ] {
-        let (h, next) = read(s.as_bytes(), 0, &roles, spec.format).unwrap();
+        let (h, next) = read_one(s.as_bytes(), &roles, spec.format).unwrap();
         assert_eq!(next, s.len());
         let want = Decimal::from_str(s.split(',').nth(1).unwrap().trim_matches('"')).unwrap();
         assert_eq!(h.market_value, Some(want));
     }
     // Whole shares: the quotient comes from the exact division.
-    let (h, _) = read(b"A,7093.24,21.56,0\n", 0, &roles, spec.format).unwrap();
+    let (h, _) = read_one(b"A,7093.24,21.56,0\n", &roles, spec.format).unwrap();
     assert_eq!(h.quantity.serialize(), Decimal::from(329).serialize());
 }

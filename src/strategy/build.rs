@@ -8,7 +8,7 @@
 //! lines (a non-zero trade's sign is its side), with the same figures as before.
 use rust_decimal::Decimal;
 
-use super::{Asset, Plan, PlanLine, PlanRequest, Side, Spend, Trade, mantissa};
+use super::{Asset, Plan, PlanLine, PlanRequest, Side, Spend, Trade, mantissa, symbol};
 
 /// The plan for `spend` (one decision per asset, in `assets`' order).
 pub(super) fn build_plan(
@@ -49,32 +49,34 @@ pub(super) fn build_plan(
             w
         }
     };
-    let lines: Vec<PlanLine> = assets
-        .iter()
-        .zip(&spend)
-        .zip(targets)
-        .map(|((a, s), &target_value)| {
-            let value_after = mantissa::add(a.value, s.value());
-            PlanLine {
-                symbol: a.symbol.to_string(),
-                conid: a.conid,
-                currency: a.currency.map(str::to_string),
-                price: a.price,
-                unrealized_pnl: a.pnl,
-                quantity_before: a.quantity,
-                value_before: a.value,
-                target_weight: target_weight(a.weight),
-                target_value,
-                trade_shares: s.shares(),
-                trade_value: s.value(),
-                value_after,
-                weight_before: mantissa::mul(a.value, inv_before),
-                weight_after: weight_after(value_after),
-            }
-        })
-        .collect();
+    // Plain loops pushing into vectors sized up front: an iterator chain's closure (the
+    // orders' `filter_map`) became a call per line in some builds.
+    let mut lines: Vec<PlanLine> = Vec::with_capacity(assets.len());
+    for ((a, s), &target_value) in assets.iter().zip(&spend).zip(targets) {
+        let value_after = mantissa::add(a.value, s.value());
+        lines.push(PlanLine {
+            symbol: symbol::owned(a.symbol),
+            conid: a.conid,
+            currency: a.currency.map(str::to_string),
+            price: a.price,
+            unrealized_pnl: a.pnl,
+            quantity_before: a.quantity,
+            value_before: a.value,
+            target_weight: target_weight(a.weight),
+            target_value,
+            trade_shares: s.shares(),
+            trade_value: s.value(),
+            value_after,
+            weight_before: mantissa::mul(a.value, inv_before),
+            weight_after: weight_after(value_after),
+        });
+    }
     let mut trades = Vec::with_capacity(lines.len());
-    trades.extend(lines.iter().filter_map(trade));
+    for line in &lines {
+        if !line.trade_shares.is_zero() {
+            trades.push(trade(line));
+        }
+    }
     Plan {
         strategy: req.strategy,
         granularity: req.granularity,
@@ -104,15 +106,14 @@ fn inverse(t: Decimal) -> Decimal {
     }
 }
 
-/// The order of a line that trades: its side is the sign of its (non-zero) share count —
-/// a sign test where `> 0` was a `Decimal` comparison, the same answer for a non-zero value.
-fn trade(line: &PlanLine) -> Option<Trade> {
+/// The order of a line that trades (a non-zero share count): its side is the sign of its
+/// share count — a sign test where `> 0` was a `Decimal` comparison, the same answer for a
+/// non-zero value.
+#[inline(always)]
+fn trade(line: &PlanLine) -> Trade {
     let n = line.trade_shares;
-    if n.is_zero() {
-        return None;
-    }
-    Some(Trade {
-        symbol: line.symbol.clone(),
+    Trade {
+        symbol: symbol::owned(&line.symbol),
         conid: line.conid,
         side: if n.is_sign_negative() {
             Side::Sell
@@ -122,5 +123,5 @@ fn trade(line: &PlanLine) -> Option<Trade> {
         shares: n.abs(),
         value: line.trade_value.abs(),
         price: line.price,
-    })
+    }
 }
