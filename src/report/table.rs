@@ -57,11 +57,11 @@ fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]
 pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
     let mut o: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
     match direct::measure(&plan.lines) {
-        Some(width) => {
-            head(&mut o, &width);
+        Some(layout) => {
+            head(&mut o, &layout.width);
             out.write_all(&o)?;
             o.clear();
-            direct::write_rows(&mut out, &plan.lines, &width)?;
+            direct::write_rows(&mut out, &plan.lines, &layout)?;
         }
         None => general_rows(&mut out, &mut o, plan)?,
     }

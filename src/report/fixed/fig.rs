@@ -295,7 +295,7 @@ pub(in crate::report) fn pct(v: Decimal) -> Option<Fig> {
 
 /// Per scale, the weight mantissas below this print as `0.00` in [`pct`]: a weight under
 /// half a unit of 10^-4 (0.005 %), or (four decimals or fewer) zero.
-const PCT_ZERO: [u128; SCALES] = {
+pub(in crate::report) const PCT_ZERO: [u128; SCALES] = {
     let mut t = [1u128; SCALES];
     let mut s = 5;
     while s < 29 {

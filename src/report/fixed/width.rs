@@ -35,6 +35,8 @@ pub(in crate::report) struct Widest {
     digits: [u32; 2],
     /// Per sign and scale: a mantissa below this has at most `digits` digits.
     threshold: [[u128; SCALES]; 2],
+    /// Whether any value reached a threshold ([`Self::with_floor`]'s floor at the start).
+    grown: bool,
 }
 
 impl Widest {
@@ -48,7 +50,28 @@ impl Widest {
             printed: 0,
             digits: [3, 0],
             threshold: [[0; SCALES]; 2],
+            grown: false,
         }
+    }
+
+    /// The same column, with every threshold starting at `floor` (per scale, both signs)
+    /// instead of zero: values below it are never rounded, so [`Self::all_below_floor`] tells
+    /// whether every value was, at no cost per value.
+    ///
+    /// Exact for the widths only when every mantissa below `floor[s]` prints as `0.00`, the
+    /// shortest figure, with no minus sign (the weights' [`fig::PCT_ZERO`]): such a value
+    /// cannot widen the column, so skipping it leaves [`Self::len`] as it was.
+    ///
+    /// [`fig::PCT_ZERO`]: super::fig::PCT_ZERO
+    pub(in crate::report) fn with_floor(mut self, floor: &[u128; SCALES]) -> Widest {
+        self.threshold = [*floor; 2];
+        self
+    }
+
+    /// Whether no value counted so far reached a threshold: with [`Self::with_floor`], whether
+    /// every value was below the floor.
+    pub(in crate::report) fn all_below_floor(&self) -> bool {
+        !self.grown
     }
 
     /// Counts `v`. By reference: a `Decimal` passed by value to the cold [`Self::grow`] was
@@ -75,6 +98,7 @@ impl Widest {
     #[cold]
     #[inline(never)]
     fn grow(&mut self, v: &Decimal, abs: bool, m: u128, s: u32, sign: usize) {
+        self.grown = true;
         if m >= self.limit {
             let mut t = Vec::new();
             (self.text)(&mut t, if abs { v.abs() } else { *v });
