@@ -314,6 +314,29 @@ pub(crate) fn solve(
     dir: Direction,
     whole: bool,
 ) -> Solution {
+    let large = assets.len() > MAX_PROOF_INPUT;
+    if large
+        && dir != Direction::SellOnly
+        && let Some(quantities) = greedy::solve_wide(assets, d, x, budget, dir, whole)
+    {
+        // Large inputs skip the proof (`branch_and_bound`), so the plan is unproven.
+        return Solution {
+            quantities,
+            proven_optimal: false,
+        };
+    }
+    let items = items(assets, d, dir, whole, large);
+    let (mut n, cash_k) = start_and_complete(&items, x, budget, dir);
+    let proven = branch_and_bound(&items, x, &mut n, budget, cash_k, dir == Direction::BuyOnly);
+    Solution {
+        quantities: n,
+        proven_optimal: proven,
+    }
+}
+
+/// The whole-share choice set of every asset (see [`Item`]); `large`: above
+/// [`MAX_PROOF_INPUT`] assets, where no exact search needs the buy cap.
+fn items(assets: &[Asset], d: &[Decimal], dir: Direction, whole: bool, large: bool) -> Vec<Item> {
     // As `Iterator::max` (the last of equal maxima), skipping the Decimal comparison for a
     // weight with the same representation as the maximum so far (equal weights: every one).
     let max_w = assets
@@ -321,7 +344,7 @@ pub(crate) fn solve(
         .map(|a| a.weight)
         .reduce(|m, w| if !same_repr(m, w) && w >= m { w } else { m })
         .unwrap_or(Decimal::ONE);
-    let items: Vec<Item> = assets
+    assets
         .iter()
         .enumerate()
         .map(|(i, a)| {
@@ -334,7 +357,7 @@ pub(crate) fn solve(
             // greedy stops at the target anyway, where a further share makes things worse).
             let buy_cap = if a.weight.is_zero() {
                 Decimal::ZERO
-            } else if assets.len() > MAX_PROOF_INPUT {
+            } else if large {
                 Decimal::MAX
             } else {
                 let r = d[i].max(Decimal::ZERO);
@@ -358,34 +381,39 @@ pub(crate) fn solve(
                 up_rank: a.pnl,
             }
         })
-        .collect();
+        .collect()
+}
 
+/// The start (the floor of the continuous optimum `x`, repaired to the budget where whole
+/// shares overspend), completed greedily; with the weight of the excess cash for
+/// withdrawals (`None` otherwise).
+fn start_and_complete(
+    items: &[Item],
+    x: &[Decimal],
+    budget: Decimal,
+    dir: Direction,
+) -> (Vec<Decimal>, Option<Decimal>) {
     let mut n: Vec<Decimal> = items.iter().zip(x).map(|(it, &c)| it.start(c)).collect();
     // `mantissa::mul`/`sum` return what `*` and `Iterator::sum` return, bit for bit.
     let spent = mantissa::sum(
         n.iter()
-            .zip(&items)
+            .zip(items)
             .map(|(n, it)| mantissa::mul(*n, it.price)),
     );
     let mut left = budget - spent;
     if left < Decimal::ZERO {
         // Whole shares: a sale the continuous optimum puts in a fractional remainder is not
         // available, so sell more elsewhere (the cheapest in cost first).
-        repair(&items, &mut n, &mut left);
+        repair(items, &mut n, &mut left);
     }
     // Withdrawals: the cash freed beyond |c| is a holding with target 0 (weight 1, like any
     // zero-weight holding), and every sale must be needed (see `sell`).
     let cash_k = (dir == Direction::SellOnly).then_some(Decimal::ONE);
     match cash_k {
-        Some(kc) => sell::complete(&items, &mut n, &mut left, kc),
-        None => greedy::complete(&items, &mut n, &mut left),
+        Some(kc) => sell::complete(items, &mut n, &mut left, kc),
+        None => greedy::complete(items, &mut n, &mut left),
     }
-
-    let proven = branch_and_bound(&items, x, &mut n, budget, cash_k, dir == Direction::BuyOnly);
-    Solution {
-        quantities: n,
-        proven_optimal: proven,
-    }
+    (n, cash_k)
 }
 
 /// Which total spends (in cents) the undecided assets can reach exactly — a subset-sum

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use super::{Cost, Item, exact};
 
 mod int;
+pub(in crate::strategy::shares) use int::solve_wide;
 
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Step {

@@ -40,6 +40,9 @@ use rust_decimal::Decimal;
 use super::super::Item;
 use crate::strategy::mantissa::{LIMIT, POW10_I, mul_bounded};
 
+mod wide;
+pub(in crate::strategy::shares) use wide::solve as solve_wide;
+
 /// `v · 10^s` as an integer, if `s ≥ scale(v)` and the result is below 2^96.
 #[inline]
 fn at(v: Decimal, s: u32) -> Option<i128> {
@@ -108,9 +111,30 @@ struct Col {
     hi: i64,
 }
 
-/// The common scales and the items' columns.
-struct Ctx<'a> {
-    items: &'a [Item],
+/// What the walk reads of an asset beyond its columns: the P&L rank (a late tie-break), and
+/// for the write-back ([`commit`]) the price and the step up as Decimals.
+trait Source {
+    fn rank(&self, i: usize) -> Decimal;
+    fn price(&self, i: usize) -> Decimal;
+    /// `Item::up` of asset `i` from `cur`.
+    fn up(&self, i: usize, cur: Decimal) -> Option<Decimal>;
+}
+
+impl Source for [Item] {
+    fn rank(&self, i: usize) -> Decimal {
+        self[i].up_rank
+    }
+    fn price(&self, i: usize) -> Decimal {
+        self[i].price
+    }
+    fn up(&self, i: usize, cur: Decimal) -> Option<Decimal> {
+        self[i].up(cur)
+    }
+}
+
+/// The common scales and the assets' columns.
+struct Ctx<'a, S: Source + ?Sized> {
+    src: &'a S,
     cols: Vec<Col>,
     /// `10^(sd − sm)`: from the money scale to the deviation scale.
     up: i128,
@@ -136,7 +160,7 @@ struct Max {
     q: u128,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> Ctx<'a, [Item]> {
     /// The common scales (the largest of each kind), the columns and the pool of first steps
     /// ([`Pool`]), if the primary term's scale fits 28 and every value a step can meet
     /// provably stays below 2^96 (see [`Ctx::bounded`]).
@@ -145,7 +169,7 @@ impl<'a> Ctx<'a> {
     /// ([`primary`]) before the bounds are known, in wrapping arithmetic: where the bounds
     /// hold (the only case that returns) that arithmetic was exact; a second pass over the
     /// columns cost ~90 instructions per asset at 10^5 rows.
-    fn new(items: &'a [Item], n: &[Decimal], left: Decimal) -> Option<(Ctx<'a>, Pool)> {
+    fn new(items: &'a [Item], n: &[Decimal], left: Decimal) -> Option<(Ctx<'a, [Item]>, Pool)> {
         let (mut sm, mut sd, mut sk, mut sr) = (left.scale(), 0, 0, 0);
         let mut sr_min = u32::MAX;
         for it in items {
@@ -210,7 +234,7 @@ impl<'a> Ctx<'a> {
             cols.push(col);
         }
         let c = Ctx {
-            items,
+            src: items,
             cols,
             up,
             sr,
@@ -219,7 +243,9 @@ impl<'a> Ctx<'a> {
         c.bounded(&m, left_m)?;
         Some((c, pool))
     }
+}
 
+impl<S: Source + ?Sized> Ctx<'_, S> {
     /// Shows that no step's arithmetic reaches 2^96: every step costs at least the smallest
     /// price and the cash only shrinks, so no quantity passes `|n| + left / min_p`; from
     /// there each term of [`Ctx::prim`] and [`Ctx::key`] is bounded by the same expression
@@ -269,7 +295,7 @@ impl<'a> Ctx<'a> {
         let prim = c.p * (step_d - r - r) * c.k;
         let ter = (r - step_d).abs() - r.abs();
         // A step up on a sale sells one share fewer: give it to the higher P&L first.
-        let rank = conv(self.items[i].up_rank, self.sr);
+        let rank = conv(self.src.rank(i), self.sr);
         // Below 2^62: `Ctx::bounded`.
         let to = cur + 1;
         let (rank, sym) = if cur < 0 {
@@ -301,7 +327,7 @@ impl<'a> Ctx<'a> {
         // The step's fields in order: prim, spend = −P, ter, rank, sym (`to` is never
         // reached: the symbols of two assets differ).
         let signed = |c: &Col, i: usize| {
-            let rank = conv(self.items[i].up_rank, self.sr);
+            let rank = conv(self.src.rank(i), self.sr);
             if c.cur < 0 {
                 (-rank, -(i as i64))
             } else {
@@ -444,7 +470,17 @@ fn walk(
     first: Option<usize>,
 ) -> Option<(Vec<u32>, End)> {
     let (c, pool) = Ctx::new(items, n, left)?;
-    let mut left = at(left, c.sm)?;
+    let left = at(left, c.sm)?;
+    Some(run(&c, pool, left, first))
+}
+
+/// The walk of [`walk`] on a built context, from the cash `left` at the money scale.
+fn run<S: Source + ?Sized>(
+    c: &Ctx<'_, S>,
+    pool: Pool,
+    mut left: i128,
+    first: Option<usize>,
+) -> (Vec<u32>, End) {
     let Pool {
         entries: mut pool,
         max_cash: mut pool_max_cash,
@@ -497,7 +533,7 @@ fn walk(
         }
         k = k.saturating_mul(2);
     }
-    Some((taken, End { left, sm: c.sm }))
+    (taken, End { left, sm: c.sm })
 }
 
 /// Writes the steps taken back as the Decimal greedy does: `n[i] = Item::up(n[i])` and
@@ -511,7 +547,13 @@ fn walk(
 /// and ends non-zero), so it keeps the larger scale of its operands. The cash left is then
 /// `end` at the largest scale of the start's cash and the prices stepped, which divides the
 /// money scale's mantissa exactly.
-fn commit(items: &[Item], n: &mut [Decimal], left: &mut Decimal, taken: &[u32], end: End) {
+fn commit<S: Source + ?Sized>(
+    src: &S,
+    n: &mut [Decimal],
+    left: &mut Decimal,
+    taken: &[u32],
+    end: End,
+) {
     // A step from −1 gives Decimal's zero of `−1 + 1`; at scale 0 the next `to − cur` is
     // still `1` at scale 0.
     let plain_zero = (Decimal::NEGATIVE_ONE + Decimal::ONE).scale() == 0;
@@ -520,16 +562,16 @@ fn commit(items: &[Item], n: &mut [Decimal], left: &mut Decimal, taken: &[u32], 
         for &e in taken {
             let i = e as usize;
             n[i] = plus_one(n[i]);
-            s = s.max(items[i].price.scale());
+            s = s.max(src.price(i).scale());
         }
         *left = Decimal::from_i128_with_scale(end.left / POW10_I[(end.sm - s) as usize], s);
         return;
     }
     for &e in taken {
-        let (i, it) = (e as usize, &items[e as usize]);
+        let i = e as usize;
         let cur = n[i];
-        if let Some(to) = it.up(cur) {
-            *left -= (to - cur) * it.price;
+        if let Some(to) = src.up(i, cur) {
+            *left -= (to - cur) * src.price(i);
             n[i] = to;
         }
     }
