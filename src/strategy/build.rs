@@ -20,7 +20,47 @@ pub(super) fn build_plan(
     spend: Vec<Spend>,
     proven_optimal: bool,
 ) -> Plan {
-    let cash_used = mantissa::sum(spend.iter().map(|s| s.value()));
+    let cash_used = cash_used(&spend);
+    let parts = Parts {
+        weight_sum,
+        total_before,
+        proven_optimal,
+        cash_used,
+    };
+    build_plan_summed(req, assets, targets, spend, parts)
+}
+
+/// The net cash `spend` uses: `Σ value` as [`build_plan`] sums it. A caller that has this
+/// sum of the same spends already passes it to [`build_plan_summed`] (at 10^5 rows a second
+/// pass over the spends cost ~49 instructions a row).
+pub(super) fn cash_used(spend: &[Spend]) -> Decimal {
+    mantissa::sum(spend.iter().map(|s| s.value()))
+}
+
+/// The figures of a plan besides its rows: see [`build_plan`]'s arguments; `cash_used` must be
+/// [`cash_used`] of the spends.
+pub(super) struct Parts {
+    pub weight_sum: Decimal,
+    pub total_before: Decimal,
+    pub proven_optimal: bool,
+    pub cash_used: Decimal,
+}
+
+/// [`build_plan`] with the spends' sum already known.
+pub(super) fn build_plan_summed(
+    req: &PlanRequest,
+    assets: &[Asset],
+    targets: &[Decimal],
+    spend: Vec<Spend>,
+    parts: Parts,
+) -> Plan {
+    let Parts {
+        weight_sum,
+        total_before,
+        proven_optimal,
+        cash_used,
+    } = parts;
+    debug_assert_eq!(cash_used.serialize(), self::cash_used(&spend).serialize());
     let total_after = total_before + cash_used;
     let (inv_before, inv_after) = (inverse(total_before), inverse(total_after));
     let inv_weights = inverse(weight_sum);

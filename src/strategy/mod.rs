@@ -135,6 +135,9 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     let targets = target_values(&assets, weight_sum, total_before + budget, per_weight);
 
     let mut notes = Vec::new();
+    // The whole-share search sums its spends to check the budget: the plan's cash used is
+    // that sum when no trade is dropped afterwards.
+    let mut summed = None;
     let (spend, proven_optimal) = match req.granularity {
         Granularity::Increment(n) => {
             let step = Decimal::from(10u64.pow(n));
@@ -164,31 +167,35 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
                     .collect();
                 (spend, true)
             } else {
-                whole_shares(req, &assets, &targets, continuous, budget, &mut notes)?
+                let (spend, proven, total) =
+                    whole_shares(req, &assets, &targets, continuous, budget, &mut notes)?;
+                summed = Some(total);
+                (spend, proven)
             }
         }
     };
 
     // Dropping small trades happens after the optimisation, so the result is no longer the
     // proven optimum of anything: say so.
+    // (`apply_min_trade` returns the spends unchanged for a minimum of zero or less.)
+    let summed = summed.filter(|_| req.min_trade_value <= Decimal::ZERO);
     let (spend, dropped) = apply_min_trade(spend, req.min_trade_value, budget, req.strategy);
     let proven_optimal = proven_optimal && !dropped;
-    let mut plan = build_plan(
-        req,
-        &assets,
+    let parts = build::Parts {
         weight_sum,
-        &targets,
         total_before,
-        spend,
         proven_optimal,
-    );
+        cash_used: summed.unwrap_or_else(|| build::cash_used(&spend)),
+    };
+    let mut plan = build::build_plan_summed(req, &assets, &targets, spend, parts);
     plan.notes = notes;
     Ok(plan)
 }
 
 /// Whole-share mode: the exact search of `shares` from the continuous optimum, refused up
 /// front (with the numbers) when whole shares cannot raise a withdrawal. Returns the spends
-/// and whether the search proved them optimal; `notes` gets each fractional position closed.
+/// and whether the search proved them optimal, with their sum ([`build::cash_used`]);
+/// `notes` gets each fractional position closed.
 fn whole_shares(
     req: &PlanRequest,
     assets: &[Asset<'_>],
@@ -196,7 +203,7 @@ fn whole_shares(
     continuous: Vec<Decimal>,
     budget: Decimal,
     notes: &mut Vec<String>,
-) -> Result<(Vec<Spend>, bool), PlanError> {
+) -> Result<(Vec<Spend>, bool, Decimal), PlanError> {
     let only = match req.strategy {
         Strategy::Hard | Strategy::MinTrades => shares::Direction::Both,
         Strategy::NeverSell if budget >= Decimal::ZERO => shares::Direction::BuyOnly,
@@ -234,7 +241,7 @@ fn whole_shares(
         .zip(assets)
         .map(|(n, a)| Spend::Shares(*n, mantissa::mul(*n, a.price)))
         .collect();
-    let spend_total = mantissa::sum(spend.iter().map(|s| s.value()));
+    let spend_total = build::cash_used(&spend);
     if spend_total > budget {
         // Fail closed: unreachable after the check above, but never emit a plan
         // that breaks the budget.
@@ -252,7 +259,7 @@ fn whole_shares(
             ));
         }
     }
-    Ok((spend, sol.proven_optimal))
+    Ok((spend, sol.proven_optimal, spend_total))
 }
 
 /// Whole-share mode: refuse up front when selling every whole share (and, if allowed, every
@@ -542,6 +549,8 @@ mod proptests;
 mod tests;
 #[cfg(test)]
 mod tests_bands;
+#[cfg(test)]
+mod tests_build;
 #[cfg(test)]
 mod tests_margin;
 #[cfg(test)]
