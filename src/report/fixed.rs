@@ -62,7 +62,7 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 /// is below [`SCALES`]: tables indexed by a scale have that many entries and need no bounds
 /// check per figure.
 #[inline(always)]
-fn parts(v: Decimal) -> (u128, u32, bool) {
+pub(super) fn parts(v: Decimal) -> (u128, u32, bool) {
     (
         v.mantissa().unsigned_abs(),
         v.scale() & (SCALES as u32 - 1),

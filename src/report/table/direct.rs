@@ -33,12 +33,15 @@ mod rows;
 
 pub(super) use rows::write_rows;
 
-/// What the measuring pass found: the column widths, and which weight columns print `0.00%`
-/// in every row (target, weight before, weight after).
+/// What the measuring pass found: the column widths, which weight columns print `0.00%` in
+/// every row (target, weight before, weight after), and the target every line shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Layout {
     pub(super) width: [usize; 10],
     pub(super) zero: [bool; 3],
+    /// The target weight of every line, bit for bit (equal weights, the default), when its
+    /// column is not all zeros; `None` when the targets differ.
+    pub(super) target: Option<Decimal>,
 }
 
 /// Mantissas of a weight from here on are printed by `Decimal` arithmetic (see
@@ -88,7 +91,23 @@ pub(super) fn measure(lines: &[PlanLine]) -> Option<Layout> {
     // The side words ("BUY", "SELL", "-") are narrower than the header "Trade".
     debug_assert!(width[4] >= 4);
     let zero = [1, 4, 5].map(|k| cols[k].all_below_floor());
-    Some(Layout { width, zero })
+    let target = if zero[0] { None } else { shared(lines) };
+    Some(Layout {
+        width,
+        zero,
+        target,
+    })
+}
+
+/// The target weight every line has, bit for bit, if they all have the same (a second look
+/// at the targets, which stops at the first that differs).
+fn shared(lines: &[PlanLine]) -> Option<Decimal> {
+    let first = lines.first()?.target_weight;
+    let bits = first.serialize();
+    lines
+        .iter()
+        .all(|l| l.target_weight.serialize() == bits)
+        .then_some(first)
 }
 
 /// A figure's length: from its [`Fig`], or by printing it (beyond a `Fig`).

@@ -2,7 +2,7 @@
 //! take every path: weight columns that print `0.00%` in every row (tiny weights at every
 //! scale, either sign, zeros of any scale), rows without a trade whose value after has the
 //! bits of the value before or only the same number (another scale), and rows with trades,
-//! with narrow and very wide money columns.
+//! with narrow and very wide money columns; one target shared by every line, or not.
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -140,16 +140,26 @@ proptest! {
             (prop::collection::vec(line(), n), tiny_rows(n))
         }),
         zero_cols in [any::<bool>(), any::<bool>(), any::<bool>()],
+        shared in prop::option::of(weight()),
     ) {
-        let lines: Vec<PlanLine> = raw
+        let mut lines: Vec<PlanLine> = raw
             .into_iter()
             .zip(tinies)
             .map(|(r, t)| plan_line(r, std::array::from_fn(|k| zero_cols[k].then_some(t[k]))))
             .collect();
+        // One target for every line (equal weights), unless its column is tiny.
+        if let (Some(w), false) = (shared, zero_cols[0]) {
+            for l in &mut lines {
+                l.target_weight = w;
+            }
+        }
         let layout = measure(&lines).unwrap();
-        // A column of tiny weights is found to be all zeros.
+        // A column of tiny weights is found to be all zeros, a shared target as shared.
         for (zero, found) in zero_cols.iter().zip(layout.zero) {
             prop_assert!(!zero || found);
+        }
+        if shared.is_some() && !layout.zero[0] {
+            prop_assert_eq!(layout.target.map(|t| t.serialize()), shared.map(|t| t.serialize()));
         }
         let (fast, reference) = both(&lines);
         prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(reference).unwrap());
@@ -177,6 +187,7 @@ fn one_weight_off_zero_keeps_its_column() {
     lines[3].weight_after = dec(PCT_ZERO[9], 9, false);
     let layout = measure(&lines).unwrap();
     assert_eq!(layout.zero, [true, true, false]);
+    assert_eq!(layout.target, None);
     let (fast, reference) = both(&lines);
     assert_eq!(fast, reference);
     assert!(String::from_utf8(fast).unwrap().contains(" 0.01%\n"));
