@@ -6,15 +6,16 @@
 #
 # Why: the kernel maps an executable's code page by page on first touch, and maps the
 # neighbouring pages of the file with it (fault-around). The code one `pbal plan` runs is
-# ~0.8 MB, but in the linker's own order it is spread over the front's ~3.2 MB of code, so a
-# run took ~45 code page faults and mapped ~1.3 MB. Gathered, a plan takes ~20 fewer faults in
-# all; at 10^3 rows that is ~0.1-0.2 ms of a ~1 ms process (README, speed section). The order
-# only moves functions; the code and every output stay the same.
+# ~0.6 MB, but in the linker's own order it is spread over the front's ~3.2 MB of code, so a
+# run took ~45 code page faults and mapped ~1.3 MB. Gathered, it takes ~10: `pbal plan` on a
+# header-only CSV went from 80 page faults to 45, and ~0.2 ms less CPU at 10^3 rows (README,
+# speed section). The order only moves functions; the code and every output stay the same.
 #
 # The functions are found by running the freshly built front under callgrind (valgrind), which
 # names every function it executes; where valgrind is missing the script fails and the caller
 # keeps the linker's own order. Only names the executable defines are kept, in the mangled form
-# lld matches on.
+# lld matches on. What valgrind cannot see is added by name: glibc's native start-up and the
+# host CPU's variants of memcpy, strlen, ... (below).
 #
 # Usage: scripts/front-order.sh FRONT OUT
 #        scripts/front-order.sh --check FRONT ORDER   (after linking with ORDER: says how many of
@@ -76,16 +77,40 @@ for args in "${runs[@]}"; do
   i=$((i + 1))
 done
 
-# Names the front defines (code symbols), then every executed one of them: those of the first run,
+# Names the front defines (code symbols); then every executed one of them: those of the first run,
 # then those each later run adds. Sorted by name within a run, so that the order depends only on
 # which functions run, not on where they sit, and a build that changes nothing gets the same file.
-nm --defined-only "$front" | awk '$2 ~ /^[tTW]$/ { print $3 }' | sort -u > "$dir/defined"
-: > "$out"
+nm --defined-only "$front" | awk '$2 ~ /^[tTWi]$/ { print $3 }' | sort -u > "$dir/defined"
+# First what runs before callgrind can name it, or under other names: glibc's start-up (some
+# of it only natively, with a vDSO), and the resolvers of every IFUNC (type i: memcpy, floor,
+# ...), which the static start-up calls for all of them, used or not.
+{
+  printf '%s\n' _start __libc_start_main __libc_start_main_impl __libc_start_call_main \
+    _dl_relocate_static_pie _dl_aux_init __libc_init_secure __libc_setup_tls \
+    _dl_non_dynamic_init _dl_new_object _dl_add_to_namespace_list pthread_mutex_lock \
+    pthread_mutex_unlock _dl_setup_hash frame_dummy register_tm_clones deregister_tm_clones \
+    setup_vdso setup_vdso_pointers _dl_vdso_vsym dl_vdso_vsym _dl_lookup_symbol_x do_lookup_x \
+    check_match _dl_name_match_p \
+    | sort -u | comm -12 - "$dir/defined"
+  nm --defined-only "$front" | awk '$2 == "i" { print $3 }' | sort -u
+} > "$out"
 for ((j = 0; j < i; j++)); do
   sed -n 's/^fn=//p' "$dir/cg.$j" | sort -u | comm -12 - "$dir/defined" \
     | { grep -vxFf "$out" || true; } > "$dir/new"
   cat "$dir/new" >> "$out"
 done
+# glibc picks memcpy, strlen, ... for the CPU it runs on, and valgrind's CPU lacks some of the
+# host's features (AVX-512): so every variant of each such function the profile used, e.g.
+# __memmove_avx512_unaligned_erms beside the profiled __memcpy_avx_unaligned_erms (~45 KB).
+variant='^__([a-z0-9]+)_(sse2|sse4|ssse3|avx|evex|erms)'
+# (strcmp: the native start-up's symbol lookup in the vDSO, which valgrind does not have.)
+families=$({ echo strcmp; sed -nE "s/${variant}.*/\1/p" "$out"; } | sed -E 's/^mem(p?cpy)$/memmove/' \
+  | sort -u | paste -sd '|')
+if [[ -n "$families" ]]; then
+  grep -E "^__(${families}|memcpy|mempcpy)_(sse2|sse4|ssse3|avx|evex|erms)" "$dir/defined" \
+    | { grep -vxFf "$out" || true; } > "$dir/new"
+  cat "$dir/new" >> "$out"
+fi
 n=$(wc -l < "$out")
 if [[ "$n" -lt 100 ]]; then
   echo "front-order: only $n executed functions found; is $front the front with symbols?" >&2
