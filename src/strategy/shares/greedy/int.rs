@@ -40,7 +40,9 @@ use rust_decimal::Decimal;
 use super::super::Item;
 use crate::strategy::mantissa::{LIMIT, POW10_I, mul_bounded};
 
+mod every;
 mod wide;
+use every::every_first_step;
 pub(in crate::strategy::shares) use wide::solve as solve_wide;
 
 /// `v · 10^s` as an integer, if `s ≥ scale(v)` and the result is below 2^96.
@@ -142,6 +144,9 @@ struct Ctx<'a, S: Source + ?Sized> {
     sr: u32,
     /// Prices, spends, cash.
     sm: u32,
+    /// Whether every start is a Decimal at scale 0 (then the write-back takes its integer
+    /// path whenever cash is left: [`commit`]).
+    whole_starts: bool,
 }
 
 /// `v · 10^s` for `s ≥ scale(v)`, where [`Ctx::new`] has shown that it fits.
@@ -193,6 +198,7 @@ impl<'a> Ctx<'a, [Item]> {
             ..Max::default()
         };
         let mut cols = Vec::with_capacity(items.len());
+        let mut whole_starts = true;
         let mut pool = Pool {
             entries: Vec::with_capacity(items.len()),
             max_cash: 0,
@@ -213,6 +219,7 @@ impl<'a> Ctx<'a, [Item]> {
                 at(it.up_rank, sr)?;
             }
             let hi = whole(it.hi)?;
+            whole_starts &= q.scale() == 0;
             let q = integral(q)?;
             m.q = m.q.max(q.unsigned_abs());
             let col = Col {
@@ -239,6 +246,7 @@ impl<'a> Ctx<'a, [Item]> {
             up,
             sr,
             sm,
+            whole_starts,
         };
         c.bounded(&m, left_m)?;
         Some((c, pool))
@@ -481,6 +489,17 @@ fn run<S: Source + ?Sized>(
     mut left: i128,
     first: Option<usize>,
 ) -> (Vec<u32>, End) {
+    if first.is_none()
+        && let Some(taken) = every_first_step(c, &pool, left)
+    {
+        return (
+            taken,
+            End {
+                left: left - pool.cash,
+                sm: c.sm,
+            },
+        );
+    }
     let Pool {
         entries: mut pool,
         max_cash: mut pool_max_cash,

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::super::super::Item;
 use super::super::complete_decimal;
-use super::{commit, walk};
+use super::{Ctx, commit, every_first_step, walk};
 
 /// Runs both; `Some(agree)` when the integer walk answered.
 fn compare(items: &[Item], n0: &[Decimal], left0: Decimal) -> Result<bool, TestCaseError> {
@@ -201,4 +201,94 @@ fn usual_inputs_take_the_integer_walk() {
         let left = Decimal::new(below(10_000_000) as i64, 2);
         assert_eq!(compare(&items, &n, left).ok(), Some(true));
     }
+}
+
+/// Starts at the floor of the deviation (as a hard rebalance's): each asset has at most one
+/// improving step, and a budget from a sliver to more than all of them: the walk's shortcut
+/// ([`every_first_step`]) where it applies, the full walk elsewhere. Ties abound (few prices,
+/// equal P&L), sales and unequal weight factors too. Returns the items, starts and cash.
+fn floor_starts(seed: u64) -> (Vec<Item>, Vec<Decimal>, Decimal) {
+    let mut s = seed | 1;
+    let mut below = |n: u64| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s % n
+    };
+    let m = 1 + below(200) as usize;
+    let prices: Vec<Decimal> = (0..1 + below(20))
+        .map(|_| Decimal::new(1 + below(40_000) as i64, [2, 2, 0, 3][below(4) as usize]))
+        .collect();
+    let (mut items, mut n) = (Vec::new(), Vec::new());
+    let mut cash = Decimal::ZERO;
+    let twice = below(3) == 0;
+    for _ in 0..m {
+        let price = prices[below(prices.len() as u64) as usize];
+        let d = Decimal::new(below(2_000_000_000) as i64 - 500_000_000, 5);
+        let held = Decimal::from(below(40));
+        let it = Item {
+            price,
+            lo: -held,
+            hi: if below(8) == 0 {
+                Decimal::ZERO
+            } else {
+                Decimal::MAX
+            },
+            d,
+            k: if below(4) == 0 {
+                Decimal::TWO
+            } else {
+                Decimal::ONE
+            },
+            up_rank: Decimal::from(below(3) as i64 - 1),
+        };
+        // In a third of the cases, now and then two steps below the floor: a second
+        // improving step.
+        let back = if twice && below(10) == 0 {
+            Decimal::ONE
+        } else {
+            Decimal::ZERO
+        };
+        let start = it.clamp(it.start(d) - back);
+        cash += price;
+        n.push(start);
+        items.push(it);
+    }
+    let left = cash * Decimal::new(below(1400) as i64, 3);
+    (items, n, left)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// Where the walk takes every first step without ordering them, the result is still the
+    /// Decimal greedy's, bit for bit.
+    #[test]
+    fn taking_every_first_step_unordered_equals_the_decimal_greedy(seed in any::<u64>()) {
+        let (items, n, left) = floor_starts(seed);
+        compare(&items, &n, left)?;
+    }
+}
+
+/// The shortcut answers on most of those inputs with cash for every step (so the property
+/// test above is not vacuous) and refuses where a second step improves or cash runs short.
+#[test]
+fn every_first_step_answers_when_cash_suffices() {
+    let (mut answered, mut refused) = (0, 0);
+    for seed in 0..300u64 {
+        let (items, n, left) = floor_starts(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let Some((c, pool)) = Ctx::new(&items, &n, left) else {
+            continue;
+        };
+        let left_m = super::at(left, c.sm).expect("the context converted it");
+        match every_first_step(&c, &pool, left_m) {
+            Some(taken) => {
+                assert!(pool.cash < left_m);
+                assert_eq!(taken.len(), pool.entries.len());
+                answered += 1;
+            }
+            None => refused += 1,
+        }
+    }
+    assert!(answered >= 50 && refused >= 50, "{answered} {refused}");
 }

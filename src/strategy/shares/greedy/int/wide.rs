@@ -260,6 +260,7 @@ pub(crate) fn solve(
         up,
         sr: sc.sr,
         sm: sc.sm,
+        whole_starts: true,
     };
     c.bounded(&m, left_m)?;
     let (taken, end): (Vec<u32>, End) = run(&c, pool, left_m, None);
