@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 mod estimate;
 pub(super) mod fig;
 pub(super) mod normal_width;
+mod thresholds;
 pub(super) mod width;
 
 /// 10^k for k = 0..=19 (all that fit `u64`).

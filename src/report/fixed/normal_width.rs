@@ -16,6 +16,7 @@
 //! to the exact measure; one is never too high, because the width only grows.
 use rust_decimal::Decimal;
 
+use super::thresholds::{SIGN, Thresholds, flags, mantissa};
 use super::{SCALES, parts};
 
 /// The longest figure of a normal-form column (see the module documentation).
@@ -25,7 +26,7 @@ pub(in crate::report) struct NormalWidest {
     /// The longest text so far (at least the header's width).
     width: usize,
     /// Per sign and scale: a mantissa below this cannot print longer than `width`.
-    threshold: [[u128; SCALES]; 2],
+    threshold: Thresholds,
 }
 
 impl NormalWidest {
@@ -34,17 +35,16 @@ impl NormalWidest {
         NormalWidest {
             dp,
             width,
-            threshold: [[0; SCALES]; 2],
+            threshold: Thresholds::new([0; SCALES]),
         }
     }
 
     /// Counts `v`, whose exact printed length `len` returns when it is needed.
     #[inline(always)]
     pub(in crate::report) fn add(&mut self, v: &Decimal, len: impl FnOnce() -> usize) {
-        let (m, s, neg) = parts(*v);
-        let sign = usize::from(neg);
-        if m >= self.threshold[sign][s as usize] {
-            self.grow(len, s, sign);
+        if self.threshold.reached(flags(v), mantissa(v)) {
+            let (_, s, neg) = parts(*v);
+            self.grow(len, s, usize::from(neg));
         }
     }
 
@@ -52,8 +52,8 @@ impl NormalWidest {
     /// went through the stack on every row).
     #[inline(always)]
     pub(in crate::report) fn add_abs(&mut self, v: &Decimal, len: impl FnOnce() -> usize) {
-        let (m, s, _) = parts(*v);
-        if m >= self.threshold[0][s as usize] {
+        if self.threshold.reached(flags(v) & !SIGN, mantissa(v)) {
+            let (_, s, _) = parts(*v);
             self.grow(len, s, 0);
         }
     }
@@ -63,7 +63,8 @@ impl NormalWidest {
     #[inline(never)]
     fn grow(&mut self, len: impl FnOnce() -> usize, s: u32, sign: usize) {
         self.width = self.width.max(len());
-        self.threshold[sign][s as usize] = self.below(s, sign);
+        let t = self.below(s, sign);
+        self.threshold.set(s, sign, t);
     }
 
     /// The smallest mantissa at scale `s` whose length bound exceeds `width` (0: any).

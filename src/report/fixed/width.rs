@@ -15,6 +15,7 @@
 //! it is recomputed from the longest figure seen whenever a value reaches it.
 use rust_decimal::Decimal;
 
+use super::thresholds::{SIGN, Thresholds, flags, mantissa};
 use super::{SCALES, div_round, parts};
 
 /// A text function of [`super`]: what the general table writer prints for a value.
@@ -34,7 +35,7 @@ pub(in crate::report) struct Widest {
     /// negative values printed with a minus sign (0: none yet).
     digits: [u32; 2],
     /// Per sign and scale: a mantissa below this has at most `digits` digits.
-    threshold: [[u128; SCALES]; 2],
+    threshold: Thresholds,
     /// Whether any value reached a threshold ([`Self::with_floor`]'s floor at the start).
     grown: bool,
 }
@@ -49,7 +50,7 @@ impl Widest {
             text,
             printed: 0,
             digits: [3, 0],
-            threshold: [[0; SCALES]; 2],
+            threshold: Thresholds::new([0; SCALES]),
             grown: false,
         }
     }
@@ -64,7 +65,7 @@ impl Widest {
     ///
     /// [`fig::PCT_ZERO`]: super::fig::PCT_ZERO
     pub(in crate::report) fn with_floor(mut self, floor: &[u128; SCALES]) -> Widest {
-        self.threshold = [*floor; 2];
+        self.threshold = Thresholds::new(*floor);
         self
     }
 
@@ -78,26 +79,25 @@ impl Widest {
     /// copied to the stack for every figure, needed or not.
     #[inline(always)]
     pub(in crate::report) fn add(&mut self, v: &Decimal) {
-        let (m, s, neg) = parts(*v);
-        let sign = usize::from(neg);
-        if m >= self.threshold[sign][s as usize] {
-            self.grow(v, false, m, s, sign);
+        if self.threshold.reached(flags(v), mantissa(v)) {
+            self.grow(v, false);
         }
     }
 
     /// Counts `|v|`.
     #[inline(always)]
     pub(in crate::report) fn add_abs(&mut self, v: &Decimal) {
-        let (m, s, _) = parts(*v);
-        if m >= self.threshold[0][s as usize] {
-            self.grow(v, true, m, s, 0);
+        if self.threshold.reached(flags(v) & !SIGN, mantissa(v)) {
+            self.grow(v, true);
         }
     }
 
     /// Rounds the value (`|v|` if `abs`) exactly, and raises this scale's threshold above it.
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, v: &Decimal, abs: bool, m: u128, s: u32, sign: usize) {
+    fn grow(&mut self, v: &Decimal, abs: bool) {
+        let (m, s, neg) = parts(*v);
+        let sign = usize::from(neg && !abs);
         self.grown = true;
         if m >= self.limit {
             let mut t = Vec::new();
@@ -114,7 +114,8 @@ impl Widest {
             let n = q.ilog10() + 1;
             self.digits[sign] = self.digits[sign].max(n);
         }
-        self.threshold[sign][s as usize] = self.above(self.digits[sign], s);
+        let t = self.above(self.digits[sign], s);
+        self.threshold.set(s, sign, t);
     }
 
     /// The smallest mantissa at scale `s` whose `q` has more than `d` digits (`q ≥ 10^d`),
