@@ -93,7 +93,11 @@ pub(super) fn build_plan_summed(
     // orders' `filter_map`) became a call per line in some builds.
     let mut lines: Vec<PlanLine> = Vec::with_capacity(assets.len());
     for ((a, s), &target_value) in assets.iter().zip(&spend).zip(targets) {
-        let value_after = mantissa::add(a.value, s.value());
+        // One match on the spend for both figures (`value()` and `shares()` each matched).
+        let (trade_shares, trade_value) = match *s {
+            Spend::Shares(n, v) | Spend::Value(v, n) => (n, v),
+        };
+        let value_after = mantissa::add(a.value, trade_value);
         lines.push(PlanLine {
             symbol: symbol::owned(a.symbol),
             conid: a.conid,
@@ -104,8 +108,8 @@ pub(super) fn build_plan_summed(
             value_before: a.value,
             target_weight: target_weight(a.weight),
             target_value,
-            trade_shares: s.shares(),
-            trade_value: s.value(),
+            trade_shares,
+            trade_value,
             value_after,
             weight_before: mantissa::mul(a.value, inv_before),
             weight_after: weight_after(value_after),

@@ -313,11 +313,6 @@ impl Spend {
             Spend::Shares(_, v) | Spend::Value(v, _) => v,
         }
     }
-    fn shares(self) -> Decimal {
-        match self {
-            Spend::Shares(n, _) | Spend::Value(_, n) => n,
-        }
-    }
     const NONE: Spend = Spend::Shares(Decimal::ZERO, Decimal::ZERO);
 }
 
@@ -480,12 +475,9 @@ fn checked_value(h: &Holding) -> Result<Decimal, PlanError> {
             quantity: h.quantity,
         });
     }
-    // Mantissa-first bounds (`fast::abs_exceeds`): no rescaling comparison per row. Price and
+    // Mantissa-first bounds ([`exceeds_max`]): no rescaling comparison per row. Price and
     // quantity are positive here, so their magnitude is the value compared before.
-    if fast::abs_exceeds(h.price, MAX_AMOUNT)
-        || fast::abs_exceeds(h.quantity, MAX_AMOUNT)
-        || fast::abs_exceeds(h.unrealized_pnl, MAX_AMOUNT)
-    {
+    if exceeds_max(h.price) || exceeds_max(h.quantity) || exceeds_max(h.unrealized_pnl) {
         return Err(PlanError::Overflow(format!(
             "{}: price, quantity or P&L exceeds 10^15",
             h.symbol
@@ -502,8 +494,31 @@ fn checked_value(h: &Holding) -> Result<Decimal, PlanError> {
     }
     h.market_value
         .or_else(|| h.quantity.checked_mul(h.price))
-        .filter(|v| !fast::abs_exceeds(*v, MAX_AMOUNT))
+        .filter(|v| !exceeds_max(*v))
         .ok_or_else(|| PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol)))
+}
+
+/// `|v| > MAX_AMOUNT`, as `fast::abs_exceeds(v, MAX_AMOUNT)` answers it, with that call out of
+/// line. Why: inlined four times into validation's loop, its rare `Decimal` comparison (which
+/// takes its operands by reference) made the compiler store `MAX_AMOUNT` and keep pointers
+/// to the holding's figures on the stack for every check of every row. Why it is exact: a
+/// mantissa of magnitude at most 10^15 has a value of at most 10^15 at any scale, which is
+/// `abs_exceeds`'s own first answer for this limit (scale 0, mantissa 10^15); every other
+/// value goes to `abs_exceeds` itself.
+#[inline(always)]
+fn exceeds_max(v: Decimal) -> bool {
+    const MAX_MANTISSA: u128 = 1_000_000_000_000_000;
+    if v.mantissa().unsigned_abs() <= MAX_MANTISSA {
+        return false;
+    }
+    exceeds_max_cold(v)
+}
+
+/// [`exceeds_max`] beyond its mantissa test.
+#[cold]
+#[inline(never)]
+fn exceeds_max_cold(v: Decimal) -> bool {
+    fast::abs_exceeds(v, MAX_AMOUNT)
 }
 
 /// Explicit target weights: each non-negative, bounded and priced; sets every asset's weight

@@ -1,6 +1,7 @@
-//! The plan's cash figures against its own rows, in whole shares with and without dropped
-//! small trades (the planner reuses the whole-share search's sum of the spends as the cash
-//! used only where no trade is dropped afterwards).
+//! The plan glue: validation's bounds on each holding's figures at and beyond 10^15 (checked
+//! on the mantissa first), and the plan's cash figures against its own rows, in whole shares
+//! with and without dropped small trades (the planner reuses the whole-share search's sum of
+//! the spends as the cash used only where no trade is dropped afterwards).
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
@@ -34,6 +35,41 @@ fn cash_used_is_the_rows_net_with_and_without_dropped_trades() {
                 "{strategy} {cash}"
             );
             assert_cash_adds_up(&dropped);
+        }
+    }
+}
+
+#[test]
+fn figures_beyond_ten_to_the_fifteen_are_refused_at_any_scale() {
+    let e15 = dec!(1000000000000000);
+    let cases = [
+        // (price, quantity, P&L, market value, accepted)
+        (e15, dec!(1), dec!(0), None, true),
+        (dec!(1000000000000000.00), dec!(1), dec!(0), None, true),
+        (e15 + dec!(1), dec!(0), dec!(0), None, false),
+        (e15 + dec!(0.01), dec!(0), dec!(0), None, false),
+        (dec!(1000000000000000.01), dec!(0), dec!(0), None, false),
+        (dec!(1), e15 + dec!(1), dec!(0), None, false),
+        (dec!(1), dec!(1), -e15, None, true),
+        (dec!(1), dec!(1), -e15 - dec!(1), None, false),
+        (dec!(1), dec!(1), dec!(0), Some(e15), true),
+        (dec!(1), dec!(1), dec!(0), Some(e15 + dec!(0.1)), false),
+        (dec!(10000000), dec!(100000000), dec!(0), None, true),
+        (dec!(10000000), dec!(100000001), dec!(0), None, false),
+    ];
+    for (price, quantity, pnl, value, accepted) in cases {
+        let h = Holding {
+            unrealized_pnl: pnl,
+            market_value: value,
+            ..Holding::new("A", quantity, price)
+        };
+        let got = plan(&PlanRequest::new(vec![h], dec!(0)));
+        match got {
+            Ok(_) => assert!(accepted, "{price} {quantity} {pnl} {value:?} accepted"),
+            Err(PlanError::Overflow(_)) => {
+                assert!(!accepted, "{price} {quantity} {pnl} {value:?} refused")
+            }
+            Err(e) => panic!("{price} {quantity} {pnl} {value:?}: {e}"),
         }
     }
 }
