@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::{Asset, fast, tie_break};
+use intkey::Keyed;
 
 /// Continuous never-sell trades (dollars) for budget `b`: buys when `b ≥ 0`, sells when `b < 0`.
 /// The caller has checked that a withdrawal does not exceed the portfolio.
@@ -32,29 +33,45 @@ fn fill_up(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
     if budget.is_zero() {
         return out;
     }
-    let mut keyed = keyed_levels(assets);
+    if let Some((keyed, scale)) = intkey::keys::<false>(assets) {
+        fill_keys(assets, budget, keyed, scale, Ord::cmp, &mut out);
+        return out;
+    }
     // `then_with`: the Decimal comparison runs only when the integer prefixes tie.
     let ascending = |x: &Key, y: &Key| {
         x.0.cmp(&y.0)
             .then_with(|| x.1.cmp(&y.1))
             .then_with(|| x.2.cmp(&y.2))
     };
-    let per = per_weight(assets, &keyed, budget);
-    let sorted = reach::presort(&mut keyed, per, true, ascending);
+    fill_keys(assets, budget, keyed_levels(assets), 0, ascending, &mut out);
+    out
+}
+
+/// [`fill_up`] over keys in `order` whose prefixes are levels at `scale` ([`Keyed`]).
+fn fill_keys<K: Keyed>(
+    assets: &[Asset],
+    budget: Decimal,
+    mut keyed: Vec<K>,
+    scale: u32,
+    order: impl Fn(&K, &K) -> std::cmp::Ordering + Copy,
+    out: &mut [Decimal],
+) {
+    let per = intkey::scaled(per_weight(assets, &keyed, budget), scale);
+    let sorted = reach::presort(&mut keyed, per, true, order);
     let (k, lvl) = common_level(
         assets,
         &mut keyed,
         sorted,
-        ascending,
+        order,
         |sum_p, sum_w| (budget + sum_p) / sum_w,
         // Stop when the next asset is already at or above the level reached.
         |lvl, next| lvl <= next,
     );
-    for &(_, _, i) in &keyed[..k] {
+    for key in &keyed[..k] {
+        let i = key.idx();
         let a = &assets[i];
         out[i] = (a.weight * lvl - a.value).max(Decimal::ZERO);
     }
-    out
 }
 
 /// Raise `amount` by selling: zero-weight holdings first (lower P&L, then symbol), then lower
@@ -77,29 +94,45 @@ fn drain(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
     if left.is_zero() {
         return out;
     }
-    let mut keyed = keyed_levels(assets);
+    if let Some((keyed, scale)) = intkey::keys::<true>(assets) {
+        drain_keys(assets, left, keyed, scale, Ord::cmp, &mut out);
+        return out;
+    }
     // Highest level first; equal levels by index.
     let descending = |x: &Key, y: &Key| {
         y.0.cmp(&x.0)
             .then_with(|| y.1.cmp(&x.1))
             .then_with(|| x.2.cmp(&y.2))
     };
-    let per = per_weight(assets, &keyed, left);
-    let sorted = reach::presort(&mut keyed, per, false, descending);
+    drain_keys(assets, left, keyed_levels(assets), 0, descending, &mut out);
+    out
+}
+
+/// The level part of [`drain`] over keys in `order` whose prefixes are levels at `scale`.
+fn drain_keys<K: Keyed>(
+    assets: &[Asset],
+    left: Decimal,
+    mut keyed: Vec<K>,
+    scale: u32,
+    order: impl Fn(&K, &K) -> std::cmp::Ordering + Copy,
+    out: &mut [Decimal],
+) {
+    let per = intkey::scaled(per_weight(assets, &keyed, left), scale);
+    let sorted = reach::presort(&mut keyed, per, false, order);
     let (k, lvl) = common_level(
         assets,
         &mut keyed,
         sorted,
-        descending,
+        order,
         |sum_p, sum_w| ((sum_p - left) / sum_w).max(Decimal::ZERO),
         // Stop when the next asset is already at or below the level reached.
         |lvl, next| lvl >= next,
     );
-    for &(_, _, i) in &keyed[..k] {
+    for key in &keyed[..k] {
+        let i = key.idx();
         let a = &assets[i];
         out[i] = -(a.value - a.weight * lvl).max(Decimal::ZERO).min(a.value);
     }
-    out
 }
 
 /// An asset's level with an integer prefix, `(⌊level⌋, level, index)`: the prefix settles most
@@ -122,8 +155,8 @@ fn keyed_levels(assets: &[Asset]) -> Vec<Key> {
 
 /// `⌈amount / w⌉` (an integer bound) for the first keyed asset's weight `w`: the amount per
 /// unit of weight when the weights are equal, a guess for [`reach::presort`] otherwise.
-fn per_weight(assets: &[Asset], keyed: &[Key], amount: Decimal) -> i128 {
-    let Some(&(_, _, i)) = keyed.first() else {
+fn per_weight<K: Keyed>(assets: &[Asset], keyed: &[K], amount: Decimal) -> i128 {
+    let Some(i) = keyed.first().map(Keyed::idx) else {
         return 0;
     };
     let w = assets[i].weight;
@@ -145,11 +178,11 @@ fn per_weight(assets: &[Asset], keyed: &[Key], amount: Decimal) -> i128 {
 /// place. A wider window selects and sorts only past the sorted prefix and continues its sums
 /// (the same additions in the same order as a restart). `presorted` keys are already sorted at
 /// the front with the next one in place ([`reach::presort`]): the first window.
-fn common_level(
+fn common_level<K: Keyed>(
     assets: &[Asset],
-    keyed: &mut [Key],
+    keyed: &mut [K],
     presorted: usize,
-    order: impl Fn(&Key, &Key) -> std::cmp::Ordering + Copy,
+    order: impl Fn(&K, &K) -> std::cmp::Ordering + Copy,
     level: impl Fn(Decimal, Decimal) -> Decimal,
     reached: impl Fn(Decimal, Decimal) -> bool,
 ) -> (usize, Decimal) {
@@ -167,11 +200,11 @@ fn common_level(
             sorted = window;
         }
         for k in summed + 1..=window {
-            let a = &assets[keyed[k - 1].2];
+            let a = &assets[keyed[k - 1].idx()];
             sum_p += a.value;
             sum_w += a.weight;
             let lvl = level(sum_p, sum_w);
-            if k == n || reached(lvl, keyed[k].1) {
+            if k == n || reached(lvl, keyed[k].level(assets)) {
                 return (k, lvl);
             }
         }
@@ -184,6 +217,7 @@ fn common_level(
 }
 
 mod dust;
+mod intkey;
 mod reach;
 
 pub(crate) use dust::fix_dust;
@@ -196,7 +230,7 @@ mod tests {
     use super::{Asset, drain, fill_up, level};
 
     /// The fill before the integer-keyed, windowed selection: one full sort, then the pass.
-    fn fill_full_sort(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
+    pub(super) fn fill_full_sort(assets: &[Asset], budget: Decimal) -> Vec<Decimal> {
         let mut out = vec![Decimal::ZERO; assets.len()];
         let mut idx: Vec<(Decimal, usize)> = assets
             .iter()
@@ -227,7 +261,7 @@ mod tests {
     }
 
     /// The drain before the windowed selection: one full sort, then the same pass.
-    fn drain_full_sort(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
+    pub(super) fn drain_full_sort(assets: &[Asset], amount: Decimal) -> Vec<Decimal> {
         let mut out = vec![Decimal::ZERO; assets.len()];
         let mut idx: Vec<(Decimal, usize)> = assets
             .iter()

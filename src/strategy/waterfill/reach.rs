@@ -16,7 +16,7 @@
 //! side of it each round tightens it (the terms dropped were not positive).
 use std::cmp::Ordering;
 
-use super::Key;
+use super::Keyed;
 
 /// Rounds of the iteration; any round's bound holds, later ones are only tighter.
 const ROUNDS: usize = 8;
@@ -24,11 +24,14 @@ const ROUNDS: usize = 8;
 /// Moves the keys a fill (`rising`) or drain of `amount` (per unit of weight, rounded up)
 /// reaches to the front of `keyed`, sorted in `order`, with the next key in `order` right
 /// after them; returns how many there are (0: no guess, the caller selects as before).
-pub(super) fn presort(
-    keyed: &mut [Key],
+/// `amount` is at the scale of the keys' prefixes ([`Keyed::prefix`]: `⌊level⌋`, or the
+/// level itself at a common scale); the bound holds for either, since a prefix at a scale
+/// is the floor of the level at that scale.
+pub(super) fn presort<K: Keyed>(
+    keyed: &mut [K],
     amount: i128,
     rising: bool,
-    order: impl Fn(&Key, &Key) -> Ordering + Copy,
+    order: impl Fn(&K, &K) -> Ordering + Copy,
 ) -> usize {
     let n = keyed.len();
     if n == 0 {
@@ -47,7 +50,7 @@ pub(super) fn presort(
         };
         let mut kept = 0;
         for i in 0..m {
-            let f = keyed[i].0;
+            let f = keyed[i].prefix();
             if (rising && f < bound) || (!rising && f >= bound) {
                 keyed.swap(i, kept);
                 kept += 1;
@@ -74,6 +77,7 @@ pub(super) fn presort(
 }
 
 /// `Σ ⌊l_i⌋` (each below 2^96 in magnitude, so 10^5 of them fit easily; checked anyway).
-fn sum_floors(keys: &[Key]) -> Option<i128> {
-    keys.iter().try_fold(0i128, |s, k| s.checked_add(k.0))
+fn sum_floors<K: Keyed>(keys: &[K]) -> Option<i128> {
+    keys.iter()
+        .try_fold(0i128, |s, k| s.checked_add(k.prefix()))
 }
