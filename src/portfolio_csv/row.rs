@@ -241,6 +241,21 @@ fn push_fields(
     }
 }
 
+/// `push_fields` writes every field of `Holding`: this pattern names them all (no `..`), so a
+/// field added to `Holding` fails to compile here instead of being left uninitialised in the
+/// vector (found by this session's review: the `unsafe` block alone would still compile).
+const _: fn(&Holding) = |h| {
+    let Holding {
+        symbol: _,
+        quantity: _,
+        price: _,
+        unrealized_pnl: _,
+        conid: _,
+        currency: _,
+        market_value: _,
+    } = h;
+};
+
 /// `a / p` for a non-negative `a` and a positive `p`, exactly as `Decimal`'s `/` returns it,
 /// when the quotient is exact at a scale `scale(a) − scale(p) ≥ 0`; `None` otherwise.
 ///
