@@ -84,14 +84,20 @@ fn reference(items: &[Item], n: &mut [Decimal], left: &mut Decimal) {
     }
 }
 
-pub(super) fn items(seed: u64) -> (Vec<Item>, Vec<Decimal>, Decimal) {
+/// A small xorshift generator from `seed`: `below(n)` is the next draw in `0..n`. One
+/// definition for the generated inputs of the greedy's tests and its integer walks' tests.
+pub(super) fn below_from(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut s = seed | 1;
-    let mut below = |n: u64| {
+    move |n| {
         s ^= s << 13;
         s ^= s >> 7;
         s ^= s << 17;
         s % n
-    };
+    }
+}
+
+pub(super) fn items(seed: u64) -> (Vec<Item>, Vec<Decimal>, Decimal) {
+    let mut below = below_from(seed);
     let m = 1 + below(300) as usize;
     let both = below(2) == 0;
     let few = below(2) == 0; // few distinct prices and deviations: many exact ties

@@ -173,13 +173,7 @@ proptest! {
 /// scale 4, whole starts) take the integer walk, so the comparisons above are not vacuous.
 #[test]
 fn usual_inputs_take_the_integer_walk() {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut below = |n: u64| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s % n
-    };
+    let mut below = super::super::tests::below_from(0x9E37_79B9_7F4A_7C15);
     for _ in 0..50 {
         let m = 1 + below(400) as usize;
         let (mut items, mut n) = (Vec::new(), Vec::new());
@@ -208,13 +202,7 @@ fn usual_inputs_take_the_integer_walk() {
 /// ([`every_first_step`]) where it applies, the full walk elsewhere. Ties abound (few prices,
 /// equal P&L), sales and unequal weight factors too. Returns the items, starts and cash.
 fn floor_starts(seed: u64) -> (Vec<Item>, Vec<Decimal>, Decimal) {
-    let mut s = seed | 1;
-    let mut below = |n: u64| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s % n
-    };
+    let mut below = super::super::tests::below_from(seed);
     let m = 1 + below(200) as usize;
     let prices: Vec<Decimal> = (0..1 + below(20))
         .map(|_| Decimal::new(1 + below(40_000) as i64, [2, 2, 0, 3][below(4) as usize]))

@@ -177,13 +177,7 @@ proptest! {
 /// vacuous; a budget the starts overspend is left to the Decimal path.
 #[test]
 fn usual_inputs_take_the_one_pass() {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut below = |n: u64| {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s % n
-    };
+    let mut below = crate::strategy::shares::greedy::tests::below_from(0x9E37_79B9_7F4A_7C15);
     let mut answered = 0;
     for round in 0..60 {
         let m = 1 + below(300) as usize;
