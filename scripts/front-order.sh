@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes a function order for linking the `pbal` front: the functions a run of `pbal plan`
-# executes, first those of a header-only plan (start-up), then those of each strategy and
-# granularity, each function once. `scripts/build-release.sh` links the front again with it
+# executes, first glibc's start-up, then those of a header-only plan, then those of each
+# strategy and granularity, each function once. `scripts/build-release.sh` links the front again with it
 # (lld's --symbol-ordering-file), so the code a plan runs sits together at the start of .text.
 #
 # Why: the kernel maps an executable's code page by page on first touch, and maps the
