@@ -16,6 +16,12 @@ same_plans() { # what: the front and pbal-full print the same plans, errors and 
     echo "error: $front ($1) is dynamically linked" >&2
     exit 1
   fi
+  # The front's own start-up (src/front/start.rs) replaces glibc's: the CPU probe of glibc's
+  # libc-start.o (its cache-size helpers are local symbols there) must not be linked in.
+  if nm "$front" | grep -qE ' [tT] (handle_intel|intel_check_word|__libc_start_main_impl)'; then
+    echo "error: $front ($1) links glibc's own __libc_start_main and its CPU probe" >&2
+    exit 1
+  fi
   local ex=examples/portfolio.csv args a b
   for args in "-c 5000 -i 2" "-c 5000 --format json" "-s hard --granularity exact -c -100" \
               "-s min-trades --band-rel-pct 25 -c 1000" "--bogus"; do

@@ -17,6 +17,17 @@
 #![no_main]
 
 use std::ffi::{c_char, c_int};
+
+// The release front's own process start-up (glibc's, without the CPU probe): only when linked
+// statically, where it replaces glibc's `__libc_start_main` (see the module).
+#[cfg(all(
+    target_os = "linux",
+    target_arch = "x86_64",
+    target_env = "gnu",
+    target_feature = "crt-static"
+))]
+#[path = "front/start.rs"]
+mod start;
 use std::io::Write;
 
 /// The one-shot bump allocator: `plan` exits right after printing (see `pbal::arena`).
