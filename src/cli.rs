@@ -140,8 +140,26 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
 
 /// A failed command: the error chain on stderr, exit status 2 (for both executables).
 fn fail(e: anyhow::Error) -> u8 {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", chain_text(&e));
     2
+}
+
+/// The error and its causes joined by `": "`, as anyhow's `{:#}` joins them, except that a
+/// cause whose text already ends the message is not repeated. Why: several error types show
+/// their source in their own message (so a log line of the error alone is complete) and also
+/// expose it as `source()`; the full chain would print that reason twice.
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Replaces this process with `pbal-full` (same PID, arguments, environment and open files), so
@@ -167,4 +185,43 @@ pub fn forward_to_full() -> u8 {
         full.display()
     );
     2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("data.csv: cannot read: {source}")]
+    struct Shows {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("data.csv: cannot read")]
+    struct Hides {
+        #[source]
+        source: std::io::Error,
+    }
+
+    fn missing() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")
+    }
+
+    #[test]
+    fn a_source_already_in_the_message_is_printed_once() {
+        let e = anyhow::Error::new(Shows { source: missing() });
+        assert_eq!(chain_text(&e), "data.csv: cannot read: no such file");
+        // Context above it changes nothing below.
+        let e = e.context("plan");
+        assert_eq!(chain_text(&e), "plan: data.csv: cannot read: no such file");
+    }
+
+    #[test]
+    fn a_source_not_in_the_message_is_joined_as_anyhow_joins_it() {
+        let e = anyhow::Error::new(Hides { source: missing() }).context("plan");
+        assert_eq!(chain_text(&e), format!("{e:#}"));
+        assert_eq!(chain_text(&e), "plan: data.csv: cannot read: no such file");
+    }
 }

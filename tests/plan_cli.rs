@@ -232,6 +232,22 @@ fn csv_errors_are_one_message_naming_file_line_and_column() {
     }
 }
 
+/// A missing or unreadable file is one line naming the file and the reason, once: the reason
+/// is both in the CSV error's message and its source, and the error chain printed it twice.
+#[test]
+fn an_unreadable_csv_names_the_file_and_the_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.csv");
+    let out = pbal().arg("plan").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let want = format!(
+        "error: {}: cannot read: No such file or directory (os error 2)\n",
+        path.display()
+    );
+    assert_eq!(err, want);
+}
+
 #[test]
 fn flex_quirks_are_accepted() {
     // BOM, CRLF, unquoted values with spaces, extra columns, any column order.
