@@ -46,7 +46,9 @@ fn module_of(rel: &Path) -> Option<String> {
     let first = rel.components().next()?.as_os_str().to_str()?.to_owned();
     match first.strip_suffix(".rs") {
         Some("lib" | "main") => None,
-        None if first == "bin" => None, // executables: thin wrappers over the library
+        // Executables' own code: `pbal-full` under `bin/`, the `pbal` front's start-up under
+        // `front/` (thin wrappers over the library; nothing in the library may use them).
+        None if first == "bin" || first == "front" => None,
         Some(m) => Some(m.to_owned()),
         None => Some(first),
     }
