@@ -248,40 +248,74 @@ struct Cover<'a> {
     nodes: u64,
 }
 
+/// One level of [`Cover::dfs`]'s search: item `k`, the cash still needed and the shares sold
+/// before it, and the share count `q` being tried (counted down to zero).
+struct Level {
+    k: usize,
+    need: Decimal,
+    count: Decimal,
+    price: Decimal,
+    q: Decimal,
+    /// Whether `q` has been tried (its subtree searched) and the next is due.
+    tried: bool,
+}
+
 impl Cover<'_> {
+    /// Depth-first over the items in order, each from the most shares that can help down to
+    /// none, pruned by a lower bound, stopping past [`NODE_LIMIT`] nodes once a cover is known.
+    /// Why a loop over an explicit stack and not recursion: a chain of "none of this one" is as
+    /// deep as the item list (up to the node limit), and one call frame per level overflowed
+    /// the main thread's stack at ~400,000 sellable holdings.
     fn dfs(&mut self, k: usize, need: Decimal, count: Decimal) {
+        let mut stack: Vec<Level> = Vec::new();
+        stack.extend(self.enter(k, need, count));
+        while let Some(top) = stack.last_mut() {
+            if top.tried {
+                // Past the limit every child returns at once: stop counting down here too (up
+                // to a whole holding of share counts, ~10^15 for a cheap asset; found by
+                // review).
+                if top.q.is_zero() || (self.nodes > NODE_LIMIT && self.best.is_some()) {
+                    self.cur[top.k] = Decimal::ZERO;
+                    stack.pop();
+                    continue;
+                }
+                top.q -= Decimal::ONE;
+            }
+            top.tried = true;
+            self.cur[top.k] = top.q;
+            let (k, need, count) = (top.k + 1, top.need - top.q * top.price, top.count + top.q);
+            stack.extend(self.enter(k, need, count));
+        }
+    }
+
+    /// A node: counted, recorded if it covers the need, and returned as a level to count down
+    /// unless it is a leaf or pruned.
+    fn enter(&mut self, k: usize, need: Decimal, count: Decimal) -> Option<Level> {
         self.nodes += 1;
         if self.nodes > NODE_LIMIT && self.best.is_some() {
-            return;
+            return None;
         }
         if need <= Decimal::ZERO {
             let key = (count, -need);
             if self.best.as_ref().is_none_or(|b| key < (b.0, b.1)) {
                 self.best = Some((count, -need, self.cur.clone()));
             }
-            return;
+            return None;
         }
-        let Some(&(_, price, cap)) = self.items.get(k) else {
-            return;
-        };
+        let &(_, price, cap) = self.items.get(k)?;
         // Lower bound: every remaining share is at most this price (prices descend).
         let at_least = count + (need / price).ceil();
         if self.best.as_ref().is_some_and(|b| at_least > b.0) {
-            return;
+            return None;
         }
-        let most = (need / price).ceil().min(cap);
-        let mut q = most;
-        loop {
-            self.cur[k] = q;
-            self.dfs(k + 1, need - q * price, count + q);
-            // Past the limit every child returns at once: stop counting down here too (up to
-            // a whole holding of share counts, ~10^15 for a cheap asset; found by review).
-            if q.is_zero() || (self.nodes > NODE_LIMIT && self.best.is_some()) {
-                break;
-            }
-            q -= Decimal::ONE;
-        }
-        self.cur[k] = Decimal::ZERO;
+        Some(Level {
+            k,
+            need,
+            count,
+            price,
+            q: (need / price).ceil().min(cap),
+            tried: false,
+        })
     }
 }
 
@@ -290,6 +324,29 @@ mod cover_tests {
     use rust_decimal::Decimal;
 
     use super::{Cover, NODE_LIMIT};
+
+    /// Found by review: the search recursed one call per item, and a chain of "sell none of
+    /// this one" choices goes as deep as the item list (up to the node limit, ~67,000 levels
+    /// here), so 400,000 sellable holdings overflowed the main thread's stack (SIGSEGV). The
+    /// search must run in constant stack: this test runs on a test thread's 2 MiB stack.
+    #[test]
+    fn a_long_chain_of_unsold_items_does_not_overflow_the_stack() {
+        let items: Vec<(usize, Decimal, Decimal)> = (0..150_000)
+            .map(|i| (i, Decimal::ONE, Decimal::ONE))
+            .collect();
+        let mut s = Cover {
+            items: &items,
+            cur: vec![Decimal::ZERO; items.len()],
+            best: None,
+            nodes: 0,
+        };
+        s.dfs(0, Decimal::ONE, Decimal::ZERO);
+        let (count, excess, choice) = s.best.expect("a cover");
+        assert_eq!((count, excess), (Decimal::ONE, Decimal::ZERO));
+        assert_eq!(choice[0], Decimal::ONE, "the first cover found is kept");
+        assert_eq!(choice.iter().filter(|q| !q.is_zero()).count(), 1);
+        assert!(s.nodes > NODE_LIMIT, "the chain runs to the node limit");
+    }
 
     /// Found by review: the node limit only stopped new nodes, so a node already counting
     /// down a large share count kept calling children that returned at once (a plan with
