@@ -19,12 +19,15 @@
 use std::ffi::{c_char, c_int};
 
 // The release front's own process start-up (glibc's, without the CPU probe): only when linked
-// statically, where it replaces glibc's `__libc_start_main` (see the module).
+// statically against the glibc whose start-up it follows, where it replaces glibc's
+// `__libc_start_main` (see the module). `scripts/build-release.sh` sets `pbal_glibc_start`
+// after checking the C library's version.
 #[cfg(all(
     target_os = "linux",
     target_arch = "x86_64",
     target_env = "gnu",
-    target_feature = "crt-static"
+    target_feature = "crt-static",
+    pbal_glibc_start
 ))]
 #[path = "front/start.rs"]
 mod start;

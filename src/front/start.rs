@@ -23,8 +23,18 @@
 //! checks that its CPU-probe functions are absent from the release front, and that the front
 //! plans byte for byte like `pbal-full`.
 //!
-//! The dynamically linked builds (`cargo build`, `pbal-full`) never compile this: there `ld.so`
-//! has already run before any code of ours, and libc's own entry point is the right one.
+//! What the probe would also have set stays at glibc's defaults, and the front uses none of it:
+//! `AT_HWCAP`/platform strings for `dlopen` paths, `sysconf`'s cache sizes, the x86 tunables of
+//! `GLIBC_TUNABLES`. Also left out, as the front needs neither: the `setjmp` glibc wraps `main`
+//! in so that `pthread_exit` from the main thread ends it (the front never calls it), and unwind
+//! information for the assembly (a backtrace stops at `after_relocation`).
+//!
+//! It follows glibc 2.36 (Debian 12, the toolchain's C library) step by step, so it is compiled
+//! only when `scripts/build-release.sh` finds exactly that version (`getconf
+//! GNU_LIBC_VERSION`) and sets `--cfg pbal_glibc_start`; with any other glibc the front keeps
+//! glibc's own start-up. The dynamically linked builds (`cargo build`, `pbal-full`) never
+//! compile this: there `ld.so` has already run before any code of ours, and libc's own entry
+//! point is the right one.
 
 use std::ffi::{c_char, c_int, c_long, c_void};
 
@@ -38,7 +48,8 @@ type Main = unsafe extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c
 // glibc's internal (hidden) symbols: in a static link they are ordinary symbols of the same
 // executable. Signatures as in glibc 2.36 (Debian 12, the toolchain's C library).
 unsafe extern "C" {
-    static __environ: *mut *mut c_char;
+    // Written by glibc (`setenv`), so never assumed unchanged.
+    static mut __environ: *mut *mut c_char;
     static _dl_random: *const u8;
     static __libc_enable_secure: c_int;
     fn __libc_setup_tls();
@@ -52,6 +63,7 @@ unsafe extern "C" {
     ) -> c_int;
     fn _dl_debug_initialize(ldbase: usize, ns: c_long) -> *mut c_void;
     fn _init();
+    fn _fini();
     fn exit(status: c_int) -> !;
     // Defined by the linker around the constructor and destructor arrays.
     static __preinit_array_start: [Init; 0];
@@ -66,9 +78,9 @@ unsafe extern "C" {
 // `libc-start.o`. Values: glibc's static defaults (32 KiB data cache, 1 MiB shared cache, 2 KiB
 // `rep movsb`/`rep stosb` thresholds, read only by the ERMS variants, which are not selected).
 // The non-temporal threshold (copies above it bypass the cache) has no static default in glibc,
-// which sets it to 3/4 of the shared cache it finds; 16 MiB keeps every copy a plan makes (the
-// largest, of a 10^5-row CSV's holdings, are a few MB) on the ordinary path, as glibc's own
-// probe does on the measuring machine.
+// which sets it to 3/4 of the shared cache it finds (~181 MiB on the measuring VM, which reports
+// a 480 MiB L3). 16 MiB keeps every copy a plan makes on the ordinary path (a 10^6-row plan
+// makes none over 4 MiB); larger copies would only be slower or faster, never different.
 #[unsafe(no_mangle)]
 static mut __x86_data_cache_size_half: c_long = 32 * 1024 / 2;
 #[unsafe(no_mangle)]
@@ -88,8 +100,9 @@ static mut __x86_rep_movsb_stop_threshold: c_long = 16 * 1024 * 1024;
 #[unsafe(no_mangle)]
 static mut __x86_string_control: c_int = 0;
 
-/// Runs the `.fini_array` destructors, last first (registered with `__cxa_atexit`, as glibc
-/// does, so `exit` runs them after the `atexit` handlers registered later).
+/// Runs the `.fini_array` destructors, last first, then `_fini` (registered with
+/// `__cxa_atexit`, as glibc does, so `exit` runs them after the `atexit` handlers registered
+/// later).
 unsafe extern "C" fn call_fini(_: *mut c_void) {
     // SAFETY: the linker's bounds of this executable's `.fini_array`.
     unsafe {
@@ -99,6 +112,7 @@ unsafe extern "C" fn call_fini(_: *mut c_void) {
             at = at.sub(1);
             (*at)();
         }
+        _fini();
     }
 }
 
