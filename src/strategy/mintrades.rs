@@ -321,9 +321,76 @@ impl Cover<'_> {
 
 #[cfg(test)]
 mod cover_tests {
+    use proptest::prelude::*;
     use rust_decimal::Decimal;
 
     use super::{Cover, NODE_LIMIT};
+
+    /// The search as it was written before it ran on an explicit stack: one call per level.
+    /// The reference the loop must match node for node (same nodes counted, same best).
+    fn recursive(s: &mut Cover, k: usize, need: Decimal, count: Decimal) {
+        s.nodes += 1;
+        if s.nodes > NODE_LIMIT && s.best.is_some() {
+            return;
+        }
+        if need <= Decimal::ZERO {
+            let key = (count, -need);
+            if s.best.as_ref().is_none_or(|b| key < (b.0, b.1)) {
+                s.best = Some((count, -need, s.cur.clone()));
+            }
+            return;
+        }
+        let Some(&(_, price, cap)) = s.items.get(k) else {
+            return;
+        };
+        let at_least = count + (need / price).ceil();
+        if s.best.as_ref().is_some_and(|b| at_least > b.0) {
+            return;
+        }
+        let mut q = (need / price).ceil().min(cap);
+        loop {
+            s.cur[k] = q;
+            recursive(s, k + 1, need - q * price, count + q);
+            if q.is_zero() || (s.nodes > NODE_LIMIT && s.best.is_some()) {
+                break;
+            }
+            q -= Decimal::ONE;
+        }
+        s.cur[k] = Decimal::ZERO;
+    }
+
+    proptest! {
+        /// Prices in cents, descending as `cover` sorts them; capacities in whole shares; the
+        /// need in cents. Both searches must count the same nodes and keep the same best.
+        #[test]
+        fn the_loop_visits_what_the_recursion_visited(
+            mut cents in proptest::collection::vec(1i64..5_000, 1..9),
+            caps in proptest::collection::vec(0i64..6, 9),
+            need in 1i64..40_000,
+        ) {
+            cents.sort_unstable_by(|a, b| b.cmp(a));
+            let items: Vec<(usize, Decimal, Decimal)> = cents
+                .iter()
+                .zip(&caps)
+                .enumerate()
+                .map(|(i, (&c, &cap))| (i, Decimal::new(c, 2), Decimal::from(cap)))
+                .collect();
+            let need = Decimal::new(need, 2);
+            let fresh = || Cover {
+                items: &items,
+                cur: vec![Decimal::ZERO; items.len()],
+                best: None,
+                nodes: 0,
+            };
+            let mut a = fresh();
+            a.dfs(0, need, Decimal::ZERO);
+            let mut b = fresh();
+            recursive(&mut b, 0, need, Decimal::ZERO);
+            prop_assert_eq!(a.nodes, b.nodes);
+            prop_assert_eq!(a.best, b.best);
+            prop_assert!(a.cur.iter().all(|q| q.is_zero()));
+        }
+    }
 
     /// Found by review: the search recursed one call per item, and a chain of "sell none of
     /// this one" choices goes as deep as the item list (up to the node limit, ~67,000 levels
