@@ -303,9 +303,10 @@ impl Cover<'_> {
             return None;
         }
         let &(_, price, cap) = self.items.get(k)?;
-        // Lower bound: every remaining share is at most this price (prices descend).
-        let at_least = count + (need / price).ceil();
-        if self.best.as_ref().is_some_and(|b| at_least > b.0) {
+        // The fewest shares of this price that cover the need; also a lower bound on the
+        // shares still to sell, as every remaining share is at most this price (prices descend).
+        let fewest = (need / price).ceil();
+        if self.best.as_ref().is_some_and(|b| count + fewest > b.0) {
             return None;
         }
         Some(Level {
@@ -313,7 +314,7 @@ impl Cover<'_> {
             need,
             count,
             price,
-            q: (need / price).ceil().min(cap),
+            q: fewest.min(cap),
             tried: false,
         })
     }
