@@ -21,13 +21,8 @@ cargo build --release --locked --bin pbal-full
 # front itself, so: link with the order of the last build (none the first time), profile, and
 # link once more only if the order changed. Cargo does not notice a changed file behind an
 # unchanged path, so each order has its own file name (its hash).
-static=(-C target-feature=+crt-static)
-# The front's own start-up (src/front/start.rs) follows glibc 2.36 step by step: only there.
-if [[ "$(getconf GNU_LIBC_VERSION 2> /dev/null)" == "glibc 2.36" ]]; then
-  static+=(--cfg pbal_glibc_start)
-else
-  echo "note: $(getconf GNU_LIBC_VERSION 2> /dev/null || echo 'not glibc'): the front keeps glibc's own start-up (src/front/start.rs follows glibc 2.36)" >&2
-fi
+# shellcheck source=scripts/front-static-flags.sh
+. scripts/front-static-flags.sh
 ordered() { echo -C link-arg=-Wl,--symbol-ordering-file="$1" -C link-arg=-Wl,--no-warn-symbol-ordering; }
 last=$(cat "$target/release/front-order.last" 2> /dev/null || true)
 if [[ "${PBAL_FRONT_ORDER:-1}" != 1 ]]; then

@@ -9,15 +9,8 @@ cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 front=$target/debug/pbal
 full=$target/debug/pbal-full
-static=(-C target-feature=+crt-static)
-# The front's own start-up (src/front/start.rs) follows glibc 2.36 step by step: only there.
-if [[ "$(getconf GNU_LIBC_VERSION 2> /dev/null)" == "glibc 2.36" ]]; then
-  static+=(--cfg pbal_glibc_start)
-  own_start=1
-else
-  own_start=0
-  echo "note: $(getconf GNU_LIBC_VERSION 2> /dev/null || echo 'not glibc'): the front keeps glibc's own start-up (src/front/start.rs follows glibc 2.36)" >&2
-fi
+# shellcheck source=scripts/front-static-flags.sh
+. scripts/front-static-flags.sh
 
 same_plans() { # what: the front and pbal-full print the same plans, errors and exit codes
   if readelf -lW "$front" | grep -q 'INTERP'; then
@@ -26,7 +19,7 @@ same_plans() { # what: the front and pbal-full print the same plans, errors and 
   fi
   # The front's own start-up (src/front/start.rs) replaces glibc's: the CPU probe of glibc's
   # libc-start.o (its cache-size helpers are local symbols there) must not be linked in.
-  if [[ $own_start == 1 ]] && nm "$front" | grep -qE ' [tT] (handle_intel|intel_check_word|__libc_start_main_impl)'; then
+  if [[ " ${static[*]} " == *" pbal_glibc_start "* ]] && nm "$front" | grep -qE ' [tT] (handle_intel|intel_check_word|__libc_start_main_impl)'; then
     echo "error: $front ($1) links glibc's own __libc_start_main and its CPU probe" >&2
     exit 1
   fi
