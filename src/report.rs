@@ -8,12 +8,121 @@ use std::io::{self, Write};
 
 use rust_decimal::Decimal;
 
-use crate::strategy::{Granularity, MarginSummary, Plan};
+use crate::strategy::{
+    Granularity, MarginSummary, Outline, Plan, PlanLine, Strategy, TradeOf, trade_of,
+};
 
 mod fixed;
 mod table;
 
 pub use table::write_table;
+
+/// What the writers print: a collected [`Plan`], or an [`Outline`] whose lines are computed
+/// as they are written. Why both: at 10^5 rows `pbal plan` kept ~37 MB of lines and orders
+/// only to print each once; from an outline the writers see the same lines a chunk at a
+/// time (see `strategy::build`), so a printed outline is byte for byte its plan (tested).
+pub trait Source {
+    /// Everything but the lines and the orders.
+    fn head(&self) -> Head<'_>;
+    /// Number of lines.
+    fn line_count(&self) -> usize;
+    /// Calls `f` with every line, in order, in one or more chunks.
+    fn each_lines(&self, f: &mut dyn FnMut(&[PlanLine]) -> io::Result<()>) -> io::Result<()>;
+    /// Calls `f` with every order, in order.
+    fn each_trade(&self, f: &mut dyn FnMut(TradeOf<'_>) -> io::Result<()>) -> io::Result<()>;
+}
+
+/// A plan's figures besides its lines and orders, as the writers print them.
+pub struct Head<'a> {
+    pub strategy: Strategy,
+    pub granularity: Granularity,
+    pub cash: Decimal,
+    pub buffer: Decimal,
+    pub cash_used: Decimal,
+    pub cash_left: Decimal,
+    pub total_before: Decimal,
+    pub total_after: Decimal,
+    pub proven_optimal: bool,
+    /// Number of orders.
+    pub trades: usize,
+    pub notes: &'a [String],
+    pub margin: Option<&'a MarginSummary>,
+}
+
+impl Source for Plan {
+    fn head(&self) -> Head<'_> {
+        Head {
+            strategy: self.strategy,
+            granularity: self.granularity,
+            cash: self.cash,
+            buffer: self.buffer,
+            cash_used: self.cash_used,
+            cash_left: self.cash_left,
+            total_before: self.total_before,
+            total_after: self.total_after,
+            proven_optimal: self.proven_optimal,
+            trades: self.trades.len(),
+            notes: &self.notes,
+            margin: self.margin.as_ref(),
+        }
+    }
+
+    fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    fn each_lines(&self, f: &mut dyn FnMut(&[PlanLine]) -> io::Result<()>) -> io::Result<()> {
+        f(&self.lines)
+    }
+
+    fn each_trade(&self, f: &mut dyn FnMut(TradeOf<'_>) -> io::Result<()>) -> io::Result<()> {
+        for t in &self.trades {
+            f(TradeOf {
+                symbol: &t.symbol,
+                side: t.side,
+                shares: t.shares,
+                value: t.value,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Source for Outline<'_> {
+    fn head(&self) -> Head<'_> {
+        Head {
+            strategy: self.strategy,
+            granularity: self.granularity,
+            cash: self.cash,
+            buffer: self.buffer,
+            cash_used: self.cash_used,
+            cash_left: self.cash_left,
+            total_before: self.total_before,
+            total_after: self.total_after,
+            proven_optimal: self.proven_optimal,
+            trades: self.trade_count(),
+            notes: &self.notes,
+            margin: self.margin.as_ref(),
+        }
+    }
+
+    fn line_count(&self) -> usize {
+        self.len()
+    }
+
+    fn each_lines(&self, f: &mut dyn FnMut(&[PlanLine]) -> io::Result<()>) -> io::Result<()> {
+        Outline::each_lines(self, f)
+    }
+
+    fn each_trade(&self, f: &mut dyn FnMut(TradeOf<'_>) -> io::Result<()>) -> io::Result<()> {
+        Outline::each_lines(self, |lines| {
+            for t in lines.iter().filter_map(trade_of) {
+                f(t)?;
+            }
+            Ok(())
+        })
+    }
+}
 
 use fixed::slow::{money, round};
 
@@ -36,7 +145,7 @@ fn json_str(o: &mut Vec<u8>, v: &str) {
 ///
 /// Streamed by hand rather than through `serde_json::Number`: numbers are the decimal text
 /// itself (exact, never via `f64`), and 10^5 positions render in a few milliseconds.
-pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
+pub fn write_json(source: &impl Source, out: impl Write) -> io::Result<()> {
     // Rendered into a 256 KiB buffer that is flushed when nearly full: per-field writes
     // through a `BufWriter` cost more than the formatting at 10^5 rows, and one buffer for
     // the whole document costs thousands of page faults.
@@ -44,6 +153,7 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
     let mut out = out;
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
     let o = &mut buf;
+    let plan = source.head();
     write!(
         o,
         "{{\"strategy\":\"{}\",\"granularity\":\"{}\",\"cash\":{},\"buffer\":{},\
@@ -59,7 +169,7 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         money(plan.total_after),
         plan.proven_optimal,
     )?;
-    if let Some(m) = &plan.margin {
+    if let Some(m) = plan.margin {
         write_margin_json(o, m)?;
     }
     if !plan.notes.is_empty() {
@@ -73,27 +183,32 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         o.extend_from_slice(b"],");
     }
     o.extend_from_slice(b"\"positions\":[");
-    for (i, l) in plan.lines.iter().enumerate() {
-        if o.len() > CHUNK {
-            out.write_all(o)?;
-            o.clear();
+    let mut first = true;
+    source.each_lines(&mut |lines| {
+        for l in lines {
+            if o.len() > CHUNK {
+                out.write_all(o)?;
+                o.clear();
+            }
+            if !std::mem::take(&mut first) {
+                o.extend_from_slice(b",");
+            }
+            position_json(o, l);
         }
-        if i > 0 {
-            o.extend_from_slice(b",");
-        }
-        position_json(o, l);
-    }
+        Ok(())
+    })?;
     o.extend_from_slice(b"],\"trades\":[");
-    for (i, t) in plan.trades.iter().enumerate() {
+    let mut first = true;
+    source.each_trade(&mut |t| {
         if o.len() > CHUNK {
             out.write_all(o)?;
             o.clear();
         }
-        if i > 0 {
+        if !std::mem::take(&mut first) {
             o.extend_from_slice(b",");
         }
         o.extend_from_slice(b"{\"symbol\":");
-        json_str(o, &t.symbol);
+        json_str(o, t.symbol);
         o.extend_from_slice(b",\"side\":\"");
         o.extend_from_slice(t.side.as_str().as_bytes());
         o.extend_from_slice(b"\",\"shares\":");
@@ -101,7 +216,8 @@ pub fn write_json(plan: &Plan, out: impl Write) -> io::Result<()> {
         o.extend_from_slice(b",\"value\":");
         fixed::money(o, t.value);
         o.extend_from_slice(b"}");
-    }
+        Ok(())
+    })?;
     o.extend_from_slice(b"]}\n");
     out.write_all(o)
 }
@@ -180,7 +296,7 @@ pub fn render_table(plan: &Plan) -> String {
 }
 
 /// The lines under the table: strategy, cash, totals, margin, notes.
-fn table_footer(plan: &Plan) -> String {
+fn table_footer(plan: &Head<'_>) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -210,12 +326,12 @@ fn table_footer(plan: &Plan) -> String {
         "Total before {:.2}, after {:.2}; {} trade(s)",
         money(plan.total_before),
         money(plan.total_after),
-        plan.trades.len()
+        plan.trades
     );
-    if let Some(m) = &plan.margin {
+    if let Some(m) = plan.margin {
         margin_footer(&mut s, m);
     }
-    for n in &plan.notes {
+    for n in plan.notes {
         let _ = writeln!(s, "Note: {n}");
     }
     s
@@ -385,3 +501,7 @@ mod tests {
         assert!(t.contains(&footer), "{t}");
     }
 }
+
+#[cfg(test)]
+#[path = "report/source_tests.rs"]
+mod source_tests;

@@ -160,6 +160,14 @@ fn default_csv() -> PathBuf {
         .join("positions-custom.csv")
 }
 
+/// Prints `plan` in `format`.
+fn write(plan: &impl report::Source, format: Format, out: &mut impl Write) -> std::io::Result<()> {
+    match format {
+        Format::Json => report::write_json(plan, out),
+        Format::Table => report::write_table(plan, out),
+    }
+}
+
 /// Plans and prints. Unlike the other commands it has no exit codes of its own (success, or an
 /// error: 2), so the front executable can return its status from a plain C `main`.
 pub fn run(args: PlanArgs) -> anyhow::Result<()> {
@@ -201,21 +209,24 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         );
         return super::plan_tax::run(&args.tax, req, args.format, &csv);
     }
-    let plan = match &margin {
-        Some(m) => strategy::margin::plan(&req, m),
-        None => strategy::plan(&req),
-    }
-    .with_context(|| format!("{}", csv.display()))?;
-
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    match args.format {
-        Format::Json => report::write_json(&plan, &mut out)?,
-        Format::Table => report::write_table(&plan, &mut out)?,
+    let context = || format!("{}", csv.display());
+    match &margin {
+        Some(m) => {
+            let plan = strategy::margin::plan(&req, m).with_context(context)?;
+            write(&plan, args.format, &mut out)?;
+        }
+        None => {
+            // The rows are computed as they are printed (`strategy::Outline`).
+            let outline = strategy::outline(&req).with_context(context)?;
+            write(&outline, args.format, &mut out)?;
+            // The process exits next; freeing 10^5 rows one by one would cost more than
+            // planning.
+            std::mem::forget(outline);
+        }
     }
     out.flush()?;
-    // The process exits next; freeing 10^5 rows one by one would cost more than planning.
-    std::mem::forget(plan);
     std::mem::forget(req);
     Ok(())
 }

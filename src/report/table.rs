@@ -12,8 +12,9 @@ use std::io::{self, Write};
 
 use rust_decimal::Decimal;
 
+use super::Source;
 use super::fixed;
-use crate::strategy::{Plan, PlanLine};
+use crate::strategy::PlanLine;
 
 mod direct;
 
@@ -54,20 +55,33 @@ fn measure(lines: &[PlanLine], cells: &mut Vec<u8>) -> ([usize; 10], Vec<[u8; 8]
 }
 
 /// Writes the plan as an aligned text table with a cash footer (what `pbal plan` prints).
-pub fn write_table(plan: &Plan, mut out: impl Write) -> io::Result<()> {
+pub fn write_table(plan: &impl Source, mut out: impl Write) -> io::Result<()> {
     let mut o: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
-    match direct::measure(&plan.lines) {
-        Some(layout) => {
-            head(&mut o, &layout.width);
-            out.write_all(&o)?;
-            o.clear();
-            direct::write_rows(&mut out, &plan.lines, &layout)?;
-        }
-        None => general_rows(&mut out, &mut o, plan)?,
+    let mut m = direct::Measure::new();
+    let mut ascii = true;
+    plan.each_lines(&mut |lines| {
+        ascii = ascii && m.add(lines);
+        Ok(())
+    })?;
+    if ascii {
+        let layout = m.finish();
+        head(&mut o, &layout.width);
+        out.write_all(&o)?;
+        o.clear();
+        let mut rows = direct::Rows::new(&layout, plan.line_count());
+        plan.each_lines(&mut |lines| rows.write(&mut out, lines))?;
+    } else {
+        // Rare (a symbol that is not ASCII): the general writer, on every line at once.
+        let mut all: Vec<PlanLine> = Vec::with_capacity(plan.line_count());
+        plan.each_lines(&mut |lines| {
+            all.extend_from_slice(lines);
+            Ok(())
+        })?;
+        general_rows(&mut out, &mut o, &all)?;
     }
     o.push(b'\n');
     out.write_all(&o)?;
-    out.write_all(super::table_footer(plan).as_bytes())
+    out.write_all(super::table_footer(&plan.head()).as_bytes())
 }
 
 /// The header and the rule under it.
@@ -79,11 +93,11 @@ fn head(o: &mut Vec<u8>, width: &[usize; 10]) {
 
 /// The header and the rows through the general writer: every figure formatted into one buffer
 /// first, then the rows appended piece by piece. Used when [`direct`] declines.
-fn general_rows(out: &mut impl Write, o: &mut Vec<u8>, plan: &Plan) -> io::Result<()> {
-    let mut cells: Vec<u8> = Vec::with_capacity(plan.lines.len() * 64 + WINDOW);
-    let (width, lens) = measure(&plan.lines, &mut cells);
+fn general_rows(out: &mut impl Write, o: &mut Vec<u8>, lines: &[PlanLine]) -> io::Result<()> {
+    let mut cells: Vec<u8> = Vec::with_capacity(lines.len() * 64 + WINDOW);
+    let (width, lens) = measure(lines, &mut cells);
     head(o, &width);
-    piecewise_rows(out, o, &plan.lines, &width, &mut cells, &lens)
+    piecewise_rows(out, o, lines, &width, &mut cells, &lens)
 }
 
 /// Every row appended piece by piece to `o` (flushed to `out` every [`CHUNK`]): the layout for

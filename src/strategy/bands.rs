@@ -18,8 +18,8 @@
 use rust_decimal::Decimal;
 
 use super::{
-    Plan, PlanError, PlanRequest, Spend, Strategy, Targets, build_plan, investable, target_value,
-    target_values, validate,
+    Outline, PlanError, PlanRequest, Spend, Strategy, Targets, build_plan, investable,
+    target_value, target_values, validate,
 };
 use crate::strategy::types::{BandMode, Bands};
 
@@ -36,18 +36,14 @@ pub(crate) fn half_width(b: &Bands, t: Decimal) -> Decimal {
     }
 }
 
-pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
-    let off = PlanRequest {
-        bands: Bands::default(),
-        ..req.clone()
-    };
+pub(crate) fn plan(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
     if req.bands.abs_pct < Decimal::ZERO || req.bands.rel_pct < Decimal::ZERO {
         return Err(PlanError::NegativeBand);
     }
     let (assets, weight_sum, total_before) = validate(req)?;
     let budget = investable(req);
     if budget < Decimal::ZERO {
-        let mut p = super::plan(&off)?;
+        let mut p = super::unbanded(req)?;
         p.notes
             .push("bands do not apply to withdrawals: the cash must be raised".into());
         return Ok(p);
@@ -62,25 +58,10 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     let spend = if outside.is_empty() {
         vec![Spend::NONE; assets.len()]
     } else {
-        return sub_plan(
-            req,
-            &off,
-            &assets,
-            weight_sum,
-            total_before,
-            budget,
-            &outside,
-        );
+        return sub_plan(req, assets, weight_sum, total_before, budget, &outside);
     };
-    let mut p = build_plan(
-        req,
-        &assets,
-        weight_sum,
-        &target_values(&assets, weight_sum, total, per),
-        total_before,
-        spend,
-        true,
-    );
+    let targets = target_values(&assets, weight_sum, total, per);
+    let mut p = build_plan(req, assets, weight_sum, targets, total_before, spend, true);
     // Say "within" only when it is true: an overweight asset never-sell cannot sell is
     // outside its band, and the note must not claim otherwise.
     p.notes.push(if kept_above.is_empty() {
@@ -146,15 +127,14 @@ fn describe(b: &Bands) -> String {
 
 /// Runs the strategy on the outside assets, aiming at their references, and maps the result
 /// back onto the whole portfolio.
-fn sub_plan(
+fn sub_plan<'a>(
     req: &PlanRequest,
-    off: &PlanRequest,
-    assets: &[super::Asset],
+    assets: Vec<super::Asset<'a>>,
     weight_sum: Decimal,
     total_before: Decimal,
     budget: Decimal,
     outside: &[(usize, Decimal)],
-) -> Result<Plan, PlanError> {
+) -> Result<Outline<'a>, PlanError> {
     let held: Decimal = outside.iter().map(|&(i, _)| assets[i].value).sum();
     let refs: Decimal = outside.iter().map(|&(_, r)| r).sum();
     let needed = refs - held;
@@ -179,7 +159,12 @@ fn sub_plan(
         targets,
         cash: needed.min(budget),
         buffer: Decimal::ZERO,
-        ..off.clone()
+        min_trade_value: req.min_trade_value,
+        strategy: req.strategy,
+        granularity: req.granularity,
+        sell_fractional_remainders: req.sell_fractional_remainders,
+        bands: Bands::default(),
+        minimise: req.minimise,
     };
     let sp = super::plan(&sub)?;
     let mut spend = vec![Spend::NONE; assets.len()];
@@ -194,11 +179,12 @@ fn sub_plan(
     } else {
         total / weight_sum
     };
+    let targets = target_values(&assets, weight_sum, total, per);
     let mut p = build_plan(
         req,
         assets,
         weight_sum,
-        &target_values(assets, weight_sum, total, per),
+        targets,
         total_before,
         spend,
         sp.proven_optimal,

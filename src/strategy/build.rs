@@ -1,25 +1,33 @@
 //! The plan's rows and orders from the planner's decisions: one [`PlanLine`] per asset (in
 //! symbol order) and one [`Trade`] per non-zero trade.
 //!
-//! Why its own pass shape: at 10^5 rows building the plan cost ~400 instructions a row
-//! beyond the two symbol copies, most of it moving each 240-byte line through the stack
-//! into the vector and re-deciding each trade's side with `Decimal` comparisons. The lines
-//! are now collected straight into their vector, and the orders are read off the finished
-//! lines (a non-zero trade's sign is its side), with the same figures as before.
+//! Why an [`Outline`] before the [`Plan`]: at 10^5 rows the lines (240 bytes each) and the
+//! orders (96 bytes and a symbol each) were ~37 MB of fresh memory that `pbal plan` only
+//! read once to print them, and fresh memory is what a large input pays for most (the
+//! kernel zeroes every page; dropping the orders alone saved ~10 % of the run). An outline
+//! keeps what the planner decided (assets, targets, spends and the totals) and computes the
+//! rows from them: [`Outline::into_plan`] collects them into a [`Plan`] (the daemon, the
+//! journal), [`Outline::each_lines`] hands them out a chunk at a time into one reused buffer
+//! (the report writers). Both compute every line with the one function [`Rows::fill`], and the
+//! orders are read off the lines (a non-zero trade's sign is its side) by the one function
+//! [`trade_of`], so a printed outline is its plan.
 use rust_decimal::Decimal;
 
-use super::{Asset, Plan, PlanLine, PlanRequest, Side, Spend, Trade, mantissa, symbol};
+use super::{
+    Asset, Granularity, MarginSummary, Plan, PlanLine, PlanRequest, Side, Spend, Strategy, Trade,
+    mantissa, symbol,
+};
 
 /// The plan for `spend` (one decision per asset, in `assets`' order).
-pub(super) fn build_plan(
+pub(super) fn build_plan<'a>(
     req: &PlanRequest,
-    assets: &[Asset],
+    assets: Vec<Asset<'a>>,
     weight_sum: Decimal,
-    targets: &[Decimal],
+    targets: Vec<Decimal>,
     total_before: Decimal,
     spend: Vec<Spend>,
     proven_optimal: bool,
-) -> Plan {
+) -> Outline<'a> {
     let cash_used = cash_used(&spend);
     let parts = Parts {
         weight_sum,
@@ -47,13 +55,13 @@ pub(super) struct Parts {
 }
 
 /// [`build_plan`] with the spends' sum already known.
-pub(super) fn build_plan_summed(
+pub(super) fn build_plan_summed<'a>(
     req: &PlanRequest,
-    assets: &[Asset],
-    targets: &[Decimal],
+    assets: Vec<Asset<'a>>,
+    targets: Vec<Decimal>,
     spend: Vec<Spend>,
     parts: Parts,
-) -> Plan {
+) -> Outline<'a> {
     let Parts {
         weight_sum,
         total_before,
@@ -61,67 +69,10 @@ pub(super) fn build_plan_summed(
         cash_used,
     } = parts;
     debug_assert_eq!(cash_used.serialize(), self::cash_used(&spend).serialize());
+    debug_assert_eq!((assets.len(), targets.len()), (spend.len(), spend.len()));
     let total_after = total_before + cash_used;
-    let (inv_before, inv_after) = (inverse(total_before), inverse(total_after));
-    let inv_weights = inverse(weight_sum);
-    // One target weight per distinct weight in a row (with equal weights: one for all).
-    let mut last: Option<(Decimal, Decimal)> = None;
-    let mut target_weight = |w: Decimal| match last {
-        Some((k, t)) if k.serialize() == w.serialize() => t,
-        _ => {
-            let t = if w == weight_sum {
-                Decimal::ONE
-            } else {
-                mantissa::mul(w, inv_weights)
-            };
-            last = Some((w, t));
-            t
-        }
-    };
-    // A weight after per distinct value after in a row: a hard rebalance in exact amounts
-    // brings every equal-weight asset to the same value, a 96-bit product each time.
-    let mut last_after: Option<(Decimal, Decimal)> = None;
-    let mut weight_after = |v: Decimal| match last_after {
-        Some((k, w)) if k.serialize() == v.serialize() => w,
-        _ => {
-            let w = mantissa::mul(v, inv_after);
-            last_after = Some((v, w));
-            w
-        }
-    };
-    // Plain loops pushing into vectors sized up front: an iterator chain's closure (the
-    // orders' `filter_map`) became a call per line in some builds.
-    let mut lines: Vec<PlanLine> = Vec::with_capacity(assets.len());
-    for ((a, s), &target_value) in assets.iter().zip(&spend).zip(targets) {
-        // One match on the spend for both figures (`value()` and `shares()` each matched).
-        let (trade_shares, trade_value) = match *s {
-            Spend::Shares(n, v) | Spend::Value(v, n) => (n, v),
-        };
-        let value_after = mantissa::add(a.value, trade_value);
-        lines.push(PlanLine {
-            symbol: symbol::owned(a.symbol),
-            conid: a.conid,
-            currency: a.currency.map(str::to_string),
-            price: a.price,
-            unrealized_pnl: a.pnl,
-            quantity_before: a.quantity,
-            value_before: a.value,
-            target_weight: target_weight(a.weight),
-            target_value,
-            trade_shares,
-            trade_value,
-            value_after,
-            weight_before: mantissa::mul(a.value, inv_before),
-            weight_after: weight_after(value_after),
-        });
-    }
-    let mut trades = Vec::with_capacity(lines.len());
-    for line in &lines {
-        if !line.trade_shares.is_zero() {
-            trades.push(trade(line));
-        }
-    }
-    Plan {
+    let trades = spend.iter().filter(|s| !s.shares().is_zero()).count();
+    Outline {
         strategy: req.strategy,
         granularity: req.granularity,
         cash: req.cash,
@@ -130,12 +81,243 @@ pub(super) fn build_plan_summed(
         cash_left: req.cash - cash_used,
         total_before,
         total_after,
-        lines,
-        trades,
         proven_optimal,
         notes: Vec::new(),
         margin: None,
+        trades,
+        rows: Rows {
+            inv_before: inverse(total_before),
+            inv_after: inverse(total_after),
+            inv_weights: inverse(weight_sum),
+            weight_sum,
+            assets,
+            targets,
+            spend,
+        },
     }
+}
+
+/// A plan as the planner decided it, its rows not yet written out (module docs). The figures
+/// besides the rows are [`Plan`]'s, under the same names.
+#[derive(Debug)]
+pub struct Outline<'a> {
+    pub strategy: Strategy,
+    pub granularity: Granularity,
+    pub cash: Decimal,
+    pub buffer: Decimal,
+    pub cash_used: Decimal,
+    pub cash_left: Decimal,
+    pub total_before: Decimal,
+    pub total_after: Decimal,
+    pub proven_optimal: bool,
+    pub notes: Vec<String>,
+    pub margin: Option<MarginSummary>,
+    /// How many lines trade (a non-zero share count): the plan's number of orders.
+    trades: usize,
+    rows: Rows<'a>,
+}
+
+/// Rows handed out per call of [`Outline::each_lines`]: ~1 MB of lines, reused.
+const LINES_PER_CHUNK: usize = 4096;
+
+impl<'a> Outline<'a> {
+    /// Number of lines (one per asset).
+    pub fn len(&self) -> usize {
+        self.rows.assets.len()
+    }
+
+    /// Whether the plan has no lines.
+    pub fn is_empty(&self) -> bool {
+        self.rows.assets.is_empty()
+    }
+
+    /// Number of orders: the lines with a non-zero share count.
+    pub fn trade_count(&self) -> usize {
+        self.trades
+    }
+
+    /// Calls `f` with every line, in order, a chunk at a time (the lines [`Self::into_plan`]
+    /// collects). The chunks share one buffer; each call's lines are gone at the next.
+    pub fn each_lines<E>(&self, mut f: impl FnMut(&[PlanLine]) -> Result<(), E>) -> Result<(), E> {
+        let n = self.len();
+        let mut buf: Vec<PlanLine> = Vec::with_capacity(n.min(LINES_PER_CHUNK));
+        let mut cache = Cache::default();
+        let mut at = 0;
+        while at < n {
+            let end = n.min(at + LINES_PER_CHUNK);
+            buf.truncate(end - at);
+            for (k, i) in (at..end).enumerate() {
+                match buf.get_mut(k) {
+                    Some(line) => self.rows.fill(i, &mut cache, line),
+                    None => buf.push(self.rows.line(i, &mut cache)),
+                }
+            }
+            f(&buf)?;
+            at = end;
+        }
+        Ok(())
+    }
+
+    /// The plan: every line and every order collected.
+    pub fn into_plan(self) -> Plan {
+        let mut cache = Cache::default();
+        // Plain loops pushing into vectors sized up front: an iterator chain's closure (the
+        // orders' `filter_map`) became a call per line in some builds.
+        let mut lines: Vec<PlanLine> = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            lines.push(self.rows.line(i, &mut cache));
+        }
+        let mut trades = Vec::with_capacity(self.trades);
+        for line in &lines {
+            if let Some(t) = trade_of(line) {
+                trades.push(Trade {
+                    symbol: symbol::owned(t.symbol),
+                    conid: line.conid,
+                    side: t.side,
+                    shares: t.shares,
+                    value: t.value,
+                    price: line.price,
+                });
+            }
+        }
+        debug_assert_eq!(trades.len(), self.trades);
+        Plan {
+            strategy: self.strategy,
+            granularity: self.granularity,
+            cash: self.cash,
+            buffer: self.buffer,
+            cash_used: self.cash_used,
+            cash_left: self.cash_left,
+            total_before: self.total_before,
+            total_after: self.total_after,
+            lines,
+            trades,
+            proven_optimal: self.proven_optimal,
+            notes: self.notes,
+            margin: self.margin,
+        }
+    }
+}
+
+/// What the planner decided per asset, and the reciprocals every line multiplies by.
+#[derive(Debug)]
+struct Rows<'a> {
+    assets: Vec<Asset<'a>>,
+    targets: Vec<Decimal>,
+    spend: Vec<Spend>,
+    weight_sum: Decimal,
+    inv_before: Decimal,
+    inv_after: Decimal,
+    inv_weights: Decimal,
+}
+
+/// The last target weight and weight after computed, by their inputs' bits: with equal
+/// weights every line has the same target weight, and a hard rebalance in exact amounts
+/// brings every equal-weight asset to the same value (a 96-bit product each time). A cached
+/// figure is the very one the computation returns, so the lines do not depend on the order
+/// they are computed in.
+#[derive(Default)]
+struct Cache {
+    target: Option<(Decimal, Decimal)>,
+    after: Option<(Decimal, Decimal)>,
+}
+
+impl Rows<'_> {
+    /// Line `i`, newly allocated.
+    fn line(&self, i: usize, cache: &mut Cache) -> PlanLine {
+        let a = &self.assets[i];
+        let f = self.figures(i, cache);
+        PlanLine {
+            symbol: symbol::owned(a.symbol),
+            conid: a.conid,
+            currency: a.currency.map(str::to_string),
+            price: a.price,
+            unrealized_pnl: a.pnl,
+            quantity_before: a.quantity,
+            value_before: a.value,
+            target_weight: f.target_weight,
+            target_value: self.targets[i],
+            trade_shares: f.trade_shares,
+            trade_value: f.trade_value,
+            value_after: f.value_after,
+            weight_before: f.weight_before,
+            weight_after: f.weight_after,
+        }
+    }
+
+    /// Line `i` written over `line`, reusing its symbol's allocation: the same line as
+    /// [`Self::line`].
+    fn fill(&self, i: usize, cache: &mut Cache, line: &mut PlanLine) {
+        let a = &self.assets[i];
+        let f = self.figures(i, cache);
+        line.symbol.clear();
+        line.symbol.push_str(a.symbol);
+        line.conid = a.conid;
+        if line.currency.as_deref() != a.currency {
+            line.currency = a.currency.map(str::to_string);
+        }
+        line.price = a.price;
+        line.unrealized_pnl = a.pnl;
+        line.quantity_before = a.quantity;
+        line.value_before = a.value;
+        line.target_weight = f.target_weight;
+        line.target_value = self.targets[i];
+        line.trade_shares = f.trade_shares;
+        line.trade_value = f.trade_value;
+        line.value_after = f.value_after;
+        line.weight_before = f.weight_before;
+        line.weight_after = f.weight_after;
+    }
+
+    /// The computed figures of line `i`.
+    #[inline(always)]
+    fn figures(&self, i: usize, cache: &mut Cache) -> Figures {
+        let a = &self.assets[i];
+        // One match on the spend for both figures (`value()` and `shares()` each matched).
+        let (trade_shares, trade_value) = match self.spend[i] {
+            Spend::Shares(n, v) | Spend::Value(v, n) => (n, v),
+        };
+        let value_after = mantissa::add(a.value, trade_value);
+        let w = a.weight;
+        let target_weight = match cache.target {
+            Some((k, t)) if k.serialize() == w.serialize() => t,
+            _ => {
+                let t = if w == self.weight_sum {
+                    Decimal::ONE
+                } else {
+                    mantissa::mul(w, self.inv_weights)
+                };
+                cache.target = Some((w, t));
+                t
+            }
+        };
+        let weight_after = match cache.after {
+            Some((k, w)) if k.serialize() == value_after.serialize() => w,
+            _ => {
+                let w = mantissa::mul(value_after, self.inv_after);
+                cache.after = Some((value_after, w));
+                w
+            }
+        };
+        Figures {
+            trade_shares,
+            trade_value,
+            value_after,
+            target_weight,
+            weight_before: mantissa::mul(a.value, self.inv_before),
+            weight_after,
+        }
+    }
+}
+
+/// A line's figures besides the asset's own.
+struct Figures {
+    trade_shares: Decimal,
+    trade_value: Decimal,
+    value_after: Decimal,
+    target_weight: Decimal,
+    weight_before: Decimal,
+    weight_after: Decimal,
 }
 
 /// `1 / t` to 16 significant digits (0 for 0). Weights are informational: each row multiplies
@@ -150,15 +332,29 @@ fn inverse(t: Decimal) -> Decimal {
     }
 }
 
-/// The order of a line that trades (a non-zero share count): its side is the sign of its
-/// share count — a sign test where `> 0` was a `Decimal` comparison, the same answer for a
-/// non-zero value.
+/// The order a line stands for, borrowed from it (what a [`Trade`] holds but the conid and
+/// price, which are the line's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TradeOf<'l> {
+    pub symbol: &'l str,
+    pub side: Side,
+    /// Shares to trade (> 0).
+    pub shares: Decimal,
+    /// Dollar value (> 0).
+    pub value: Decimal,
+}
+
+/// The order of a line that trades (a non-zero share count), `None` otherwise: its side is
+/// the sign of its share count — a sign test where `> 0` was a `Decimal` comparison, the same
+/// answer for a non-zero value.
 #[inline(always)]
-fn trade(line: &PlanLine) -> Trade {
+pub fn trade_of(line: &PlanLine) -> Option<TradeOf<'_>> {
     let n = line.trade_shares;
-    Trade {
-        symbol: symbol::owned(&line.symbol),
-        conid: line.conid,
+    if n.is_zero() {
+        return None;
+    }
+    Some(TradeOf {
+        symbol: &line.symbol,
         side: if n.is_sign_negative() {
             Side::Sell
         } else {
@@ -166,6 +362,5 @@ fn trade(line: &PlanLine) -> Trade {
         },
         shares: n.abs(),
         value: line.trade_value.abs(),
-        price: line.price,
-    }
+    })
 }

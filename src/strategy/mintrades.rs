@@ -23,7 +23,7 @@
 use rust_decimal::Decimal;
 
 use super::shares::{floor_div, sellable};
-use super::{Asset, Plan, PlanError, PlanRequest, Spend, build_plan, investable, target_values};
+use super::{Asset, Outline, PlanError, PlanRequest, Spend, build_plan, investable, target_values};
 use crate::strategy::types::{Bands, Minimise};
 
 mod fast;
@@ -31,7 +31,7 @@ mod fast;
 /// The covering search gives up (best found, unproven) after this many nodes.
 pub const NODE_LIMIT: u64 = 200_000;
 
-pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+pub(crate) fn plan(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
     if req.bands.is_off() {
         return Err(PlanError::MinTradesNeedsBands);
     }
@@ -61,9 +61,9 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     };
     let mut p = build_plan(
         req,
-        &assets,
+        assets,
         weight_sum,
-        &targets,
+        targets,
         total_before,
         spend,
         proven,

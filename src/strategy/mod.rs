@@ -86,6 +86,7 @@ mod types;
 mod waterfill;
 
 use build::build_plan;
+pub use build::{Outline, TradeOf, trade_of};
 pub use margin::{MarginRequest, MarginSummary};
 pub use types::*;
 
@@ -110,6 +111,12 @@ pub(crate) struct Asset<'a> {
 /// The planner's entry point. Validates the request, then computes the plan described in the
 /// module docs. Never panics on input: bad input is a [`PlanError`] naming the field.
 pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+    outline(req).map(Outline::into_plan)
+}
+
+/// [`plan`] before its rows are collected: what a writer that prints the rows once needs
+/// (see [`Outline`]). `outline(req)?.into_plan()` is `plan(req)?`.
+pub fn outline(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
     if req.strategy == Strategy::MinTrades {
         if req.granularity != Granularity::Shares {
             return Err(PlanError::MinTradesWholeSharesOnly);
@@ -119,6 +126,11 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
     if !req.bands.is_off() {
         return bands::plan(req);
     }
+    unbanded(req)
+}
+
+/// [`outline`] of never-sell and hard without drift bands (the bands' own plans start here).
+fn unbanded(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
     let (assets, weight_sum, total_before) = validate(req)?;
     let budget = investable(req);
     if total_before + budget < Decimal::ZERO {
@@ -187,7 +199,7 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
         proven_optimal,
         cash_used: summed.unwrap_or_else(|| build::cash_used(&spend)),
     };
-    let mut plan = build::build_plan_summed(req, &assets, &targets, spend, parts);
+    let mut plan = build::build_plan_summed(req, assets, targets, spend, parts);
     plan.notes = notes;
     Ok(plan)
 }
@@ -311,6 +323,11 @@ impl Spend {
     fn value(self) -> Decimal {
         match self {
             Spend::Shares(_, v) | Spend::Value(v, _) => v,
+        }
+    }
+    fn shares(self) -> Decimal {
+        match self {
+            Spend::Shares(n, _) | Spend::Value(_, n) => n,
         }
     }
     const NONE: Spend = Spend::Shares(Decimal::ZERO, Decimal::ZERO);

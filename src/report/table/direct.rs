@@ -31,6 +31,8 @@ use crate::strategy::PlanLine;
 
 mod rows;
 
+pub(super) use rows::Rows;
+#[cfg(test)]
 pub(super) use rows::write_rows;
 
 /// What the measuring pass found: the column widths, which weight columns print `0.00%` in
@@ -50,64 +52,115 @@ const PCT_LIMIT: u128 = (1 << 96) / 100;
 
 /// The column widths and the all-zero weight columns, or `None` when a symbol is not ASCII
 /// (its bytes and its width differ: the general writer lays such rows out).
+#[cfg(test)]
 pub(super) fn measure(lines: &[PlanLine]) -> Option<Layout> {
-    let mut width = HEADER.map(str::len);
-    let money = || Widest::new(2, 1 << 96, |o, v| fixed::fixed_dp(o, v, 2));
-    // Thresholds start where a weight stops printing as 0.00: the same widths, and whether
-    // a column is all zeros for free.
-    let pct = || Widest::new(4, PCT_LIMIT, fixed::pct).with_floor(&fig::PCT_ZERO);
-    let mut cols = [money(), pct(), money(), money(), pct(), pct()];
-    let mut price = NormalWidest::new(28, width[1]);
-    let mut shares = NormalWidest::new(6, width[5]);
-    for l in lines {
-        if !ascii(l.symbol.as_bytes()) {
-            return None;
-        }
-        width[0] = width[0].max(l.symbol.len());
-        price.add(&l.price, || {
-            len(fig::normalized(l.price), || {
-                text_len(fixed::normalized, l.price)
-            })
-        });
-        shares.add_abs(&l.trade_shares, || {
-            let abs = l.trade_shares.abs();
-            len(fig::abs_shares(abs), || text_len(fixed::shares, abs))
-        });
-        cols[0].add(&l.value_before);
-        cols[1].add(&l.target_weight);
-        cols[2].add_abs(&l.trade_value);
-        cols[3].add(&l.value_after);
-        cols[4].add(&l.weight_before);
-        cols[5].add(&l.weight_after);
-    }
-    for (col, (c, pct)) in cols
-        .iter()
-        .zip([(2, 0), (3, 1), (6, 0), (7, 0), (8, 1), (9, 1)])
-    {
-        width[c] = width[c].max(col.len() + pct);
-    }
-    width[1] = price.len();
-    width[5] = shares.len();
-    // The side words ("BUY", "SELL", "-") are narrower than the header "Trade".
-    debug_assert!(width[4] >= 4);
-    let zero = [1, 4, 5].map(|k| cols[k].all_below_floor());
-    let target = if zero[0] { None } else { shared(lines) };
-    Some(Layout {
-        width,
-        zero,
-        target,
-    })
+    let mut m = Measure::new();
+    m.add(lines).then(|| m.finish())
 }
 
-/// The target weight every line has, bit for bit, if they all have the same (a second look
-/// at the targets, which stops at the first that differs).
-fn shared(lines: &[PlanLine]) -> Option<Decimal> {
-    let first = lines.first()?.target_weight;
-    let bits = first.serialize();
-    lines
-        .iter()
-        .all(|l| l.target_weight.serialize() == bits)
-        .then_some(first)
+/// [`measure`] a chunk of lines at a time (an outline hands its lines out in chunks).
+pub(super) struct Measure {
+    width: [usize; 10],
+    /// Value before, target, trade value, value after, weight before, weight after.
+    cols: [Widest; 6],
+    price: NormalWidest,
+    shares: NormalWidest,
+    /// The first target weight and whether every line since has had its bits.
+    target: Option<(Decimal, bool)>,
+}
+
+impl Measure {
+    pub(super) fn new() -> Measure {
+        let width = HEADER.map(str::len);
+        let money = || Widest::new(2, 1 << 96, |o, v| fixed::fixed_dp(o, v, 2));
+        // Thresholds start where a weight stops printing as 0.00: the same widths, and
+        // whether a column is all zeros for free.
+        let pct = || Widest::new(4, PCT_LIMIT, fixed::pct).with_floor(&fig::PCT_ZERO);
+        Measure {
+            cols: [money(), pct(), money(), money(), pct(), pct()],
+            price: NormalWidest::new(28, width[1]),
+            shares: NormalWidest::new(6, width[5]),
+            width,
+            target: None,
+        }
+    }
+
+    /// Measures `lines`; `false` when a symbol is not ASCII (then the general writer lays
+    /// the table out, and this measure is of no further use).
+    pub(super) fn add(&mut self, lines: &[PlanLine]) -> bool {
+        let Measure {
+            width,
+            cols,
+            price,
+            shares,
+            target,
+        } = self;
+        for l in lines {
+            if !ascii(l.symbol.as_bytes()) {
+                return false;
+            }
+            width[0] = width[0].max(l.symbol.len());
+            price.add(&l.price, || {
+                len(fig::normalized(l.price), || {
+                    text_len(fixed::normalized, l.price)
+                })
+            });
+            shares.add_abs(&l.trade_shares, || {
+                let abs = l.trade_shares.abs();
+                len(fig::abs_shares(abs), || text_len(fixed::shares, abs))
+            });
+            cols[0].add(&l.value_before);
+            cols[1].add(&l.target_weight);
+            cols[2].add_abs(&l.trade_value);
+            cols[3].add(&l.value_after);
+            cols[4].add(&l.weight_before);
+            cols[5].add(&l.weight_after);
+            shared(target, &l.target_weight);
+        }
+        true
+    }
+
+    /// The layout of every line measured.
+    pub(super) fn finish(self) -> Layout {
+        let Measure {
+            mut width,
+            cols,
+            price,
+            shares,
+            target,
+        } = self;
+        for (col, (c, pct)) in cols
+            .iter()
+            .zip([(2, 0), (3, 1), (6, 0), (7, 0), (8, 1), (9, 1)])
+        {
+            width[c] = width[c].max(col.len() + pct);
+        }
+        width[1] = price.len();
+        width[5] = shares.len();
+        // The side words ("BUY", "SELL", "-") are narrower than the header "Trade".
+        debug_assert!(width[4] >= 4);
+        let zero = [1, 4, 5].map(|k| cols[k].all_below_floor());
+        let target = match target {
+            Some((t, true)) if !zero[0] => Some(t),
+            _ => None,
+        };
+        Layout {
+            width,
+            zero,
+            target,
+        }
+    }
+}
+
+/// Notes whether every target weight so far has the bits of the first: the target every
+/// line shares, if any.
+#[inline(always)]
+fn shared(seen: &mut Option<(Decimal, bool)>, t: &Decimal) {
+    match seen {
+        None => *seen = Some((*t, true)),
+        // Mantissa, scale and sign, as `serialize` has them but without reordering.
+        Some((first, all)) => *all = *all && fixed::parts(*first) == fixed::parts(*t),
+    }
 }
 
 /// Whether a symbol is ASCII: 4 to 16 bytes as two words that overlap in the middle (one

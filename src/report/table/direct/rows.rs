@@ -86,47 +86,83 @@ impl Grid {
 }
 
 /// Writes every row of `lines`, laid out as [`super::measure`] found.
+#[cfg(test)]
 pub(in crate::report::table) fn write_rows(
     out: &mut impl Write,
     lines: &[PlanLine],
     layout: &Layout,
 ) -> io::Result<()> {
-    let g = Grid::new(layout);
-    // The weight columns left to the template: the target, and both weights (together: the
-    // one case worth a copy of the row writer).
-    let target = layout.zero[0] || layout.target.is_some();
-    match (target, layout.zero[1] && layout.zero[2]) {
-        (true, true) => chunks::<true, true>(out, lines, &g),
-        (true, false) => chunks::<true, false>(out, lines, &g),
-        (false, true) => chunks::<false, true>(out, lines, &g),
-        (false, false) => chunks::<false, false>(out, lines, &g),
-    }
+    Rows::new(layout, lines.len()).write(out, lines)
 }
 
-/// The rows, a chunk at a time. `TARGET`: every target prints the same (`0.00%`, or one
-/// shared target); `WEIGHTS`: both weight columns print `0.00%` in every row. The templates
-/// hold those.
-fn chunks<const TARGET: bool, const WEIGHTS: bool>(
-    out: &mut impl Write,
-    lines: &[PlanLine],
-    g: &Grid,
-) -> io::Result<()> {
-    let row_len = g.blank.len();
-    // No more rows per chunk than there are: on a small plan a full chunk's 256 KiB of fresh
-    // pages cost more than writing the rows.
-    let per_chunk = (CHUNK / row_len).clamp(1, lines.len().max(1));
-    // Zeros, not spaces: every row is filled from a template before it is written, and
-    // zeroed memory comes from the allocator without a fill (fresh pages are zero).
-    let mut buf = vec![0u8; per_chunk * row_len];
-    let mut spill = Vec::new();
-    for chunk in lines.chunks(per_chunk) {
-        let used = chunk.len() * row_len;
-        for (l, row) in chunk.iter().zip(buf.chunks_exact_mut(row_len)) {
-            write_row::<TARGET, WEIGHTS>(row, g, l, &mut spill)?;
+/// The rows' writer, fed a chunk of lines at a time: the templates and one chunk of output
+/// rows, reused.
+pub(in crate::report::table) struct Rows {
+    g: Grid,
+    /// The weight columns left to the template: the target, and both weights.
+    target: bool,
+    weights: bool,
+    row_len: usize,
+    buf: Vec<u8>,
+    spill: Vec<u8>,
+}
+
+impl Rows {
+    /// A writer for `count` rows laid out as `layout`.
+    pub(in crate::report::table) fn new(layout: &Layout, count: usize) -> Rows {
+        let g = Grid::new(layout);
+        let row_len = g.blank.len();
+        // No more rows per chunk than there are: on a small plan a full chunk's 256 KiB of
+        // fresh pages cost more than writing the rows.
+        let per_chunk = (CHUNK / row_len).clamp(1, count.max(1));
+        Rows {
+            target: layout.zero[0] || layout.target.is_some(),
+            weights: layout.zero[1] && layout.zero[2],
+            row_len,
+            // Zeros, not spaces: every row is filled from a template before it is written,
+            // and zeroed memory comes from the allocator without a fill (fresh pages are
+            // zero).
+            buf: vec![0u8; per_chunk * row_len],
+            spill: Vec::new(),
+            g,
         }
-        out.write_all(&buf[..used])?;
     }
-    Ok(())
+
+    /// Writes the rows of `lines` to `out`.
+    pub(in crate::report::table) fn write(
+        &mut self,
+        out: &mut impl Write,
+        lines: &[PlanLine],
+    ) -> io::Result<()> {
+        // One copy of the row writer per template case (the one case of both weights
+        // together is worth its own).
+        match (self.target, self.weights) {
+            (true, true) => self.chunks::<true, true>(out, lines),
+            (true, false) => self.chunks::<true, false>(out, lines),
+            (false, true) => self.chunks::<false, true>(out, lines),
+            (false, false) => self.chunks::<false, false>(out, lines),
+        }
+    }
+
+    /// The rows, a chunk at a time. `TARGET`: every target prints the same (`0.00%`, or one
+    /// shared target); `WEIGHTS`: both weight columns print `0.00%` in every row. The
+    /// templates hold those.
+    fn chunks<const TARGET: bool, const WEIGHTS: bool>(
+        &mut self,
+        out: &mut impl Write,
+        lines: &[PlanLine],
+    ) -> io::Result<()> {
+        let row_len = self.row_len;
+        let per_chunk = self.buf.len() / row_len;
+        for chunk in lines.chunks(per_chunk) {
+            let used = chunk.len() * row_len;
+            for (l, row) in chunk.iter().zip(self.buf.chunks_exact_mut(row_len)) {
+                write_row::<TARGET, WEIGHTS>(row, &self.g, l, &mut self.spill)?;
+            }
+            out.write_all(&self.buf[..used])?;
+        }
+        Ok(())
+    }
 }
 
 /// Copies a template into a row (as long as it), 32 bytes a copy, the last one ending at the
