@@ -172,19 +172,15 @@ fn write(plan: &impl report::Source, format: Format, out: &mut impl Write) -> st
 /// error: 2), so the front executable can return its status from a plain C `main`.
 pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     let csv = args.csv.clone().unwrap_or_else(default_csv);
-    let holdings = portfolio_csv::read_holdings(&csv)?;
-    let targets = match &args.targets {
-        Some(path) => Targets::Weights(portfolio_csv::read_targets(path)?),
-        None => Targets::Equal,
-    };
+    let bytes = portfolio_csv::read_file(&csv)?;
     let granularity = match (args.increment, args.granularity) {
         (Some(n), _) => Granularity::Increment(n),
         (None, Some(g)) => g,
         (None, None) => Granularity::Shares,
     };
-    let req = PlanRequest {
-        holdings,
-        targets,
+    let mut req = PlanRequest {
+        holdings: Vec::new(),
+        targets: Targets::Equal,
         cash: args.cash,
         buffer: args.buffer,
         min_trade_value: args.min_trade,
@@ -201,6 +197,22 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         },
         minimise: args.minimise,
     };
+    // The rows straight into the planner's assets when nothing reads the holdings themselves
+    // (the margin budget sums them, tax-aware plans them by lots, bands re-plan some).
+    let plain = args.strategy != StrategyArg::TaxAware
+        && args.max_margin_pct.is_zero()
+        && !req.needs_holdings();
+    let assets = if plain {
+        portfolio_csv::parse_assets(&csv, &bytes)
+    } else {
+        None
+    };
+    if assets.is_none() {
+        req.holdings = portfolio_csv::parse_holdings(&csv, &bytes)?;
+    }
+    if let Some(path) = &args.targets {
+        req.targets = Targets::Weights(portfolio_csv::read_targets(path)?);
+    }
     let margin = margin_request(&args, &req.holdings)?;
     if args.strategy == StrategyArg::TaxAware {
         anyhow::ensure!(
@@ -219,7 +231,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         }
         None => {
             // The rows are computed as they are printed (`strategy::Outline`).
-            let outline = strategy::outline(&req).with_context(context)?;
+            let outline = match assets {
+                Some(assets) => strategy::outline_assets(&req, assets).ok_or_else(|| {
+                    anyhow::anyhow!("internal error: this plan needs the holdings read")
+                })?,
+                None => strategy::outline(&req),
+            }
+            .with_context(context)?;
             write(&outline, args.format, &mut out)?;
             // The process exits next; freeing 10^5 rows one by one would cost more than
             // planning.
@@ -228,5 +246,6 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     std::mem::forget(req);
+    std::mem::forget(bytes);
     Ok(())
 }

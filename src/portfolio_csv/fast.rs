@@ -20,7 +20,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::{Format, RowSpec, row};
-use crate::strategy::{Holding, symbol};
+use crate::strategy::symbol;
 
 /// The header's column names (as the general reader trims them) and where the records start;
 /// `None` for an empty first line or a header outside the simple grammar.
@@ -42,7 +42,11 @@ pub(super) fn header(bytes: &[u8]) -> Option<(Vec<String>, usize)> {
 
 /// Holdings from the records of `body` (the bytes after the header), or `None` when the
 /// general path must decide.
-pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option<Vec<Holding>> {
+pub(super) fn holdings<'a, O: row::Out<'a>>(
+    body: &'a [u8],
+    header_len: usize,
+    spec: &RowSpec,
+) -> Option<O> {
     let roles = row::roles(header_len, spec);
     row::take_overflow(); // a flag left by an earlier file that stopped short
     // The Flex Query layout gets its own copy of the reading loop, with its row reader
@@ -67,13 +71,13 @@ pub(super) fn holdings(body: &[u8], header_len: usize, spec: &RowSpec) -> Option
 /// appends the row's holding and returns where the next record starts) or, where it
 /// declines, split into fields; `None` when the general path must decide.
 #[inline(always)]
-fn rows(
-    body: &[u8],
+fn rows<'a, O: row::Out<'a>>(
+    body: &'a [u8],
     header_len: usize,
     spec: &RowSpec,
-    read: impl Fn(usize, &mut Vec<Holding>) -> Option<usize>,
-) -> Option<Vec<Holding>> {
-    let mut out = Vec::with_capacity(newlines(body) + 1);
+    read: impl Fn(usize, &mut O) -> Option<usize>,
+) -> Option<O> {
+    let mut out = O::with_capacity(newlines(body) + 1);
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(header_len);
     let mut i = 0;
     while i < body.len() {
@@ -166,9 +170,9 @@ pub(super) fn find<const N: usize>(body: &[u8], mut i: usize, set: [u8; N]) -> O
 
 /// Appends one holding, exactly as `parse_rows` builds it; `None` where it would report an
 /// error.
-pub(super) fn push_holding(
-    out: &mut Vec<Holding>,
-    body: &[u8],
+pub(super) fn push_holding<'a>(
+    out: &mut impl row::Out<'a>,
+    body: &'a [u8],
     fields: &[(usize, usize)],
     spec: &RowSpec,
 ) -> Option<()> {
@@ -204,12 +208,7 @@ pub(super) fn push_holding(
         Format::Flex => (row::div_inexact(a, p), Some(a)),
         Format::Plain => (a, None),
     };
-    out.push(Holding {
-        market_value,
-        unrealized_pnl: pnl,
-        ..Holding::new(symbol, quantity, p)
-    });
-    Some(())
+    out.push_row(symbol, quantity, p, pnl, market_value)
 }
 
 /// A number field as the general path reads it (`str::trim`, `Decimal::from_str`, then
@@ -267,15 +266,13 @@ pub(super) fn plain_decimal(s: &[u8]) -> Option<Decimal> {
 
 /// No symbol twice. A file in symbol order (IBKR sorts its exports) shows it by comparing
 /// neighbours; otherwise a set.
-fn unique(hs: &[Holding]) -> bool {
-    if hs
-        .windows(2)
-        .all(|w| symbol::less(&w[0].symbol, &w[1].symbol))
-    {
+fn unique<'a>(hs: &impl row::Out<'a>) -> bool {
+    let n = hs.len();
+    if (1..n).all(|i| symbol::less(hs.symbol(i - 1), hs.symbol(i))) {
         return true;
     }
-    let mut seen = std::collections::HashSet::with_capacity(hs.len());
-    hs.iter().all(|h| seen.insert(h.symbol.as_str()))
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    (0..n).all(|i| seen.insert(hs.symbol(i)))
 }
 
 #[cfg(test)]

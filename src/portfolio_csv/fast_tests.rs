@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::portfolio_csv::{CsvError, parse_fast, parse_general_file};
+use crate::strategy::Holding;
 
 /// Everything that makes a holding, with each decimal as its exact bits.
 type Key = (String, [u8; 16], [u8; 16], [u8; 16], Option<[u8; 16]>);
@@ -111,6 +112,47 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    /// Files the fast path reads (Flex or plain layout, symbols unique, in order or not),
+    /// now and then a row the planner refuses (a negative market value, a price of zero, a
+    /// magnitude beyond 10^15).
+    fn ordinary()(
+        flex in any::<bool>(),
+        rows in prop::collection::btree_map(
+            "[A-Z]{1,6}",
+            (0i64..10_000_000, 0u32..4, 1i64..100_000_000, 0u32..4, -10_000i64..10_000, 0u8..60),
+            0..30,
+        ),
+        shuffle in any::<prop::sample::Index>(),
+    ) -> String {
+        let mut rows: Vec<_> = rows.into_iter().collect();
+        let k = shuffle.index(rows.len() + 1);
+        if k < rows.len() {
+            rows.swap(0, k);
+        }
+        let mut s = String::from(if flex {
+            "\"Symbol\",\"PositionValue\",\"MarkPrice\",\"FifoPnlUnrealized\"\n"
+        } else {
+            "symbol,quantity,price,unrealized_pnl\n"
+        });
+        for (sym, (a, sa, p, sp, pnl, odd)) in rows {
+            let (a, p) = match odd {
+                0 => (-a - 1, p),
+                1 => (a, 0),
+                2 => (a * 1_000_000_000 + 1_000_000_000_000_001, p),
+                _ => (a, p),
+            };
+            let (a, p, pnl) = (Decimal::new(a, sa), Decimal::new(p, sp), Decimal::new(pnl, 2));
+            if flex {
+                s.push_str(&format!("\"{sym}\",\"{}\",\"{p}\",\"{pnl}\"\n", (a * p).round_dp(2)));
+            } else {
+                s.push_str(&format!("{sym},{a},{p},{pnl}\n"));
+            }
+        }
+        s
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -124,6 +166,42 @@ proptest! {
             let f: Vec<Key> = fast.iter().map(key).collect();
             let g: Vec<Key> = general.iter().map(key).collect();
             prop_assert_eq!(f, g, "{:?}", s);
+        }
+    }
+
+    /// `parse_assets` (the rows straight into the planner's assets) plans as the holdings do:
+    /// where it answers, the holdings read and the plans of both are the same, in every
+    /// strategy that takes assets; where it declines a file the fast path reads, planning
+    /// those holdings is an error.
+    #[test]
+    fn assets_plan_as_the_holdings_do(s in prop_oneof![file(), ordinary()], kind in 0usize..4, cash in -50_000i64..5_000_000) {
+        let file = Path::new("p.csv");
+        let (strategy, granularity) = [
+            (crate::strategy::Strategy::NeverSell, crate::strategy::Granularity::Shares),
+            (crate::strategy::Strategy::Hard, crate::strategy::Granularity::Exact),
+            (crate::strategy::Strategy::NeverSell, crate::strategy::Granularity::Increment(1)),
+            (crate::strategy::Strategy::MinTrades, crate::strategy::Granularity::Shares),
+        ][kind];
+        let mut req = crate::strategy::PlanRequest::new(Vec::new(), Decimal::new(cash, 2));
+        req.strategy = strategy;
+        req.granularity = granularity;
+        if strategy == crate::strategy::Strategy::MinTrades {
+            req.bands.rel_pct = Decimal::from(20);
+        }
+        let assets: Option<Vec<crate::strategy::Asset>> = super::super::parse_assets(file, s.as_bytes());
+        let holdings: Option<Vec<Holding>> = parse_fast(file, s.as_bytes());
+        let mut with = req.clone();
+        with.holdings = holdings.clone().unwrap_or_default();
+        let json = |p: crate::strategy::Plan| serde_json::to_string(&p).unwrap();
+        match (assets, holdings) {
+            (Some(assets), Some(_)) => {
+                let a = crate::strategy::outline_assets(&req, assets).unwrap().map(|o| json(o.into_plan()));
+                let h = crate::strategy::plan(&with).map(json);
+                prop_assert_eq!(a, h, "{:?}", s);
+            }
+            (Some(_), None) => prop_assert!(false, "assets read where holdings are not: {:?}", s),
+            (None, Some(_)) => prop_assert!(crate::strategy::plan(&with).is_err(), "{:?}", s),
+            (None, None) => {}
         }
     }
 

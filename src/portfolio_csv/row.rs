@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 
 use super::fast::find;
 use super::{Format, RowSpec};
-use crate::strategy::{Holding, quotient};
+use crate::strategy::{Asset, Holding, quotient};
 
 /// What a column holds, for the row reader: a number's slot in [`Nums`], the symbol, or
 /// nothing the plan reads.
@@ -94,12 +94,12 @@ impl Num {
 /// (It and its helpers are inlined: they are the body of the reading loop, and left to
 /// itself the compiler's choice changed from build to build, ±10 % of reading a file.)
 #[inline(always)]
-pub(super) fn read(
-    body: &[u8],
+pub(super) fn read<'a>(
+    body: &'a [u8],
     mut i: usize,
     roles: &[Role],
     format: Format,
-    out: &mut Vec<Holding>,
+    out: &mut impl Out<'a>,
 ) -> Option<usize> {
     let mut sym = (0, 0);
     let mut nums = [Num::default(); 3];
@@ -129,7 +129,7 @@ pub(super) fn read(
 /// (a role load, dispatch and a store of each number into an array, per column); unrolled,
 /// the numbers stay in registers. Property tests compare it with `read`.
 #[inline(always)]
-pub(super) fn read_flex(body: &[u8], i: usize, out: &mut Vec<Holding>) -> Option<usize> {
+pub(super) fn read_flex<'a>(body: &'a [u8], i: usize, out: &mut impl Out<'a>) -> Option<usize> {
     let mut sym = (0, 0);
     let i = field(body, i, false, |i, _| {
         let end = symbol(body, i)?;
@@ -189,7 +189,12 @@ fn symbol(body: &[u8], i: usize) -> Option<usize> {
 /// ([`push_fields`]): a 136-byte `Holding` returned through an `Option` was built on the
 /// stack and then copied into the vector by a `memcpy` call.
 #[inline(always)]
-fn push(out: &mut Vec<Holding>, symbol: &[u8], nums: [Num; 3], format: Format) -> Option<()> {
+fn push<'a>(
+    out: &mut impl Out<'a>,
+    symbol: &'a [u8],
+    nums: [Num; 3],
+    format: Format,
+) -> Option<()> {
     let [a, p, pnl] = nums;
     if p.m == 0 || p.neg || (a.neg && a.m != 0) {
         return None;
@@ -206,9 +211,84 @@ fn push(out: &mut Vec<Holding>, symbol: &[u8], nums: [Num; 3], format: Format) -
         ),
         Format::Plain => (amount, None),
     };
-    let symbol = crate::strategy::symbol::owned(symbol);
-    push_fields(out, symbol, quantity, price, pnl.decimal(), market_value);
-    Some(())
+    out.push_row(symbol, quantity, price, pnl.decimal(), market_value)
+}
+
+/// Where the rows read go: holdings (`Vec<Holding>`, the general reader's result) or assets
+/// (`Vec<Asset>`, borrowing each symbol from the file's bytes, for `pbal plan`: see
+/// [`super::parse_assets`]).
+pub(crate) trait Out<'a>: Sized {
+    fn with_capacity(n: usize) -> Self;
+    /// Appends the row with these fields (no conid or currency); `None` (appending nothing)
+    /// where the row cannot be taken this way.
+    fn push_row(
+        &mut self,
+        symbol: &'a str,
+        quantity: Decimal,
+        price: Decimal,
+        pnl: Decimal,
+        market_value: Option<Decimal>,
+    ) -> Option<()>;
+    /// Every row's symbol, in order.
+    fn symbol(&self, i: usize) -> &str;
+    fn len(&self) -> usize;
+}
+
+impl<'a> Out<'a> for Vec<Holding> {
+    fn with_capacity(n: usize) -> Self {
+        Vec::with_capacity(n)
+    }
+
+    #[inline(always)]
+    fn push_row(
+        &mut self,
+        symbol: &'a str,
+        quantity: Decimal,
+        price: Decimal,
+        pnl: Decimal,
+        market_value: Option<Decimal>,
+    ) -> Option<()> {
+        let symbol = crate::strategy::symbol::owned(symbol);
+        push_fields(self, symbol, quantity, price, pnl, market_value);
+        Some(())
+    }
+
+    fn symbol(&self, i: usize) -> &str {
+        &self[i].symbol
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// A row the planner would refuse (a negative market value, a magnitude beyond 10^15) is not
+/// taken: the holdings are read and planned then, and the planner reports it.
+impl<'a> Out<'a> for Vec<Asset<'a>> {
+    fn with_capacity(n: usize) -> Self {
+        Vec::with_capacity(n)
+    }
+
+    #[inline(always)]
+    fn push_row(
+        &mut self,
+        symbol: &'a str,
+        quantity: Decimal,
+        price: Decimal,
+        pnl: Decimal,
+        market_value: Option<Decimal>,
+    ) -> Option<()> {
+        self.push(Asset::checked(symbol, quantity, price, pnl, market_value)?);
+        Some(())
+    }
+
+    fn symbol(&self, i: usize) -> &str {
+        self[i].symbol
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
 }
 
 /// `out.push(Holding { .. })` with these fields (no conid or currency), each written straight

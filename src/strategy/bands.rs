@@ -40,10 +40,10 @@ pub(crate) fn plan(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
     if req.bands.abs_pct < Decimal::ZERO || req.bands.rel_pct < Decimal::ZERO {
         return Err(PlanError::NegativeBand);
     }
-    let (assets, weight_sum, total_before) = validate(req)?;
+    let (assets, weight_sum, total_before) = validate(req, None)?;
     let budget = investable(req);
     if budget < Decimal::ZERO {
-        let mut p = super::unbanded(req)?;
+        let mut p = super::unbanded(req, None)?;
         p.notes
             .push("bands do not apply to withdrawals: the cash must be raised".into());
         return Ok(p);

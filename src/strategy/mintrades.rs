@@ -31,14 +31,17 @@ mod fast;
 /// The covering search gives up (best found, unproven) after this many nodes.
 pub const NODE_LIMIT: u64 = 200_000;
 
-pub(crate) fn plan(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
+pub(crate) fn plan<'a>(
+    req: &'a PlanRequest,
+    given: super::Given<'a>,
+) -> Result<Outline<'a>, PlanError> {
     if req.bands.is_off() {
         return Err(PlanError::MinTradesNeedsBands);
     }
     if req.bands.abs_pct < Decimal::ZERO || req.bands.rel_pct < Decimal::ZERO {
         return Err(PlanError::NegativeBand);
     }
-    let (assets, weight_sum, total_before) = super::validate(req)?;
+    let (assets, weight_sum, total_before) = super::validate(req, given)?;
     let budget = investable(req);
     let total = total_before + budget;
     if total < Decimal::ZERO {

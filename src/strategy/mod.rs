@@ -117,21 +117,52 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
 /// [`plan`] before its rows are collected: what a writer that prints the rows once needs
 /// (see [`Outline`]). `outline(req)?.into_plan()` is `plan(req)?`.
 pub fn outline(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
+    outline_given(req, None)
+}
+
+/// [`outline`] of `req` with its holdings given as `assets` ([`Asset::checked`], in the
+/// holdings' order) instead of `req.holdings`, which is not read: the same outline as
+/// `outline` of `req` with those holdings. Why: the CSV reader's fast path makes each row an
+/// asset straight from the file's bytes (a 10^5-row file was ~15 MB of [`Holding`]s, copied
+/// once more into assets). `None` when [`PlanRequest::needs_holdings`]: plan the holdings.
+pub(crate) fn outline_assets<'a>(
+    req: &'a PlanRequest,
+    assets: Vec<Asset<'a>>,
+) -> Option<Result<Outline<'a>, PlanError>> {
+    (!req.needs_holdings()).then(|| outline_given(req, Some(assets)))
+}
+
+impl PlanRequest {
+    /// Whether planning reads `holdings` themselves, not only the assets made of them:
+    /// drift bands (but min-trades') re-plan the assets outside their band from their
+    /// holdings.
+    pub(crate) fn needs_holdings(&self) -> bool {
+        !self.bands.is_off() && self.strategy != Strategy::MinTrades
+    }
+}
+
+/// [`outline`], the holdings given as assets or (`None`) read from the request.
+fn outline_given<'a>(req: &'a PlanRequest, given: Given<'a>) -> Result<Outline<'a>, PlanError> {
     if req.strategy == Strategy::MinTrades {
         if req.granularity != Granularity::Shares {
             return Err(PlanError::MinTradesWholeSharesOnly);
         }
-        return mintrades::plan(req);
+        return mintrades::plan(req, given);
     }
     if !req.bands.is_off() {
+        debug_assert!(given.is_none());
         return bands::plan(req);
     }
-    unbanded(req)
+    unbanded(req, given)
 }
 
+/// The holdings already made into assets ([`outline_assets`]), or `None`: read
+/// `req.holdings`.
+type Given<'a> = Option<Vec<Asset<'a>>>;
+
 /// [`outline`] of never-sell and hard without drift bands (the bands' own plans start here).
-fn unbanded(req: &PlanRequest) -> Result<Outline<'_>, PlanError> {
-    let (assets, weight_sum, total_before) = validate(req)?;
+fn unbanded<'a>(req: &'a PlanRequest, given: Given<'a>) -> Result<Outline<'a>, PlanError> {
+    let (assets, weight_sum, total_before) = validate(req, given)?;
     let budget = investable(req);
     if total_before + budget < Decimal::ZERO {
         return Err(PlanError::WithdrawalExceedsPortfolio {
@@ -406,7 +437,10 @@ fn apply_min_trade(
 
 /// Checks the request and turns its holdings into assets sorted by symbol; returns them with
 /// the weight sum and the portfolio value `V` (summed once here for every caller).
-fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), PlanError> {
+fn validate<'a>(
+    req: &'a PlanRequest,
+    given: Given<'a>,
+) -> Result<(Vec<Asset<'a>>, Decimal, Decimal), PlanError> {
     if req.buffer < Decimal::ZERO {
         return Err(PlanError::NegativeBuffer(req.buffer));
     }
@@ -427,24 +461,31 @@ fn validate(req: &PlanRequest) -> Result<(Vec<Asset<'_>>, Decimal, Decimal), Pla
             return Err(PlanError::Overflow(format!("{field} = {v} exceeds 10^15")));
         }
     }
-    // Sized once: collecting a `Result` iterator grows the vector by doubling, moving every
-    // asset several times.
-    let mut assets = Vec::with_capacity(req.holdings.len());
-    for h in &req.holdings {
-        // Checked first, then written once into the vector (an `Asset` returned through a
-        // `Result` was copied twice on the way).
-        let value = checked_value(h)?;
-        assets.push(Asset {
-            symbol: &h.symbol,
-            price: h.price,
-            quantity: h.quantity,
-            value,
-            pnl: h.unrealized_pnl,
-            weight: Decimal::ONE,
-            conid: h.conid,
-            currency: h.currency.as_deref(),
-        });
-    }
+    let mut assets = match given {
+        // Each checked as it was made ([`Asset::checked`]).
+        Some(assets) => assets,
+        None => {
+            // Sized once: collecting a `Result` iterator grows the vector by doubling, moving
+            // every asset several times.
+            let mut assets = Vec::with_capacity(req.holdings.len());
+            for h in &req.holdings {
+                // Checked first, then written once into the vector (an `Asset` returned
+                // through a `Result` was copied twice on the way).
+                let value = checked_value(h)?;
+                assets.push(Asset {
+                    symbol: &h.symbol,
+                    price: h.price,
+                    quantity: h.quantity,
+                    value,
+                    pnl: h.unrealized_pnl,
+                    weight: Decimal::ONE,
+                    conid: h.conid,
+                    currency: h.currency.as_deref(),
+                });
+            }
+            assets
+        }
+    };
     // Exports are usually sorted by symbol already: checking is O(n), sorting O(n log n).
     // Strictly increasing also rules out duplicates, so the usual case is one pass.
     if !assets.is_sorted_by(|a, b| symbol::less(a.symbol, b.symbol)) {
@@ -479,40 +520,101 @@ fn checked_value(h: &Holding) -> Result<Decimal, PlanError> {
     {
         return Err(PlanError::EmptySymbol(h.symbol.clone()));
     }
-    // Sign tests rather than comparisons with zero (a call each); -0 counts as zero, as there.
-    if h.price.is_zero() || h.price.is_sign_negative() {
-        return Err(PlanError::NonPositivePrice {
-            symbol: h.symbol.clone(),
-            price: h.price,
-        });
+    checked_figures(h)
+}
+
+impl<'a> Asset<'a> {
+    /// The asset of a holding with these fields (no conid or currency), when validation
+    /// accepts the holding; `None` where it reports an error (the caller then plans the
+    /// holdings themselves, which reports it). The same checks and value as for a
+    /// [`Holding`] (`checked_value`), on fields borrowed from where they were read.
+    #[inline(always)]
+    pub(crate) fn checked(
+        symbol: &'a str,
+        quantity: Decimal,
+        price: Decimal,
+        unrealized_pnl: Decimal,
+        market_value: Option<Decimal>,
+    ) -> Option<Asset<'a>> {
+        if symbol.trim().is_empty() {
+            return None;
+        }
+        let value = checked_parts(quantity, price, unrealized_pnl, market_value).ok()?;
+        Some(Asset {
+            symbol,
+            price,
+            quantity,
+            value,
+            pnl: unrealized_pnl,
+            weight: Decimal::ONE,
+            conid: None,
+            currency: None,
+        })
     }
-    if h.quantity.is_sign_negative() && !h.quantity.is_zero() {
-        return Err(PlanError::NegativeQuantity {
-            symbol: h.symbol.clone(),
-            quantity: h.quantity,
-        });
+}
+
+/// [`checked_value`] past the symbol: [`checked_parts`], its errors naming the holding.
+#[inline(always)]
+fn checked_figures(h: &Holding) -> Result<Decimal, PlanError> {
+    checked_parts(h.quantity, h.price, h.unrealized_pnl, h.market_value).map_err(|bad| {
+        let symbol = h.symbol.clone();
+        match bad {
+            Bad::Price => PlanError::NonPositivePrice {
+                symbol,
+                price: h.price,
+            },
+            Bad::Quantity => PlanError::NegativeQuantity {
+                symbol,
+                quantity: h.quantity,
+            },
+            Bad::Magnitude => {
+                PlanError::Overflow(format!("{symbol}: price, quantity or P&L exceeds 10^15"))
+            }
+            Bad::Value(value) => PlanError::NegativeValue { symbol, value },
+            Bad::Product => {
+                PlanError::Overflow(format!("{symbol}: quantity · price exceeds 10^15"))
+            }
+        }
+    })
+}
+
+/// What [`checked_parts`] found wrong, in the order it checks.
+enum Bad {
+    Price,
+    Quantity,
+    Magnitude,
+    Value(Decimal),
+    Product,
+}
+
+/// A holding's figures checked (positive price, non-negative quantity and market value,
+/// magnitudes within 10^15); returns its value (the market value, else quantity · price).
+#[inline(always)]
+fn checked_parts(
+    quantity: Decimal,
+    price: Decimal,
+    pnl: Decimal,
+    market_value: Option<Decimal>,
+) -> Result<Decimal, Bad> {
+    // Sign tests rather than comparisons with zero (a call each); -0 counts as zero, as there.
+    if price.is_zero() || price.is_sign_negative() {
+        return Err(Bad::Price);
+    }
+    if quantity.is_sign_negative() && !quantity.is_zero() {
+        return Err(Bad::Quantity);
     }
     // Mantissa-first bounds ([`exceeds_max`]): no rescaling comparison per row. Price and
     // quantity are positive here, so their magnitude is the value compared before.
-    if exceeds_max(h.price) || exceeds_max(h.quantity) || exceeds_max(h.unrealized_pnl) {
-        return Err(PlanError::Overflow(format!(
-            "{}: price, quantity or P&L exceeds 10^15",
-            h.symbol
-        )));
+    if exceeds_max(price) || exceeds_max(quantity) || exceeds_max(pnl) {
+        return Err(Bad::Magnitude);
     }
-    if let Some(v) = h
-        .market_value
-        .filter(|v| v.is_sign_negative() && !v.is_zero())
-    {
-        return Err(PlanError::NegativeValue {
-            symbol: h.symbol.clone(),
-            value: v,
-        });
+    if let Some(v) = market_value.filter(|v| v.is_sign_negative() && !v.is_zero()) {
+        return Err(Bad::Value(v));
     }
-    h.market_value
-        .or_else(|| h.quantity.checked_mul(h.price))
+    market_value
+        .or_else(|| quantity.checked_mul(price))
         .filter(|v| !exceeds_max(*v))
-        .ok_or_else(|| PlanError::Overflow(format!("{}: quantity · price exceeds 10^15", h.symbol)))
+        .ok_or(Bad::Product)
 }
 
 /// `|v| > MAX_AMOUNT`, as `fast::abs_exceeds(v, MAX_AMOUNT)` answers it, with that call out of
