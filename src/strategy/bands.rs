@@ -138,7 +138,14 @@ fn sub_plan<'a>(
     let held: Decimal = outside.iter().map(|&(i, _)| assets[i].value).sum();
     let refs: Decimal = outside.iter().map(|&(_, r)| r).sum();
     let needed = refs - held;
-    let by_symbol = |sym: &str| req.holdings.iter().find(|h| h.symbol == sym).cloned();
+    // One map, not a search of every holding per outside asset: with most of 10^5 assets
+    // outside their band that search took ~10 s. Symbols are unique (validated).
+    let index: std::collections::HashMap<&str, &super::Holding> = req
+        .holdings
+        .iter()
+        .map(|h| (h.symbol.as_str(), h))
+        .collect();
+    let by_symbol = |sym: &str| index.get(sym).map(|h| (*h).clone());
     let holdings = outside
         .iter()
         .filter_map(|&(i, _)| by_symbol(assets[i].symbol))
